@@ -1,0 +1,203 @@
+package approvals
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// SignUp is what Entra tells us about a person signing up, already decoded
+// from the connector's wire format.
+type SignUp struct {
+	Email       string
+	DisplayName string
+	Identity    *Identity
+	// Claims are every other claim, keyed by Graph user property names and
+	// extension_<appId>_<Name>.
+	Claims map[string]any
+	Locale string
+}
+
+// Policy decides some sign-ups without a reviewer, by email domain.
+type Policy struct {
+	// AutoApproveDomains and AutoDenyDomains are lower-case email domains.
+	// A domain matches itself and its subdomains. Deny wins over approve.
+	AutoApproveDomains []string
+	AutoDenyDomains    []string
+}
+
+// Decide returns the status a policy rule gives to a new sign-up with this
+// email, and the rule's name; pending and "" when no rule matches.
+func (p Policy) Decide(email string) (Status, string) {
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return StatusPending, ""
+	}
+	domain := strings.ToLower(strings.TrimSpace(email[at+1:]))
+	if d := matchDomain(domain, p.AutoDenyDomains); d != "" {
+		return StatusDenied, "auto-deny-domain:" + d
+	}
+	if d := matchDomain(domain, p.AutoApproveDomains); d != "" {
+		return StatusApproved, "auto-approve-domain:" + d
+	}
+	return StatusPending, ""
+}
+
+func matchDomain(domain string, list []string) string {
+	for _, d := range list {
+		if domain == d || strings.HasSuffix(domain, "."+d) {
+			return d
+		}
+	}
+	return ""
+}
+
+// Provisioner runs the provisioning jobs that approvals enqueue in the
+// store.
+type Provisioner interface {
+	// Wake tells the provisioner a job is due now, so that it need not wait
+	// for its next poll.
+	Wake()
+}
+
+// DefaultProvisioningDeadline bounds how long transient provisioning
+// failures are retried before the job is marked failed.
+const DefaultProvisioningDeadline = 24 * time.Hour
+
+// Service carries out the use cases of the approval process on a Store. It
+// is safe for concurrent use.
+type Service struct {
+	Store  Store
+	Clock  Clock
+	Policy Policy
+	// Provisioner is woken after each approval; it may be nil.
+	Provisioner Provisioner
+	// ProvisioningDeadline defaults to DefaultProvisioningDeadline.
+	ProvisioningDeadline time.Duration
+}
+
+func (s *Service) now() time.Time {
+	if s.Clock == nil {
+		return time.Now().UTC()
+	}
+	return s.Clock.Now().UTC()
+}
+
+func (s *Service) deadline() time.Duration {
+	if s.ProvisioningDeadline <= 0 {
+		return DefaultProvisioningDeadline
+	}
+	return s.ProvisioningDeadline
+}
+
+// CheckStatus returns the person's request, or an error with code
+// ENotFound when the person never asked. It is the connector's first step.
+func (s *Service) CheckStatus(ctx context.Context, email string, id *Identity) (r *Request, err error) {
+	defer wrap(&err, "CheckStatus")
+	return s.Store.FindByPerson(ctx, PersonKey(email, id))
+}
+
+// RequestApproval records a sign-up, decided by policy or pending for a
+// reviewer. It is idempotent: a second call for the same person (Entra
+// retries after 20 s) returns the first request and created=false.
+func (s *Service) RequestApproval(ctx context.Context, su SignUp) (r *Request, created bool, err error) {
+	defer wrap(&err, "RequestApproval")
+	if err := ValidateEmail(su.Email); err != nil {
+		return nil, false, err
+	}
+	if existing, err := s.Store.FindByPerson(ctx, PersonKey(su.Email, su.Identity)); err == nil {
+		return existing, false, nil
+	} else if Code(err) != ENotFound {
+		return nil, false, err
+	}
+	now := s.now()
+	r = &Request{
+		Source:       SourceSignUp,
+		Email:        strings.TrimSpace(su.Email),
+		DisplayName:  su.DisplayName,
+		Identity:     su.Identity,
+		Claims:       su.Claims,
+		Locale:       su.Locale,
+		Status:       StatusPending,
+		CreatedAt:    now,
+		Provisioning: Provisioning{State: ProvisioningNotStarted},
+	}
+	if r.Identity != nil {
+		r.Identity = &Identity{Issuer: NormalizeIssuer(r.Identity.Issuer), IssuerAssignedID: strings.TrimSpace(r.Identity.IssuerAssignedID)}
+	}
+	events := []Event{r.event(now, EventReceived, ConnectorActor, map[string]string{"source": string(SourceSignUp)})}
+	if status, rule := s.Policy.Decide(r.Email); status != StatusPending {
+		events = append(events, r.decideAutomatically(status, rule, now))
+	}
+	return s.Store.Create(ctx, r, events)
+}
+
+// ValidateEmail checks that email is a single plain address.
+func ValidateEmail(email string) error {
+	e := strings.TrimSpace(email)
+	if e == "" {
+		return Errorf(EInvalid, "email is required")
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" {
+		return Errorf(EInvalid, "email %q is not a valid address", email)
+	}
+	return nil
+}
+
+// Approve approves a pending request and enqueues its provisioning.
+// Approving an approved request changes nothing and returns it.
+func (s *Service) Approve(ctx context.Context, id string, by Actor, reason string) (r *Request, err error) {
+	defer wrap(&err, "Approve(%q)", id)
+	r, err = s.update(ctx, id, func(r *Request) ([]Event, error) {
+		ev, err := r.Approve(by, reason, s.now(), s.deadline())
+		return []Event{ev}, err
+	})
+	if err == nil && s.Provisioner != nil && r.Provisioning.State == ProvisioningInProgress {
+		s.Provisioner.Wake()
+	}
+	return r, err
+}
+
+// Deny denies a pending request. The reason is required.
+func (s *Service) Deny(ctx context.Context, id string, by Actor, reason string) (r *Request, err error) {
+	defer wrap(&err, "Deny(%q)", id)
+	return s.update(ctx, id, func(r *Request) ([]Event, error) {
+		ev, err := r.Deny(by, reason, s.now())
+		return []Event{ev}, err
+	})
+}
+
+// Reopen puts a denied request back in the queue; only admins may.
+func (s *Service) Reopen(ctx context.Context, id string, by Actor, reason string) (r *Request, err error) {
+	defer wrap(&err, "Reopen(%q)", id)
+	return s.update(ctx, id, func(r *Request) ([]Event, error) {
+		ev, err := r.Reopen(by, reason, s.now())
+		return []Event{ev}, err
+	})
+}
+
+// RetryProvisioning re-enqueues a failed provisioning job.
+func (s *Service) RetryProvisioning(ctx context.Context, id string, by Actor) (r *Request, err error) {
+	defer wrap(&err, "RetryProvisioning(%q)", id)
+	r, err = s.update(ctx, id, func(r *Request) ([]Event, error) {
+		ev, err := r.RetryProvisioning(by, s.now(), s.deadline())
+		return []Event{ev}, err
+	})
+	if err == nil && s.Provisioner != nil && r.Provisioning.State == ProvisioningInProgress {
+		s.Provisioner.Wake()
+	}
+	return r, err
+}
+
+// update runs m in a store transaction; a repeated decision (ErrUnchanged)
+// returns the current request without error.
+func (s *Service) update(ctx context.Context, id string, m Mutation) (*Request, error) {
+	r, err := s.Store.Update(ctx, id, m)
+	if errors.Is(err, ErrUnchanged) {
+		return r, nil
+	}
+	return r, err
+}

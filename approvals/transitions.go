@@ -1,0 +1,225 @@
+package approvals
+
+import (
+	"slices"
+	"time"
+)
+
+// The state machine of a request. Every change of status or provisioning
+// state goes through one of the methods below; each checks that the change
+// is allowed from the current state and returns the audit event that
+// records it. They change only the receiver, so they run inside a store
+// Mutation.
+//
+//	            approve              provisioning
+//	pending ───────────────▶ approved ──────────▶ in_progress ─▶ succeeded
+//	   │  ▲                     ▲                    │  ▲
+//	   │  │ reopen (admin)      │ auto-approve       ▼  │ retry
+//	   ▼  │                  (by_entra)             failed
+//	 denied  (sticky: only an admin reopens)
+
+// Approve records a decision to approve and enqueues the provisioning job.
+// Approving an approved request returns ErrUnchanged.
+func (r *Request) Approve(by Actor, reason string, now time.Time, provisioningDeadline time.Duration) (Event, error) {
+	switch r.Status {
+	case StatusApproved:
+		return Event{}, ErrUnchanged
+	case StatusDenied:
+		return Event{}, Errorf(EConflict, "request %s was denied; an admin must reopen it before it can be approved", r.ID)
+	}
+	r.Status = StatusApproved
+	r.Decision = &Decision{By: by.String(), ByID: by.ID, ActorKind: by.Kind, At: now, Reason: reason}
+	r.Provisioning = Provisioning{
+		State:         ProvisioningInProgress,
+		Method:        r.method(),
+		NextAttemptAt: now,
+		Deadline:      now.Add(provisioningDeadline),
+	}
+	return r.event(now, EventApproved, by, map[string]string{"reason": reason, "method": string(r.Provisioning.Method)}), nil
+}
+
+// Deny records a decision to deny. The reason is required. Denying a denied
+// request returns ErrUnchanged; an approved request cannot be denied.
+func (r *Request) Deny(by Actor, reason string, now time.Time) (Event, error) {
+	if reason == "" {
+		return Event{}, Errorf(EInvalid, "a reason is required to deny a request")
+	}
+	switch r.Status {
+	case StatusDenied:
+		return Event{}, ErrUnchanged
+	case StatusApproved:
+		return Event{}, Errorf(EConflict, "request %s is already approved; remove the account in Entra ID instead of denying it", r.ID)
+	}
+	r.Status = StatusDenied
+	r.Decision = &Decision{By: by.String(), ByID: by.ID, ActorKind: by.Kind, At: now, Reason: reason}
+	return r.event(now, EventDenied, by, map[string]string{"reason": reason}), nil
+}
+
+// Reopen puts a denied request back in the queue. Only an admin may do it:
+// a denial is otherwise final, and the person cannot ask again.
+func (r *Request) Reopen(by Actor, reason string, now time.Time) (Event, error) {
+	if !by.Admin {
+		return Event{}, Errorf(EForbidden, "only an admin can reopen a denied request")
+	}
+	switch r.Status {
+	case StatusPending:
+		return Event{}, ErrUnchanged
+	case StatusApproved:
+		return Event{}, Errorf(EConflict, "request %s is approved; only denied requests can be reopened", r.ID)
+	}
+	details := map[string]string{"reason": reason}
+	if r.Decision != nil {
+		details["previous_decision_by"] = r.Decision.By
+		details["previous_reason"] = r.Decision.Reason
+	}
+	r.Status = StatusPending
+	r.Decision = nil
+	return r.event(now, EventReopened, by, details), nil
+}
+
+// decideAutomatically sets the decision of a new request taken by a policy
+// rule. An auto-approved request is provisioned by Entra itself.
+func (r *Request) decideAutomatically(s Status, rule string, now time.Time) Event {
+	by := Actor{Kind: ActorPolicy, ID: rule}
+	r.Status = s
+	r.Decision = &Decision{By: by.String(), ByID: rule, ActorKind: ActorPolicy, At: now, Reason: "matched " + rule, Automatic: true}
+	t := EventAutoDenied
+	if s == StatusApproved {
+		r.Provisioning = Provisioning{State: ProvisioningByEntra}
+		t = EventAutoApproved
+	}
+	return r.event(now, t, by, map[string]string{"rule": rule})
+}
+
+// RetryProvisioning puts a failed provisioning job back in the queue with a
+// fresh retry deadline.
+func (r *Request) RetryProvisioning(by Actor, now time.Time, deadline time.Duration) (Event, error) {
+	if r.Status != StatusApproved {
+		return Event{}, Errorf(EConflict, "request %s is %s; only approved requests are provisioned", r.ID, r.Status)
+	}
+	switch r.Provisioning.State {
+	case ProvisioningInProgress:
+		return Event{}, ErrUnchanged
+	case ProvisioningFailed:
+	default:
+		return Event{}, Errorf(EConflict, "provisioning of request %s is %s; only failed provisioning can be retried", r.ID, r.Provisioning.State)
+	}
+	r.Provisioning.State = ProvisioningInProgress
+	r.Provisioning.NextAttemptAt = now
+	r.Provisioning.Deadline = now.Add(deadline)
+	return r.event(now, EventProvisioningRequeued, by, map[string]string{"previous_error": r.Provisioning.LastError}), nil
+}
+
+// errNotProvisioning is returned by the provisioning transitions when the
+// job is no longer in progress (for example it was reset by an admin).
+func (r *Request) checkProvisioning() error {
+	if r.Status != StatusApproved || r.Provisioning.State != ProvisioningInProgress {
+		return Errorf(EConflict, "provisioning of request %s is not in progress", r.ID)
+	}
+	return nil
+}
+
+// StartAttempt counts one more provisioning attempt.
+func (r *Request) StartAttempt(now time.Time) error {
+	if err := r.checkProvisioning(); err != nil {
+		return err
+	}
+	r.Provisioning.Attempts++
+	return nil
+}
+
+// CompleteStep records that a provisioning step is done, with the object
+// id as soon as it is known, so that a restarted worker resumes after it.
+func (r *Request) CompleteStep(step ProvisioningStep, p StepResult, now time.Time) (Event, error) {
+	if err := r.checkProvisioning(); err != nil {
+		return Event{}, err
+	}
+	pr := &r.Provisioning
+	pr.Step = step
+	if p.UserID != "" {
+		pr.UserID = p.UserID
+	}
+	if p.Method != "" {
+		pr.Method = p.Method
+	}
+	if p.RedeemURL != "" {
+		pr.RedeemURL = p.RedeemURL
+	}
+	if p.Group != "" && !slices.Contains(pr.GroupsDone, p.Group) {
+		pr.GroupsDone = append(pr.GroupsDone, p.Group)
+	}
+	d := map[string]string{"step": string(step)}
+	for k, v := range map[string]string{"user_id": p.UserID, "group_id": p.Group, "note": p.Note} {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	return r.event(now, EventProvisioningStep, ProvisionerActor, d), nil
+}
+
+// StepResult is what a completed provisioning step learned.
+type StepResult struct {
+	UserID    string
+	Method    ProvisioningMethod
+	RedeemURL string
+	Group     string // a group the user was added to
+	Note      string // for the audit trail, e.g. "linked existing account"
+}
+
+// ScheduleRetry records a transient failure and when to try again.
+func (r *Request) ScheduleRetry(at time.Time, cause string, graphRequestID string, now time.Time) (Event, error) {
+	if err := r.checkProvisioning(); err != nil {
+		return Event{}, err
+	}
+	r.Provisioning.NextAttemptAt = at
+	r.Provisioning.LastError = cause
+	r.Provisioning.RequestID = graphRequestID
+	return r.event(now, EventProvisioningRetry, ProvisionerActor, map[string]string{
+		"error": cause, "graph_request_id": graphRequestID, "next_attempt_at": at.UTC().Format(time.RFC3339),
+	}), nil
+}
+
+// FailProvisioning records a permanent failure; an admin may retry it.
+func (r *Request) FailProvisioning(cause string, graphRequestID string, now time.Time) (Event, error) {
+	if err := r.checkProvisioning(); err != nil {
+		return Event{}, err
+	}
+	r.Provisioning.State = ProvisioningFailed
+	r.Provisioning.LastError = cause
+	r.Provisioning.RequestID = graphRequestID
+	r.Provisioning.NextAttemptAt = time.Time{}
+	return r.event(now, EventProvisioningFailed, ProvisionerActor, map[string]string{"error": cause, "graph_request_id": graphRequestID}), nil
+}
+
+// SucceedProvisioning records that the account exists with every attribute
+// and group.
+func (r *Request) SucceedProvisioning(now time.Time) (Event, error) {
+	if err := r.checkProvisioning(); err != nil {
+		return Event{}, err
+	}
+	if r.Provisioning.UserID == "" {
+		return Event{}, Errorf(EInternal, "provisioning of request %s cannot succeed without a user id", r.ID)
+	}
+	r.Provisioning.State = ProvisioningSucceeded
+	r.Provisioning.Step = StepGroups
+	r.Provisioning.LastError = ""
+	r.Provisioning.RequestID = ""
+	r.Provisioning.NextAttemptAt = time.Time{}
+	return r.event(now, EventProvisioningSucceeded, ProvisionerActor, map[string]string{"user_id": r.Provisioning.UserID}), nil
+}
+
+func (r *Request) method() ProvisioningMethod {
+	if r.Identity.CreatesUserDirectly() {
+		return MethodCreateUser
+	}
+	return MethodInvitation
+}
+
+func (r *Request) event(now time.Time, t EventType, by Actor, details map[string]string) Event {
+	for k, v := range details {
+		if v == "" {
+			delete(details, k)
+		}
+	}
+	return Event{At: now, Type: t, RequestID: r.ID, Actor: by, Details: details}
+}

@@ -1,0 +1,3 @@
+module github.com/approvals-dev/approvals
+
+go 1.26
