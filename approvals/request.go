@@ -6,6 +6,9 @@
 package approvals
 
 import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"strings"
 	"time"
 )
@@ -226,3 +229,13 @@ const (
 
 // Pending reports whether the provisioning job is waiting for a worker.
 func (p Provisioning) Pending() bool { return p.State == ProvisioningInProgress }
+
+// NewID returns a new request id: the creation time in nanoseconds and 48
+// random bits, in 24 lower-case hex digits, so that ids sort by creation
+// time and cannot be guessed from one another.
+func NewID(now time.Time) string {
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixNano()))
+	_, _ = rand.Read(b[8:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}

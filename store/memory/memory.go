@@ -1,0 +1,333 @@
+// Package memory is an approvals.Store held in memory. It loses everything
+// on exit: it serves tests and examples, and is the reference the bbolt
+// store is checked against by the conformance suite.
+package memory
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/approvals-dev/approvals/approvals"
+)
+
+// Store is an in-memory approvals.Store. The zero value is not usable: call
+// New.
+type Store struct {
+	clock approvals.Clock
+
+	mu       sync.Mutex
+	byID     map[string]*approvals.Request
+	byPerson map[string]string
+	events   []approvals.Event
+	closed   bool
+}
+
+// New returns an empty store using clock for UpdatedAt.
+func New(clock approvals.Clock) *Store {
+	if clock == nil {
+		clock = approvals.SystemClock
+	}
+	return &Store{clock: clock, byID: map[string]*approvals.Request{}, byPerson: map[string]string{}}
+}
+
+var _ approvals.Store = (*Store)(nil)
+
+var errClosed = errors.New("store is closed")
+
+func (s *Store) appendEvents(events []approvals.Event, id string) {
+	for _, ev := range events {
+		ev.Seq = uint64(len(s.events) + 1)
+		if ev.RequestID == "" {
+			ev.RequestID = id
+		}
+		s.events = append(s.events, ev)
+	}
+}
+
+// Create implements approvals.Store.
+func (s *Store) Create(_ context.Context, r *approvals.Request, events []approvals.Event) (*approvals.Request, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, false, errClosed
+	}
+	if id, ok := s.byPerson[r.Key()]; ok {
+		return s.byID[id].Clone(), false, nil
+	}
+	c := r.Clone()
+	if c.ID == "" {
+		c.ID = approvals.NewID(c.CreatedAt)
+	}
+	if _, dup := s.byID[c.ID]; dup {
+		return nil, false, approvals.Errorf(approvals.EConflict, "request id %s exists", c.ID)
+	}
+	c.Version = 1
+	c.UpdatedAt = c.CreatedAt
+	s.byID[c.ID] = c
+	s.byPerson[c.Key()] = c.ID
+	s.appendEvents(events, c.ID)
+	return c.Clone(), true, nil
+}
+
+// Get implements approvals.Store.
+func (s *Store) Get(_ context.Context, id string) (*approvals.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.byID[id]
+	if !ok {
+		return nil, approvals.ErrNotFound
+	}
+	return r.Clone(), nil
+}
+
+// FindByPerson implements approvals.Store.
+func (s *Store) FindByPerson(_ context.Context, key string) (*approvals.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.byPerson[key]
+	if !ok {
+		return nil, approvals.ErrNotFound
+	}
+	return s.byID[id].Clone(), nil
+}
+
+// Update implements approvals.Store.
+func (s *Store) Update(_ context.Context, id string, m approvals.Mutation) (*approvals.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	cur, ok := s.byID[id]
+	if !ok {
+		return nil, approvals.ErrNotFound
+	}
+	c := cur.Clone()
+	events, err := m(c)
+	if errors.Is(err, approvals.ErrUnchanged) {
+		return cur.Clone(), approvals.ErrUnchanged
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.ID != cur.ID || c.Key() != cur.Key() || !c.CreatedAt.Equal(cur.CreatedAt) {
+		return nil, approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of request %s", id)
+	}
+	c.Version = cur.Version + 1
+	c.UpdatedAt = s.clock.Now().UTC()
+	s.byID[id] = c
+	s.appendEvents(events, id)
+	return c.Clone(), nil
+}
+
+func (s *Store) sorted(status approvals.Status) []*approvals.Request {
+	var out []*approvals.Request
+	for _, r := range s.byID {
+		if status == "" || r.Status == status {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b *approvals.Request) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// List implements approvals.Store.
+func (s *Store) List(_ context.Context, q approvals.ListQuery) (approvals.Page, error) {
+	if q.Status != "" && !q.Status.Valid() {
+		return approvals.Page{}, approvals.Errorf(approvals.EInvalid, "unknown status %q", q.Status)
+	}
+	limit := clamp(q.Limit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := s.sorted(q.Status)
+	if q.Order != approvals.OldestFirst {
+		slices.Reverse(all)
+	}
+	start := 0
+	if q.Cursor != "" {
+		at, id, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return approvals.Page{}, err
+		}
+		start = len(all)
+		for i, r := range all {
+			c := cmp.Or(r.CreatedAt.Compare(at), strings.Compare(r.ID, id))
+			if (q.Order == approvals.OldestFirst && c > 0) || (q.Order != approvals.OldestFirst && c < 0) {
+				start = i
+				break
+			}
+		}
+	}
+	var p approvals.Page
+	for i := start; i < len(all) && len(p.Requests) < limit; i++ {
+		p.Requests = append(p.Requests, all[i].Clone())
+	}
+	if start+len(p.Requests) < len(all) && len(p.Requests) > 0 {
+		last := p.Requests[len(p.Requests)-1]
+		p.NextCursor = encodeCursor(last.CreatedAt, last.ID)
+	}
+	return p, nil
+}
+
+func clamp(limit int) int {
+	switch {
+	case limit <= 0:
+		return approvals.DefaultPageSize
+	case limit > approvals.MaxPageSize:
+		return approvals.MaxPageSize
+	}
+	return limit
+}
+
+func encodeCursor(t time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixNano(), 10) + ":" + id))
+}
+
+func decodeCursor(c string) (time.Time, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		if ns, id, ok := strings.Cut(string(b), ":"); ok {
+			if n, err := strconv.ParseInt(ns, 10, 64); err == nil {
+				return time.Unix(0, n), id, nil
+			}
+		}
+	}
+	return time.Time{}, "", approvals.Errorf(approvals.EInvalid, "cursor %q is not valid", c)
+}
+
+// Count implements approvals.Store.
+func (s *Store) Count(context.Context) (map[approvals.Status]int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := map[approvals.Status]int{}
+	for _, st := range approvals.Statuses {
+		n[st] = 0
+	}
+	for _, r := range s.byID {
+		n[r.Status]++
+	}
+	return n, nil
+}
+
+func (s *Store) jobs() []*approvals.Request {
+	var out []*approvals.Request
+	for _, r := range s.byID {
+		if r.Status == approvals.StatusApproved && r.Provisioning.Pending() {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b *approvals.Request) int {
+		return cmp.Or(a.Provisioning.NextAttemptAt.Compare(b.Provisioning.NextAttemptAt), strings.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// DueJobs implements approvals.Store.
+func (s *Store) DueJobs(_ context.Context, now time.Time, limit int) ([]*approvals.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*approvals.Request
+	for _, r := range s.jobs() {
+		if len(out) >= limit || r.Provisioning.NextAttemptAt.After(now) {
+			break
+		}
+		out = append(out, r.Clone())
+	}
+	return out, nil
+}
+
+// NextJobAt implements approvals.Store.
+func (s *Store) NextJobAt(context.Context) (time.Time, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs()
+	if len(j) == 0 {
+		return time.Time{}, false, nil
+	}
+	return j[0].Provisioning.NextAttemptAt, true, nil
+}
+
+// Audit implements approvals.Store.
+func (s *Store) Audit(_ context.Context, q approvals.AuditQuery) ([]approvals.Event, uint64, error) {
+	limit := clamp(q.Limit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []approvals.Event
+	i := int(min(q.AfterSeq, uint64(len(s.events))))
+	for ; i < len(s.events) && len(out) < limit; i++ {
+		ev := s.events[i]
+		if ev.At.Before(q.Since) || (q.RequestID != "" && ev.RequestID != q.RequestID) {
+			continue
+		}
+		out = append(out, ev)
+	}
+	var next uint64
+	if i < len(s.events) && len(out) > 0 {
+		next = out[len(out)-1].Seq
+	}
+	return out, next, nil
+}
+
+// AppendEvents implements approvals.Store.
+func (s *Store) AppendEvents(_ context.Context, events []approvals.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	s.appendEvents(events, "")
+	return nil
+}
+
+// Decisions implements approvals.Store.
+func (s *Store) Decisions(ctx context.Context, q approvals.DecisionQuery, fn func(*approvals.Request) error) error {
+	if q.Status != "" && q.Status != approvals.StatusApproved && q.Status != approvals.StatusDenied {
+		return approvals.Errorf(approvals.EInvalid, "status %q has no decisions; use approved or denied", q.Status)
+	}
+	s.mu.Lock()
+	var out []*approvals.Request
+	for _, r := range s.byID {
+		d := r.Decision
+		if d == nil || r.Status == approvals.StatusPending || (q.Status != "" && r.Status != q.Status) {
+			continue
+		}
+		if (!q.Since.IsZero() && d.At.Before(q.Since)) || (!q.Until.IsZero() && !d.At.Before(q.Until)) {
+			continue
+		}
+		out = append(out, r.Clone())
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *approvals.Request) int {
+		return cmp.Or(a.Decision.At.Compare(b.Decision.At), strings.Compare(a.ID, b.ID))
+	})
+	for _, r := range out {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close implements approvals.Store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("close: %w", errClosed)
+	}
+	s.closed = true
+	return nil
+}
