@@ -1,0 +1,107 @@
+package approvals_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/store/memory"
+)
+
+func exportFixture(t *testing.T) approvals.Store {
+	t.Helper()
+	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	clock := approvals.ClockFunc(func() time.Time { now = now.Add(time.Minute); return now })
+	st := memory.New(clock)
+	svc := &approvals.Service{Store: st, Clock: clock, Policy: approvals.Policy{AutoDenyDomains: []string{"spam.test"}}}
+	ctx := context.Background()
+	rev := approvals.Actor{Kind: approvals.ActorReviewer, ID: "oid-1", Name: "=HYPERLINK(\"x\")"}
+	a, _, err := svc.RequestApproval(ctx, approvals.SignUp{Email: "a@example.com", DisplayName: "-2+3", Identity: &approvals.Identity{Issuer: "google", IssuerAssignedID: "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Approve(ctx, a.ID, rev, "@SUM(A1)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.RequestApproval(ctx, approvals.SignUp{Email: "b@spam.test", DisplayName: "B, \"quoted\"\nline"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.RequestApproval(ctx, approvals.SignUp{Email: "pending@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestExportCSV(t *testing.T) {
+	st := exportFixture(t)
+	var buf bytes.Buffer
+	n, err := approvals.ExportDecisions(context.Background(), &buf, st, approvals.DecisionQuery{}, approvals.FormatCSV, nil)
+	if err != nil || n != 2 {
+		t.Fatalf("n=%d err=%v", n, err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rows[0], ","); got != "id,email,display_name,issuer,status,automatic,decided_by,decided_at,reason,created_at,provisioning_state,user_id" {
+		t.Fatalf("header %q", got)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("want header + 2 rows, got %d", len(rows))
+	}
+	approved := rows[1]
+	for i, want := range map[int]string{1: "a@example.com", 2: "'-2+3", 3: "google.com", 4: "approved", 5: "false", 6: "'=HYPERLINK(\"x\")", 8: "'@SUM(A1)", 10: "in_progress"} {
+		if approved[i] != want {
+			t.Errorf("column %s = %q, want %q", approvals.ExportColumns[i], approved[i], want)
+		}
+	}
+	denied := rows[2]
+	if denied[2] != "B, \"quoted\"\nline" || denied[4] != "denied" || denied[5] != "true" {
+		t.Errorf("denied row %q", denied)
+	}
+}
+
+func TestExportJSONAndNDJSON(t *testing.T) {
+	st := exportFixture(t)
+	var buf bytes.Buffer
+	if _, err := approvals.ExportDecisions(context.Background(), &buf, st, approvals.DecisionQuery{Status: approvals.StatusDenied}, approvals.FormatJSON, nil); err != nil {
+		t.Fatal(err)
+	}
+	var recs []approvals.DecisionRecord
+	if err := json.Unmarshal(buf.Bytes(), &recs); err != nil {
+		t.Fatalf("%v: %s", err, buf.Bytes())
+	}
+	if len(recs) != 1 || recs[0].Email != "b@spam.test" || !recs[0].Automatic {
+		t.Fatalf("json %+v", recs)
+	}
+	buf.Reset()
+	var seen []int
+	n, err := approvals.ExportDecisions(context.Background(), &buf, st, approvals.DecisionQuery{}, approvals.FormatNDJSON, func(n int) { seen = append(seen, n) })
+	if err != nil || n != 2 || len(seen) != 2 {
+		t.Fatalf("n=%d err=%v progress=%v", n, err, seen)
+	}
+	sc := bufio.NewScanner(&buf)
+	lines := 0
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %d: %v", lines, err)
+		}
+		if len(m) != len(approvals.ExportColumns) {
+			t.Errorf("line %d has %d keys", lines, len(m))
+		}
+		lines++
+	}
+	if lines != 2 {
+		t.Fatalf("%d lines", lines)
+	}
+	if _, err := approvals.ParseExportFormat("xml"); approvals.Code(err) != approvals.EInvalid {
+		t.Fatalf("xml format: %v", err)
+	}
+}
