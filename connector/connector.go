@@ -1,0 +1,531 @@
+// Package connector serves the two endpoints Microsoft Entra's API
+// connectors call during self-service sign-up in a workforce tenant: "check
+// approval status" after the person federates with an identity provider,
+// and "request approval" before Entra creates the user. It decodes Entra's
+// flat JSON claims, authenticates the caller (HTTP Basic or a pinned client
+// certificate), maps the call onto approvals.Service and answers with one of
+// the three response shapes Entra understands, in the person's language.
+//
+// The wire contract is shared/CONTRACT.md section 1; docs/CONNECTOR.md
+// describes the endpoints, the messages and the error behaviour.
+package connector
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/approvals-dev/approvals/approvals"
+)
+
+// The paths the handler serves. Mount the handler so that it sees them
+// unchanged, e.g. mux.Handle("/connector/", h); do not strip the prefix.
+const (
+	CheckApprovalStatusPath = "/connector/check-approval-status"
+	RequestApprovalPath     = "/connector/request-approval"
+)
+
+// DefaultMaxBodyBytes is the default limit on a request body. Entra's
+// claims are a few hundred bytes; custom attributes add a little.
+const DefaultMaxBodyBytes = 64 << 10
+
+// maxMaxBodyBytes bounds Config.MaxBodyBytes.
+const maxMaxBodyBytes = 16 << 20
+
+// Config configures the connector endpoints.
+type Config struct {
+	// Service records and looks up requests. Required.
+	Service *approvals.Service
+	// Auth says how the caller authenticates. Required.
+	Auth Auth
+	// Messages overrides the texts shown to people: message key, then
+	// lower-case language code ("en", "fr", ...), then text. A language the
+	// connector does not ship gets English for the keys not given.
+	Messages map[MessageKey]map[string]string
+	// Logger receives one line per call; slog.Default() when nil.
+	Logger *slog.Logger
+	// MaxBodyBytes limits request bodies; DefaultMaxBodyBytes when 0.
+	MaxBodyBytes int64
+	// Clock is used for certificate validity and the failure limit;
+	// Service.Clock when nil, and the system clock when that is nil too.
+	Clock approvals.Clock
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	checks := []struct {
+		bad bool
+		msg string
+	}{
+		{c.Service == nil, "connector: Service is required"},
+		{c.Service != nil && c.Service.Store == nil, "connector: Service.Store is required"},
+		{c.MaxBodyBytes < 0 || c.MaxBodyBytes > maxMaxBodyBytes, fmt.Sprintf("connector: MaxBodyBytes must be between 0 (default %d) and %d", DefaultMaxBodyBytes, maxMaxBodyBytes)},
+	}
+	var errs []error
+	for _, ch := range checks {
+		if ch.bad {
+			errs = append(errs, errors.New(ch.msg))
+		}
+	}
+	errs = append(errs, c.Auth.validate())
+	if _, err := newCatalog(c.Messages); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// New returns the http.Handler serving both connector endpoints, or the
+// configuration's problems.
+func New(cfg Config) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = cfg.Service.Clock
+	}
+	if clock == nil {
+		clock = approvals.SystemClock
+	}
+	auth, err := newAuthenticator(cfg.Auth, clock)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := newCatalog(cfg.Messages)
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{
+		svc:     cfg.Service,
+		auth:    auth,
+		decoder: NewDecoder(),
+		answers: compileAnswers(cat),
+		log:     cfg.Logger,
+		maxBody: cfg.MaxBodyBytes,
+		clock:   clock,
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.maxBody == 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = h.routingError
+	e.Use(h.recoverPanic, h.authenticate)
+	e.POST(CheckApprovalStatusPath, func(c echo.Context) error { return h.serve(c, stepCheck) })
+	e.POST(RequestApprovalPath, func(c echo.Context) error { return h.serve(c, stepRequest) })
+	return e, nil
+}
+
+// step is one of the two connector calls.
+type step int
+
+const (
+	stepCheck step = iota
+	stepRequest
+)
+
+func (s step) String() string {
+	if s == stepCheck {
+		return "check_approval_status"
+	}
+	return "request_approval"
+}
+
+// action is the shape of an answer.
+type action int
+
+const (
+	actionContinue action = iota
+	actionBlock
+	actionValidation
+)
+
+// answer holds the encoded bodies of one message in one language.
+type answer struct {
+	block      []byte // 200 ShowBlockPage
+	validation []byte // 400 ValidationError
+}
+
+// continueBody is the one Continue answer; no claims are added.
+var continueBody = []byte(`{"version":"1.0.0","action":"Continue"}`)
+
+// version is the free-text version of every answer.
+const version = "1.0.0"
+
+// compileAnswers encodes every answer once, so that a call only writes
+// bytes.
+func compileAnswers(c catalog) map[string]map[MessageKey]answer {
+	out := make(map[string]map[MessageKey]answer, len(c))
+	for lang, texts := range c {
+		m := make(map[MessageKey]answer, len(texts))
+		for k, text := range texts {
+			m[k] = answer{
+				block: mustJSON(struct {
+					Version     string `json:"version"`
+					Action      string `json:"action"`
+					UserMessage string `json:"userMessage"`
+				}{version, "ShowBlockPage", text}),
+				validation: mustJSON(struct {
+					Version     string `json:"version"`
+					Status      int    `json:"status"`
+					Action      string `json:"action"`
+					UserMessage string `json:"userMessage"`
+				}{version, http.StatusBadRequest, "ValidationError", text}),
+			}
+		}
+		out[lang] = m
+	}
+	return out
+}
+
+// mustJSON encodes a struct of strings and ints, which cannot fail.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // unreachable: only called at construction with plain structs
+	}
+	return b
+}
+
+// handler serves the connector endpoints.
+type handler struct {
+	svc     *approvals.Service
+	auth    *authenticator
+	decoder *Decoder
+	answers map[string]map[MessageKey]answer
+	log     *slog.Logger
+	maxBody int64
+	clock   approvals.Clock
+}
+
+// outcome is how a call ends: the answer, and what to log about it.
+type outcome struct {
+	name    string // for the log
+	action  action
+	key     MessageKey
+	locale  string
+	reason  string // why the input was refused
+	req     *approvals.Request
+	created bool
+	err     error // an internal error, logged once
+}
+
+func continueOutcome(r *approvals.Request) outcome {
+	return outcome{name: "continue", action: actionContinue, req: r}
+}
+
+func blockOutcome(key MessageKey, r *approvals.Request) outcome {
+	return outcome{name: string(key), action: actionBlock, key: key, req: r}
+}
+
+func tryLater(err error) outcome {
+	return outcome{name: "unavailable", action: actionBlock, key: MsgTryLater, err: err}
+}
+
+// serve handles one call of either step.
+func (h *handler) serve(c echo.Context, st step) error {
+	r := c.Request()
+	var o outcome
+	su, err := h.readSignUp(c.Response(), r)
+	switch {
+	case err != nil:
+		o = h.refused(st, err)
+	case st == stepCheck:
+		o = h.checkApprovalStatus(r, su)
+	default:
+		o = h.requestApproval(r, su)
+	}
+	if o.locale == "" {
+		o.locale = su.Locale
+	}
+	status := h.write(c, o)
+	h.logCall(r, st, o, su, status)
+	return nil
+}
+
+// readSignUp checks the content type, reads the body within the limit and
+// decodes it.
+func (h *handler) readSignUp(w http.ResponseWriter, r *http.Request) (approvals.SignUp, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return approvals.SignUp{}, &DecodeError{Key: MsgBadRequest, Reason: "content type is not application/json"}
+	}
+	if r.ContentLength > h.maxBody {
+		return approvals.SignUp{}, &DecodeError{Key: MsgTooLarge, Reason: "body too large"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return approvals.SignUp{}, &DecodeError{Key: MsgTooLarge, Reason: "body too large"}
+		}
+		return approvals.SignUp{}, &DecodeError{Key: MsgBadRequest, Reason: "body unreadable"}
+	}
+	return h.decoder.Decode(body)
+}
+
+// refused answers input that could not be used. At the request step that
+// is a ValidationError, which keeps the person on the attribute page. The
+// check step may not answer ValidationError, and any other status than 200
+// there is undocumented (Entra shows a generic error page), so it blocks
+// with a 200 ShowBlockPage. Either way the person never gets through.
+func (h *handler) refused(st step, err error) outcome {
+	var de *DecodeError
+	if !errors.As(err, &de) {
+		return tryLater(err)
+	}
+	o := outcome{name: "refused", action: actionBlock, key: de.Key, locale: de.Locale, reason: de.Reason}
+	if st == stepRequest {
+		o.action = actionValidation
+	}
+	return o
+}
+
+// checkApprovalStatus is the first step: no request lets Entra continue to
+// the attribute page; any request decides as requestDecided says.
+func (h *handler) checkApprovalStatus(r *http.Request, su approvals.SignUp) outcome {
+	req, err := h.svc.CheckStatus(r.Context(), su.Email, su.Identity)
+	switch {
+	case approvals.Code(err) == approvals.ENotFound:
+		return continueOutcome(nil)
+	case err != nil:
+		return tryLater(err)
+	}
+	o := requestDecided(req, MsgAlreadyProcessing)
+	if o.action == actionBlock {
+		h.recordBlocked(r, req, o.key)
+	}
+	return o
+}
+
+// requestApproval is the second step: record the request (idempotently:
+// Entra retries after 20 s) and answer from its state.
+func (h *handler) requestApproval(r *http.Request, su approvals.SignUp) outcome {
+	req, created, err := h.svc.RequestApproval(r.Context(), su)
+	if err != nil {
+		if approvals.Code(err) == approvals.EInvalid {
+			return outcome{name: "refused", action: actionValidation, key: MsgInvalidEmail, reason: "email refused by the service"}
+		}
+		return tryLater(err)
+	}
+	o := requestDecided(req, MsgPending)
+	o.created = created
+	return o
+}
+
+// requestDecided maps a request's state onto an answer. Continue only when
+// Entra may create the account: the request was auto-approved (by_entra),
+// or our provisioning is complete. While the provisioner is still creating
+// the account, or failed to and waits for an admin, Continue would make
+// Entra create a second one, so the person is told to wait.
+func requestDecided(r *approvals.Request, pending MessageKey) outcome {
+	switch r.Status {
+	case approvals.StatusPending:
+		return blockOutcome(pending, r)
+	case approvals.StatusDenied:
+		return blockOutcome(MsgDenied, r)
+	case approvals.StatusApproved:
+		switch r.Provisioning.State {
+		case approvals.ProvisioningByEntra, approvals.ProvisioningSucceeded:
+			return continueOutcome(r)
+		}
+		return blockOutcome(MsgProvisioning, r)
+	}
+	o := tryLater(fmt.Errorf("request %s has unknown status %q", r.ID, r.Status))
+	o.req = r
+	return o
+}
+
+// recordBlocked adds to the audit trail that the person tried to sign up
+// again and was stopped at the first step. A failure is only logged: the
+// answer stays the same.
+func (h *handler) recordBlocked(r *http.Request, req *approvals.Request, key MessageKey) {
+	ev := approvals.Event{
+		At:        h.clock.Now().UTC(),
+		Type:      approvals.EventBlockedAtCheck,
+		RequestID: req.ID,
+		Actor:     approvals.ConnectorActor,
+		Details:   map[string]string{"message": string(key)},
+	}
+	if err := h.svc.Store.AppendEvents(r.Context(), []approvals.Event{ev}); err != nil {
+		h.log.LogAttrs(r.Context(), slog.LevelError, "connector: cannot record a blocked sign-up in the audit trail",
+			slog.String("request_id", req.ID), slog.String("error", err.Error()))
+	}
+}
+
+// answerFor returns the encoded answer of key in the language of locale.
+func (h *handler) answerFor(locale string, key MessageKey) answer {
+	lang := Language(locale, func(l string) bool { _, ok := h.answers[l]; return ok })
+	if lang == "" {
+		lang = fallbackLanguage
+	}
+	return h.answers[lang][key]
+}
+
+// write sends the answer of o and returns the HTTP status.
+func (h *handler) write(c echo.Context, o outcome) int {
+	status, body := http.StatusOK, continueBody
+	switch o.action {
+	case actionBlock:
+		body = h.answerFor(o.locale, o.key).block
+	case actionValidation:
+		status, body = http.StatusBadRequest, h.answerFor(o.locale, o.key).validation
+	}
+	_ = c.Blob(status, echo.MIMEApplicationJSON, body) // a write error means the caller left
+	return status
+}
+
+// logCall writes the one log line of a call. It never logs claims, the
+// full email or credentials.
+func (h *handler) logCall(r *http.Request, st step, o outcome, su approvals.SignUp, status int) {
+	level := slog.LevelInfo
+	switch {
+	case o.err != nil:
+		level = slog.LevelError
+	case o.reason != "":
+		level = slog.LevelWarn
+	}
+	ctx := r.Context()
+	if !h.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs,
+		slog.String("step", st.String()),
+		slog.String("outcome", o.name),
+		slog.Int("status", status))
+	if id := r.Header.Get("X-Request-Id"); id != "" {
+		attrs = append(attrs, slog.String("http_request_id", truncate(id, 128)))
+	}
+	if o.req != nil {
+		attrs = append(attrs, slog.String("request_id", o.req.ID), slog.String("request_status", string(o.req.Status)))
+	}
+	if st == stepRequest && o.req != nil {
+		attrs = append(attrs, slog.Bool("created", o.created))
+	}
+	if su.Email != "" {
+		attrs = append(attrs, slog.String("email_domain", emailDomain(su.Email)))
+	}
+	if su.Identity != nil {
+		attrs = append(attrs, slog.String("issuer", truncate(su.Identity.Issuer, 64)))
+	}
+	if o.reason != "" {
+		attrs = append(attrs, slog.String("reason", o.reason))
+	}
+	if o.err != nil {
+		attrs = append(attrs, slog.String("error", redact(o.err.Error(), su.Email)))
+	}
+	h.log.LogAttrs(ctx, level, "connector call", attrs...)
+}
+
+// emailDomain returns the part after the last '@', enough to follow the
+// auto-approve and auto-deny rules without logging who signed up.
+func emailDomain(email string) string {
+	at := strings.LastIndexByte(email, '@')
+	return truncate(strings.ToLower(email[at+1:]), 253)
+}
+
+// redact removes the email from an error text, in case a store quoted it.
+func redact(s, email string) string {
+	if email == "" {
+		return s
+	}
+	masked := "<email@" + emailDomain(email) + ">"
+	s = strings.ReplaceAll(s, email, masked)
+	return strings.ReplaceAll(s, strings.ToLower(email), masked)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// authenticate lets through callers with a good certificate or Basic
+// credentials, and answers 401 or 429 to the others.
+func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		res, wait := h.auth.authenticate(r)
+		switch res {
+		case authOK:
+			return next(c)
+		case authLimited:
+			secs := int(wait.Seconds())
+			if wait > 0 && float64(secs) < wait.Seconds() {
+				secs++
+			}
+			c.Response().Header().Set("Retry-After", fmt.Sprint(secs))
+			h.log.LogAttrs(r.Context(), slog.LevelDebug, "connector call throttled after failed authentication",
+				slog.String("client", h.auth.clientKey(r)), slog.Int("retry_after_s", secs))
+			return c.Blob(http.StatusTooManyRequests, echo.MIMEApplicationJSON, throttledBody)
+		}
+		c.Response().Header().Set("WWW-Authenticate", challenge)
+		_, _, hasBasic := r.BasicAuth()
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "connector authentication failed",
+			slog.String("client", h.auth.clientKey(r)),
+			slog.Bool("basic_sent", hasBasic),
+			slog.Bool("certificate_sent", r.TLS != nil && len(r.TLS.PeerCertificates) > 0),
+			slog.String("path", truncate(r.URL.Path, 128)))
+		return c.Blob(http.StatusUnauthorized, echo.MIMEApplicationJSON, unauthorizedBody)
+	}
+}
+
+// Bodies of the answers to callers that did not authenticate. They are not
+// meant for people: Entra shows its own error page when its credentials are
+// wrong.
+var (
+	unauthorizedBody = []byte(`{"version":"1.0.0","action":"ShowBlockPage","userMessage":"The API connector's credentials were not accepted."}`)
+	throttledBody    = []byte(`{"version":"1.0.0","action":"ShowBlockPage","userMessage":"Too many failed authentication attempts. Try again later."}`)
+)
+
+// recoverPanic turns a panic, which would be a bug, into a "try again
+// later" block, so that the person still gets one of the three shapes.
+func (h *handler) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				r := c.Request()
+				h.log.LogAttrs(r.Context(), slog.LevelError, "connector: panic while serving a call",
+					slog.String("path", truncate(r.URL.Path, 128)), slog.String("panic", fmt.Sprint(p)))
+				if !c.Response().Committed {
+					_ = c.Blob(http.StatusOK, echo.MIMEApplicationJSON, h.answerFor("", MsgTryLater).block)
+				}
+				err = nil
+			}
+		}()
+		return next(c)
+	}
+}
+
+// routingError answers what Echo's router refuses (an authenticated call
+// to an unknown path or with a method other than POST) with the status it
+// chose and a ShowBlockPage body, so that even a misconfigured connector
+// URL gets JSON.
+func (h *handler) routingError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status := http.StatusInternalServerError
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		status = he.Code
+	}
+	key := MsgBadRequest
+	if status >= 500 {
+		status, key = http.StatusOK, MsgTryLater
+		h.log.LogAttrs(c.Request().Context(), slog.LevelError, "connector: unexpected error", slog.String("error", err.Error()))
+	}
+	_ = c.Blob(status, echo.MIMEApplicationJSON, h.answerFor("", key).block)
+}

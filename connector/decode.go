@@ -1,0 +1,375 @@
+package connector
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/go-playground/validator/v10"
+
+	"github.com/approvals-dev/approvals/approvals"
+)
+
+// Claim names that have a meaning of their own on the wire.
+const (
+	claimEmail       = "email"
+	claimIdentities  = "identities"
+	claimDisplayName = "displayName"
+	claimUILocales   = "ui_locales"
+	claimStep        = "step"      // Azure AD B2C only: not relied on
+	claimClientID    = "client_id" // Azure AD B2C only: not relied on
+	claimLastName    = "lastName"  // the guide's first example; Graph calls it surname
+	claimSurname     = "surname"
+)
+
+// maxDepth bounds the nesting of the body. Entra sends depth 3 at most (the
+// object, the identities array, an identity); anything much deeper is not
+// Entra and is refused rather than walked.
+const maxDepth = 16
+
+// maxLocaleLen bounds ui_locales; longer values are ignored.
+const maxLocaleLen = 64
+
+// Decoder turns the body of an API-connector call into an approvals.SignUp.
+// Both endpoints send the same flat JSON object of claims, so one Decoder
+// serves both. It is safe for concurrent use.
+type Decoder struct {
+	validate *validator.Validate
+}
+
+// NewDecoder returns a Decoder.
+func NewDecoder() *Decoder {
+	return &Decoder{validate: validator.New(validator.WithRequiredStructEnabled())}
+}
+
+// DecodeError says why a body was refused and which message to show.
+type DecodeError struct {
+	// Key is the message to show the person.
+	Key MessageKey
+	// Reason is a short machine-readable cause. It never contains a claim
+	// value, so it is safe to log.
+	Reason string
+	// Locale is the ui_locales claim when it was read before the failure,
+	// so that the answer can still be localized.
+	Locale string
+}
+
+// Error implements error.
+func (e *DecodeError) Error() string { return "connector: refused claims: " + e.Reason }
+
+// signUpRules are the field rules checked with the validator.
+type signUpRules struct {
+	Email       string `validate:"required,max=254,email"`
+	DisplayName string `validate:"max=256"`
+}
+
+// identityRules are the rules for identities[0], when it is present.
+type identityRules struct {
+	Issuer           string `validate:"required,max=256"`
+	IssuerAssignedID string `validate:"required,max=512"`
+}
+
+// Decode reads the claims of a connector call. body must be one JSON object
+// in UTF-8, without duplicate names, nested at most maxDepth deep.
+//
+// On success the SignUp has an email that both the validator's "email" rule
+// and approvals.ValidateEmail accept; the identity is identities[0] with its
+// issuer normalized (approvals.NormalizeIssuer), or nil when Entra sent
+// none; Locale is ui_locales; Claims holds every other member whose value
+// is a string, a bool or a finite number, under the name Entra used, except
+// step and client_id, with lastName stored as surname (an explicit surname
+// wins). Members whose value is null, an object or an array are dropped.
+//
+// On failure it returns the zero SignUp and a *DecodeError.
+func (d *Decoder) Decode(body []byte) (su approvals.SignUp, err error) {
+	fail := func(key MessageKey, reason string) (approvals.SignUp, error) {
+		return approvals.SignUp{}, &DecodeError{Key: key, Reason: reason, Locale: su.Locale}
+	}
+	dec := jsontext.NewDecoder(bytes.NewBuffer(body))
+	tok, err := dec.ReadToken()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return fail(MsgBadRequest, "empty body")
+		}
+		return fail(MsgBadRequest, syntaxReason(err))
+	}
+	if tok.Kind() != '{' {
+		return fail(MsgBadRequest, "not a JSON object")
+	}
+	var (
+		email, lastName   string
+		hasEmail, hasLast bool
+		claims            map[string]any
+	)
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return fail(MsgBadRequest, syntaxReason(err))
+		}
+		name := tok.String()
+		switch name {
+		case claimEmail:
+			s, ok, err := readString(dec)
+			if err != nil {
+				return fail(MsgInvalidEmail, "email: "+reasonOf(err))
+			}
+			email, hasEmail = strings.TrimSpace(s), ok
+		case claimIdentities:
+			id, err := readIdentity(dec)
+			if err != nil {
+				return fail(MsgBadRequest, "identities: "+reasonOf(err))
+			}
+			su.Identity = id
+		case claimUILocales:
+			s, _, err := readString(dec)
+			if err != nil {
+				return fail(MsgBadRequest, "ui_locales: "+reasonOf(err))
+			}
+			su.Locale = cleanLocale(s)
+		case claimStep, claimClientID:
+			if err := skipValue(dec); err != nil {
+				return fail(MsgBadRequest, syntaxReason(err))
+			}
+		default:
+			v, ok, err := readScalar(dec)
+			if err != nil {
+				return fail(MsgBadRequest, reasonOf(err))
+			}
+			if !ok {
+				continue
+			}
+			switch name {
+			case claimLastName:
+				if s, isString := v.(string); isString {
+					lastName, hasLast = s, true
+				}
+				continue
+			case claimDisplayName:
+				if s, isString := v.(string); isString {
+					su.DisplayName = s
+				}
+			}
+			if claims == nil {
+				claims = make(map[string]any, 16)
+			}
+			claims[name] = v
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil { // the closing brace
+		return fail(MsgBadRequest, syntaxReason(err))
+	}
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
+		return fail(MsgBadRequest, "data after the JSON object")
+	}
+	if hasLast {
+		if _, ok := claims[claimSurname]; !ok {
+			if claims == nil {
+				claims = make(map[string]any, 1)
+			}
+			claims[claimSurname] = lastName
+		}
+	}
+	if !hasEmail {
+		return fail(MsgInvalidEmail, "email missing")
+	}
+	if err := d.validate.Struct(signUpRules{Email: email, DisplayName: su.DisplayName}); err != nil {
+		var ve validator.ValidationErrors
+		if errors.As(err, &ve) && len(ve) > 0 && ve[0].Field() == "DisplayName" {
+			return fail(MsgTooLarge, "displayName too long")
+		}
+		return fail(MsgInvalidEmail, "email invalid")
+	}
+	// The domain's own rule too, so that Service.RequestApproval never
+	// refuses what was accepted here.
+	if approvals.ValidateEmail(email) != nil {
+		return fail(MsgInvalidEmail, "email invalid")
+	}
+	if su.Identity != nil {
+		if err := d.validate.Struct(identityRules(*su.Identity)); err != nil {
+			return fail(MsgBadRequest, "identities[0] lacks a valid issuer or issuerAssignedId")
+		}
+		su.Identity.Issuer = approvals.NormalizeIssuer(su.Identity.Issuer)
+		su.Identity.IssuerAssignedID = strings.TrimSpace(su.Identity.IssuerAssignedID)
+	}
+	su.Email = email
+	su.Claims = claims
+	return su, nil
+}
+
+// typeError is a member whose value has the wrong JSON type.
+type typeError struct{ want string }
+
+func (e typeError) Error() string { return "not " + e.want }
+
+// errTooDeep is a body nested deeper than maxDepth.
+var errTooDeep = errors.New("nested too deep")
+
+// errNumberRange is a number a float64 cannot hold.
+var errNumberRange = errors.New("number out of range")
+
+// reasonOf turns a decoding error into a Reason.
+func reasonOf(err error) string {
+	var te typeError
+	switch {
+	case errors.As(err, &te), errors.Is(err, errTooDeep), errors.Is(err, errNumberRange):
+		return err.Error()
+	}
+	return syntaxReason(err)
+}
+
+// syntaxReason names a jsontext error without quoting the input.
+func syntaxReason(err error) string {
+	switch {
+	case errors.Is(err, errTooDeep):
+		return err.Error()
+	case errors.Is(err, jsontext.ErrDuplicateName):
+		return "duplicate member name"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "truncated JSON"
+	}
+	return "malformed JSON"
+}
+
+// readString reads a string member; null reads as absent.
+func readString(dec *jsontext.Decoder) (s string, present bool, err error) {
+	tok, err := dec.ReadToken()
+	switch {
+	case err != nil:
+		return "", false, err
+	case tok.Kind() == '"':
+		return tok.String(), true, nil
+	case tok.Kind() == 'n':
+		return "", false, nil
+	}
+	return "", false, typeError{"a string"}
+}
+
+// readScalar reads a string, bool or number member. Null, objects and
+// arrays read as absent (the latter two are skipped).
+func readScalar(dec *jsontext.Decoder) (v any, present bool, err error) {
+	switch dec.PeekKind() {
+	case '"':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, false, err
+		}
+		return tok.String(), true, nil
+	case 't', 'f':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, false, err
+		}
+		return tok.Bool(), true, nil
+	case '0':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, false, err
+		}
+		// Like encoding/json: a number beyond float64 is an error, not
+		// a silently clamped value.
+		f, err := strconv.ParseFloat(tok.String(), 64)
+		if err != nil || math.IsInf(f, 0) {
+			return nil, false, errNumberRange
+		}
+		return f, true, nil
+	}
+	return nil, false, skipValue(dec)
+}
+
+// readIdentity reads the identities array and returns its first item, or
+// nil when the array is empty or null. Other items are skipped.
+func readIdentity(dec *jsontext.Decoder) (*approvals.Identity, error) {
+	tok, err := dec.ReadToken()
+	switch {
+	case err != nil:
+		return nil, err
+	case tok.Kind() == 'n':
+		return nil, nil
+	case tok.Kind() != '[':
+		return nil, typeError{"an array"}
+	}
+	var id *approvals.Identity
+	for i := 0; dec.PeekKind() != ']'; i++ {
+		if i > 0 {
+			if err := skipValue(dec); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		if tok.Kind() != '{' {
+			return nil, typeError{"an array of objects"}
+		}
+		id = &approvals.Identity{}
+		for dec.PeekKind() != '}' {
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return nil, err
+			}
+			var field *string
+			switch tok.String() {
+			case "issuer":
+				field = &id.Issuer
+			case "issuerAssignedId":
+				field = &id.IssuerAssignedID
+			default:
+				if err := skipValue(dec); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			s, _, err := readString(dec)
+			if err != nil {
+				return nil, err
+			}
+			*field = s
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+// skipValue reads the next value whole, refusing nesting deeper than
+// maxDepth.
+func skipValue(dec *jsontext.Decoder) error {
+	depth := dec.StackDepth()
+	for {
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		if dec.StackDepth() > maxDepth {
+			return errTooDeep
+		}
+		if dec.StackDepth() == depth {
+			return nil
+		}
+	}
+}
+
+// cleanLocale keeps ui_locales when it looks like a list of language tags,
+// so that nothing odd is stored or logged; otherwise it returns "".
+func cleanLocale(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > maxLocaleLen {
+		return ""
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == ' ') {
+			return ""
+		}
+	}
+	return s
+}
