@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,8 +49,17 @@ func (s *Store) appendEvents(events []approvals.Event, id string) {
 		if ev.RequestID == "" {
 			ev.RequestID = id
 		}
+		ev.Details = maps.Clone(ev.Details) // the caller keeps its map
 		s.events = append(s.events, ev)
 	}
+}
+
+// checkStatus refuses a status the listings could not show.
+func checkStatus(r *approvals.Request) error {
+	if !r.Status.Valid() {
+		return approvals.Errorf(approvals.EInvalid, "request %s has unknown status %q", r.ID, r.Status)
+	}
+	return nil
 }
 
 // Create implements approvals.Store.
@@ -61,6 +71,9 @@ func (s *Store) Create(_ context.Context, r *approvals.Request, events []approva
 	}
 	if id, ok := s.byPerson[r.Key()]; ok {
 		return s.byID[id].Clone(), false, nil
+	}
+	if err := checkStatus(r); err != nil {
+		return nil, false, err
 	}
 	c := r.Clone()
 	if c.ID == "" {
@@ -121,6 +134,9 @@ func (s *Store) Update(_ context.Context, id string, m approvals.Mutation) (*app
 	if c.ID != cur.ID || c.Key() != cur.Key() || !c.CreatedAt.Equal(cur.CreatedAt) {
 		return nil, approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of request %s", id)
 	}
+	if err := checkStatus(c); err != nil {
+		return nil, err
+	}
 	c.Version = cur.Version + 1
 	c.UpdatedAt = s.clock.Now().UTC()
 	s.byID[id] = c
@@ -145,6 +161,9 @@ func (s *Store) sorted(status approvals.Status) []*approvals.Request {
 func (s *Store) List(_ context.Context, q approvals.ListQuery) (approvals.Page, error) {
 	if q.Status != "" && !q.Status.Valid() {
 		return approvals.Page{}, approvals.Errorf(approvals.EInvalid, "unknown status %q", q.Status)
+	}
+	if q.Order != "" && q.Order != approvals.NewestFirst && q.Order != approvals.OldestFirst {
+		return approvals.Page{}, approvals.Errorf(approvals.EInvalid, "unknown order %q; use %q or %q", q.Order, approvals.NewestFirst, approvals.OldestFirst)
 	}
 	limit := clamp(q.Limit)
 	s.mu.Lock()
@@ -262,20 +281,25 @@ func (s *Store) Audit(_ context.Context, q approvals.AuditQuery) ([]approvals.Ev
 	limit := clamp(q.Limit)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	match := func(ev approvals.Event) bool {
+		return !ev.At.Before(q.Since) && (q.RequestID == "" || ev.RequestID == q.RequestID)
+	}
 	var out []approvals.Event
 	i := int(min(q.AfterSeq, uint64(len(s.events))))
 	for ; i < len(s.events) && len(out) < limit; i++ {
-		ev := s.events[i]
-		if ev.At.Before(q.Since) || (q.RequestID != "" && ev.RequestID != q.RequestID) {
-			continue
+		if ev := s.events[i]; match(ev) {
+			ev.Details = maps.Clone(ev.Details)
+			out = append(out, ev)
 		}
-		out = append(out, ev)
 	}
-	var next uint64
-	if i < len(s.events) && len(out) > 0 {
-		next = out[len(out)-1].Seq
+	// The cursor is 0 when no matching event is left, so that a client
+	// never fetches an empty page.
+	for ; i < len(s.events); i++ {
+		if match(s.events[i]) {
+			return out, out[len(out)-1].Seq, nil
+		}
 	}
-	return out, next, nil
+	return out, 0, nil
 }
 
 // AppendEvents implements approvals.Store.
