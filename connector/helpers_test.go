@@ -51,7 +51,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 // env is a connector over a real Service and an in-memory store.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	clock *fakeClock
 	store *memory.Store
 	svc   *approvals.Service
@@ -78,7 +78,7 @@ func (s *syncBuffer) String() string {
 }
 
 // newEnv builds a connector with Basic auth; edit may change the Config.
-func newEnv(t *testing.T, policy approvals.Policy, edit ...func(*Config)) *env {
+func newEnv(t testing.TB, policy approvals.Policy, edit ...func(*Config)) *env {
 	t.Helper()
 	clock := newFakeClock()
 	store := memory.New(clock)

@@ -1,0 +1,240 @@
+package connector
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/approvals-dev/approvals/approvals"
+)
+
+// addSeeds adds every payload of testdata/connector, and a few edge cases,
+// to the seed corpus.
+func addSeeds(f *testing.F) {
+	for _, pattern := range []string{"*.json", "malformed/*.json"} {
+		for _, name := range testdataFiles(f, pattern) {
+			f.Add(readTestdata(f, name))
+		}
+	}
+	for _, s := range []string{
+		`{"email":"a@example.com","lastName":"L","surname":"S"}`,
+		`{"email":"a@example.com","identities":[{"issuer":"mail","issuerAssignedId":"a@example.com"}],"n":-0.0e-3,"b":false}`,
+		`{"email":"a@example.com","identities":null,"x":{"y":{"z":[1,{"w":null}]}}}`,
+		`{"email":"A@Example.COM ","ui_locales":"pl-PL fr"}`,
+		`{"email":"\u0061@example.com","\u0065mail":"b@example.com"}`,
+		`{}`, `null`, `[]`, `{"email":"a@b"}`,
+	} {
+		f.Add([]byte(s))
+	}
+}
+
+// droppedClaims never reach Claims.
+var droppedClaims = []string{claimEmail, claimIdentities, claimUILocales, claimStep, claimClientID, claimLastName}
+
+// FuzzDecode checks the decoder against encoding/json as an oracle: what it
+// accepts is valid JSON with a valid email, and every scalar member (but
+// the ones it consumes) is kept under its exact name with its value.
+func FuzzDecode(f *testing.F) {
+	addSeeds(f)
+	d := NewDecoder()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		su, err := d.Decode(body)
+		again, err2 := d.Decode(body)
+		if (err == nil) != (err2 == nil) || !equalSignUps(su, again) {
+			t.Fatalf("Decode is not deterministic: %+v %v / %+v %v", su, err, again, err2)
+		}
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) || !slices.Contains(MessageKeys, de.Key) || de.Reason == "" {
+				t.Fatalf("refusal %#v is not a DecodeError with a known key", err)
+			}
+			if !equalSignUps(su, approvals.SignUp{}) {
+				t.Fatalf("refusal returned %+v", su)
+			}
+			if de.Locale != cleanLocale(de.Locale) {
+				t.Fatalf("refusal carries an unclean locale %q", de.Locale)
+			}
+			return
+		}
+		if approvals.ValidateEmail(su.Email) != nil || d.validate.Var(su.Email, "required,max=254,email") != nil {
+			t.Fatalf("accepted invalid email %q", su.Email)
+		}
+		if id := su.Identity; id != nil {
+			if id.Issuer == "" || id.IssuerAssignedID == "" || approvals.NormalizeIssuer(id.Issuer) != id.Issuer || strings.TrimSpace(id.IssuerAssignedID) != id.IssuerAssignedID {
+				t.Fatalf("identity not normalized: %+v", id)
+			}
+		}
+		if su.Locale != cleanLocale(su.Locale) {
+			t.Fatalf("unclean locale %q", su.Locale)
+		}
+		for k, v := range su.Claims {
+			switch v := v.(type) {
+			case string, bool:
+			case float64:
+				if math.IsInf(v, 0) || math.IsNaN(v) {
+					t.Fatalf("claim %q = %v", k, v)
+				}
+			default:
+				t.Fatalf("claim %q has type %T", k, v)
+			}
+		}
+		if _, err := json.Marshal(su.Claims); err != nil {
+			t.Fatalf("claims cannot be stored: %v", err)
+		}
+		for _, k := range droppedClaims {
+			if _, ok := su.Claims[k]; ok {
+				t.Fatalf("claim %q kept", k)
+			}
+		}
+
+		// The oracle.
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("accepted a body encoding/json refuses (%v): %q", err, body)
+		}
+		if s, _ := m[claimEmail].(string); strings.TrimSpace(s) != su.Email {
+			t.Fatalf("email %q, oracle %q", su.Email, s)
+		}
+		if s, _ := m[claimUILocales].(string); cleanLocale(s) != su.Locale {
+			t.Fatalf("locale %q, oracle %q", su.Locale, s)
+		}
+		want := map[string]any{}
+		for k, v := range m {
+			switch v.(type) {
+			case string, bool, float64:
+				if !slices.Contains(droppedClaims, k) {
+					want[k] = v
+				}
+			}
+		}
+		if last, ok := m[claimLastName].(string); ok {
+			if _, has := want[claimSurname]; !has {
+				want[claimSurname] = last
+			}
+		}
+		if len(want) != len(su.Claims) {
+			t.Fatalf("claims %v, oracle %v", su.Claims, want)
+		}
+		for k, v := range want {
+			if su.Claims[k] != v {
+				t.Fatalf("claim %q = %#v, oracle %#v", k, su.Claims[k], v)
+			}
+		}
+		if dn, ok := m[claimDisplayName].(string); ok && dn != su.DisplayName {
+			t.Fatalf("displayName %q, oracle %q", su.DisplayName, dn)
+		}
+	})
+}
+
+func equalSignUps(a, b approvals.SignUp) bool {
+	if a.Email != b.Email || a.DisplayName != b.DisplayName || a.Locale != b.Locale || len(a.Claims) != len(b.Claims) {
+		return false
+	}
+	if (a.Identity == nil) != (b.Identity == nil) || (a.Identity != nil && *a.Identity != *b.Identity) {
+		return false
+	}
+	for k, v := range a.Claims {
+		if w, ok := b.Claims[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// fuzzHandler posts arbitrary bodies to one endpoint of a connector whose
+// policy auto-approves example.com and auto-denies example.net, and checks
+// the answer against the decoder and the store.
+func fuzzHandler(f *testing.F, path string) {
+	addSeeds(f)
+	e := newEnv(f, approvals.Policy{AutoApproveDomains: []string{"example.com"}, AutoDenyDomains: []string{"example.net"}})
+	d := NewDecoder()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e.t = t // inputs run one after the other within a process
+		before := e.count()
+		w := e.post(path, body)
+		rep := readReply(t, w, path)
+		su, err := d.Decode(body)
+		if err != nil {
+			if rep.Action == "Continue" {
+				t.Fatalf("refused body answered Continue: %q", body)
+			}
+			if e.count() != before {
+				t.Fatalf("refused body stored a request: %q", body)
+			}
+			return
+		}
+		r, lookupErr := e.svc.CheckStatus(context.Background(), su.Email, su.Identity)
+		if path == CheckApprovalStatusPath {
+			if e.count() != before {
+				t.Fatal("the check step stored a request")
+			}
+			if approvals.Code(lookupErr) == approvals.ENotFound {
+				if rep.Action != "Continue" {
+					t.Fatalf("no request, but %+v", rep)
+				}
+				return
+			}
+		}
+		if lookupErr != nil {
+			t.Fatalf("after %s, CheckStatus: %v", path, lookupErr)
+		}
+		wantContinue := r.Status == approvals.StatusApproved &&
+			(r.Provisioning.State == approvals.ProvisioningByEntra || r.Provisioning.State == approvals.ProvisioningSucceeded)
+		if (rep.Action == "Continue") != wantContinue {
+			t.Fatalf("request %s/%s answered %+v", r.Status, r.Provisioning.State, rep)
+		}
+		if w.Code != http.StatusOK {
+			t.Fatalf("valid body answered %d", w.Code)
+		}
+	})
+}
+
+// FuzzCheckApprovalStatus fuzzes the first step through the handler.
+func FuzzCheckApprovalStatus(f *testing.F) { fuzzHandler(f, CheckApprovalStatusPath) }
+
+// FuzzRequestApproval fuzzes the second step through the handler.
+func FuzzRequestApproval(f *testing.F) { fuzzHandler(f, RequestApprovalPath) }
+
+// FuzzLanguage checks the ui_locales matcher.
+func FuzzLanguage(f *testing.F) {
+	for _, s := range []string{"en-US", "fr-FR", "pl", "de", "es-ES", "zh-Hant-TW de-CH", "", "x-", "-", "FR_ca"} {
+		f.Add(s)
+	}
+	have := func(l string) bool { return slices.Contains([]string{"en", "fr", "pl", "de", "es"}, l) }
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Language(s, have)
+		if got != "" && !have(got) {
+			t.Fatalf("Language(%q) = %q", s, got)
+		}
+		if got != "" && !strings.Contains(strings.ToLower(s), got) {
+			t.Fatalf("Language(%q) = %q, not from the input", s, got)
+		}
+	})
+}
+
+// FuzzParseThumbprint checks the thumbprint parser.
+func FuzzParseThumbprint(f *testing.F) {
+	for _, s := range []string{strings.Repeat("ab", 20), strings.Repeat("AB:", 32), "", "zz", strings.Repeat("0", 63)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := parseThumbprint(s)
+		if err != nil {
+			return
+		}
+		if len(b) != 20 && len(b) != 32 {
+			t.Fatalf("%q parsed to %d bytes", s, len(b))
+		}
+		again, err := parseThumbprint(strings.ToUpper(hex.EncodeToString(b)))
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("round trip of %q: %x %v", s, again, err)
+		}
+	})
+}
