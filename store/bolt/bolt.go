@@ -1,0 +1,320 @@
+// Package bolt is the approvals.Store kept in one bbolt file: the server's
+// durable state. Every write is fsynced before its method returns;
+// concurrent writes share one transaction and one fsync (group commit);
+// and secondary indexes, changed in the same transaction as the data they
+// index, answer every query without scanning the file.
+package bolt
+
+// The schema, version 1. Every bucket is at the top level and is created
+// by Open. Keys are fixed-width big-endian so that they sort in numeric
+// order: u64 is an unsigned integer, t8 a time as Unix nanoseconds with the
+// sign bit flipped (so that times before 1970 sort first too), s1 a status
+// (1 pending, 2 approved, 3 denied). A request id comes last in every key
+// that holds one, so its length never disturbs the order; ids the store
+// makes are approvals.NewID's 24 hex digits, which sort by creation time.
+// Values are JSON.
+//
+//	meta
+//	  "schema_version"         -> u64      layout of this file (schemaVersion)
+//	  "count/" status          -> u64      number of requests with the status
+//	  "events_max_at"          -> t8       largest Event.At appended so far
+//	requests
+//	  id                       -> approvals.Request
+//	by_person
+//	  sha256(PersonKey)        -> id
+//	by_created                              every request, for listings of all
+//	  t8(CreatedAt) id         -> ""
+//	by_status                               every request, for listings by status
+//	  s1 t8(CreatedAt) id      -> ""
+//	jobs                                    approved, provisioning in_progress
+//	  t8(NextAttemptAt) id     -> ""
+//	decisions                               approved or denied, with a Decision
+//	  s1 t8(Decision.At) id    -> ""
+//	events                                  the audit trail; the bucket's
+//	  u64(Seq)                 -> approvals.Event   sequence is the last Seq
+//	events_by_request
+//	  u8(len id) id u64(Seq)   -> ""
+//	events_by_time                          one entry per event whose At is
+//	  t8(At)                   -> u64(Seq)  later than every earlier event's
+//
+// events_by_time makes Audit's Since filter exact without a scan although
+// event times need not follow Seq order: the first entry at or after Since
+// gives the first Seq that can match, and only the few late-stamped events
+// after it are skipped.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/approvals-dev/approvals/approvals"
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// schemaVersion is the layout this code reads and writes.
+const schemaVersion = 1
+
+// Bucket names.
+var (
+	bucketMeta            = []byte("meta")
+	bucketRequests        = []byte("requests")
+	bucketByPerson        = []byte("by_person")
+	bucketByCreated       = []byte("by_created")
+	bucketByStatus        = []byte("by_status")
+	bucketJobs            = []byte("jobs")
+	bucketDecisions       = []byte("decisions")
+	bucketEvents          = []byte("events")
+	bucketEventsByRequest = []byte("events_by_request")
+	bucketEventsByTime    = []byte("events_by_time")
+)
+
+// allBuckets lists every bucket of the schema.
+func allBuckets() [][]byte {
+	return [][]byte{bucketMeta, bucketRequests, bucketByPerson, bucketByCreated, bucketByStatus,
+		bucketJobs, bucketDecisions, bucketEvents, bucketEventsByRequest, bucketEventsByTime}
+}
+
+// Keys of the meta bucket.
+var (
+	keySchemaVersion = []byte("schema_version")
+	keyEventsMaxAt   = []byte("events_max_at")
+)
+
+// ErrLocked is returned by Open when another process holds the data file:
+// a running server keeps it locked for as long as it runs.
+var ErrLocked = errors.New("the data file is in use by a running approvals server")
+
+// ErrNewerSchema is returned by Open when the data file was written by a
+// newer version of approvals than this one.
+var ErrNewerSchema = errors.New("the data file was written by a newer version of approvals")
+
+// DefaultTimeout is how long Open waits for the file lock by default.
+const DefaultTimeout = 2 * time.Second
+
+// DefaultBatchDelay is how long a write waits for others to share its
+// transaction, when other writes are in flight, by default.
+const DefaultBatchDelay = time.Millisecond
+
+// Options configures Open.
+type Options struct {
+	// Clock stamps UpdatedAt; approvals.SystemClock when nil.
+	Clock approvals.Clock
+	// Timeout bounds the wait for the file lock another process holds;
+	// DefaultTimeout when zero. A negative Timeout gives up at once.
+	Timeout time.Duration
+	// ReadOnly opens the file for reading only, sharing it with other
+	// readers; every write fails. The file must exist.
+	ReadOnly bool
+	// BatchDelay is how long a write waits for concurrent writes to join
+	// its transaction; DefaultBatchDelay when zero. A write with no other
+	// write in flight never waits.
+	BatchDelay time.Duration
+}
+
+// Store is an approvals.Store kept in a bbolt file. It is safe for
+// concurrent use by many goroutines; one process at a time may open the
+// file for writing.
+type Store struct {
+	db       *bbolt.DB
+	clock    approvals.Clock
+	readOnly bool
+	// writers counts writes in flight: a lone write commits at once, and
+	// writes that overlap share a transaction through DB.Batch.
+	writers atomic.Int64
+	// decisionChunk is how many requests Decisions reads per transaction.
+	decisionChunk int
+}
+
+var _ approvals.Store = (*Store)(nil)
+
+// Open opens the data file at path, creating it when it does not exist,
+// and upgrades its schema when it was written by an older version.
+func Open(path string, opts Options) (s *Store, err error) {
+	defer wrap(&err, "open data file %s", path)
+	timeout := opts.Timeout
+	switch {
+	case timeout == 0:
+		timeout = DefaultTimeout
+	case timeout < 0:
+		timeout = time.Nanosecond
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:  timeout,
+		ReadOnly: opts.ReadOnly,
+		// The hashmap freelist keeps commits fast in large, fragmented files.
+		FreelistType: bbolt.FreelistMapType,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w (its lock is held by another process; stop that server first, or use its HTTP API)", ErrLocked)
+	}
+	if err != nil {
+		return nil, err
+	}
+	db.MaxBatchDelay = opts.BatchDelay
+	if db.MaxBatchDelay <= 0 {
+		db.MaxBatchDelay = DefaultBatchDelay
+	}
+	s = &Store{db: db, clock: opts.Clock, readOnly: opts.ReadOnly, decisionChunk: 256}
+	if s.clock == nil {
+		s.clock = approvals.SystemClock
+	}
+	if opts.ReadOnly {
+		err = db.View(checkSchema)
+	} else {
+		err = db.Update(initSchema)
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// initSchema creates the buckets of a new file, or checks the version of
+// an existing one and upgrades it.
+func initSchema(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		var foreign []byte
+		_ = tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+			foreign = name
+			return errors.New("stop")
+		})
+		if foreign != nil {
+			return fmt.Errorf("not an approvals data file: it holds bucket %q but no schema version", foreign)
+		}
+		for _, name := range allBuckets() {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, u64(schemaVersion))
+	}
+	v, err := version(meta)
+	if err != nil {
+		return err
+	}
+	if v > schemaVersion {
+		return newerSchema(v)
+	}
+	for ; v < schemaVersion; v++ {
+		if err := migrate(tx, v); err != nil {
+			return fmt.Errorf("upgrade schema from version %d to %d: %w", v, v+1, err)
+		}
+	}
+	for _, name := range allBuckets() {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("damaged data file: bucket %s is missing", name)
+		}
+	}
+	return meta.Put(keySchemaVersion, u64(schemaVersion))
+}
+
+// migrate upgrades the layout from version v to v+1 inside tx. Version 1
+// is the first: there is nothing to upgrade yet. Each later version adds a
+// case here, and a file written by the version before it to testdata/.
+func migrate(_ *bbolt.Tx, v uint64) error {
+	return fmt.Errorf("no upgrade from schema version %d", v)
+}
+
+// checkSchema checks, without writing, that the file has this code's
+// layout: a read-only store cannot upgrade it.
+func checkSchema(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return errors.New("not an approvals data file: it has no schema version")
+	}
+	v, err := version(meta)
+	if err != nil {
+		return err
+	}
+	if v > schemaVersion {
+		return newerSchema(v)
+	}
+	if v < schemaVersion {
+		return fmt.Errorf("the data file has schema version %d and needs an upgrade to %d: start the server on it once, then retry", v, schemaVersion)
+	}
+	for _, name := range allBuckets() {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("damaged data file: bucket %s is missing", name)
+		}
+	}
+	return nil
+}
+
+func version(meta *bbolt.Bucket) (uint64, error) {
+	b := meta.Get(keySchemaVersion)
+	if len(b) != 8 {
+		return 0, errors.New("not an approvals data file: its schema version is unreadable")
+	}
+	return getU64(b), nil
+}
+
+func newerSchema(v uint64) error {
+	return fmt.Errorf("%w (schema version %d; this version of approvals knows up to %d): upgrade approvals", ErrNewerSchema, v, schemaVersion)
+}
+
+// Close releases the file and its lock.
+func (s *Store) Close() (err error) {
+	defer wrap(&err, "Close")
+	return s.db.Close()
+}
+
+// Backup writes a consistent snapshot of the whole data file to w while
+// the store stays in use, and returns the number of bytes written. The
+// copy is itself a data file that Open accepts.
+func (s *Store) Backup(w io.Writer) (n int64, err error) {
+	defer wrap(&err, "Backup")
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Check verifies the file: bbolt's page-level consistency check, then the
+// schema's own invariants (every index entry and counter matches the
+// requests and events it indexes). It reads the whole file: it is for
+// tests and repair tools, not for request paths.
+func (s *Store) Check() (err error) {
+	defer wrap(&err, "Check")
+	return s.db.View(func(tx *bbolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		return checkIndexes(tx)
+	})
+}
+
+// write runs fn in a read-write transaction and fsyncs it. A write with
+// no other write in flight commits at once; overlapping writes go through
+// DB.Batch, which runs them in one transaction with one fsync. fn may
+// therefore run more than once, and in the same transaction as other
+// writes: it must reset whatever it reports at its start, and return an
+// error only for a failure that must roll the transaction back, never for
+// a refused change that wrote nothing.
+func (s *Store) write(fn func(tx *bbolt.Tx) error) error {
+	if s.readOnly {
+		return approvals.Errorf(approvals.EUnavailable, "the data file is open read-only")
+	}
+	defer s.writers.Add(-1)
+	if s.writers.Add(1) == 1 {
+		return s.db.Update(fn)
+	}
+	return s.db.Batch(fn)
+}
+
+// wrap adds the operation to a non-nil error, keeping the chain for
+// errors.Is and errors.As.
+func wrap(err *error, format string, args ...any) {
+	if *err != nil {
+		*err = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *err)
+	}
+}

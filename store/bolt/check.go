@@ -1,0 +1,124 @@
+package bolt
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/approvals-dev/approvals/approvals"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// maxCheckErrors bounds the problems checkIndexes reports.
+const maxCheckErrors = 20
+
+// checkIndexes verifies the schema's invariants in tx by rebuilding every
+// index and counter from the requests and events and comparing. It reads
+// the whole file.
+func checkIndexes(tx *bbolt.Tx) error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		if len(errs) < maxCheckErrors {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	for _, name := range allBuckets() {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("bucket %s is missing", name)
+		}
+	}
+
+	// What the requests say the indexes and counters must hold.
+	want := map[string]map[string]string{} // bucket -> key -> value
+	for _, name := range [][]byte{bucketByPerson, bucketByCreated, bucketByStatus, bucketJobs, bucketDecisions, bucketEventsByRequest, bucketEventsByTime} {
+		want[string(name)] = map[string]string{}
+	}
+	counts := map[approvals.Status]uint64{}
+	err := tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
+		r, err := decodeRequest(v)
+		if err != nil {
+			bad("request %q: %v", k, err)
+			return nil
+		}
+		if r.ID != string(k) {
+			bad("request %q holds id %q", k, r.ID)
+		}
+		if _, ok := statusCode(r.Status); !ok {
+			bad("request %q has unknown status %q", k, r.Status)
+			return nil
+		}
+		counts[r.Status]++
+		want[string(bucketByPerson)][string(personKey(r.Key()))] = r.ID
+		for _, e := range indexEntries(r) {
+			want[string(e.bucket)][string(e.key)] = ""
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	events := tx.Bucket(bucketEvents)
+	var maxAt []byte
+	err = events.ForEach(func(k, v []byte) error {
+		var ev approvals.Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			bad("event %x: %v", k, err)
+			return nil
+		}
+		if len(k) != 8 || getU64(k) != ev.Seq || ev.Seq > events.Sequence() {
+			bad("event %x holds seq %d (the bucket's sequence is %d)", k, ev.Seq, events.Sequence())
+		}
+		if ev.RequestID != "" {
+			want[string(bucketEventsByRequest)][string(cat(eventsByRequestPrefix(ev.RequestID), k))] = ""
+		}
+		if at := t8(ev.At); maxAt == nil || bytes.Compare(at, maxAt) > 0 {
+			want[string(bucketEventsByTime)][string(at)] = string(k)
+			maxAt = at
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	// What the indexes hold.
+	for name, keys := range want {
+		err := tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
+			w, ok := keys[string(k)]
+			switch {
+			case !ok:
+				bad("index %s holds stray key %x", name, k)
+			case w != string(v):
+				bad("index %s key %x holds %x; want %x", name, k, v, w)
+			}
+			delete(keys, string(k))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for k := range keys {
+			bad("index %s lacks key %x", name, k)
+		}
+	}
+
+	meta := tx.Bucket(bucketMeta)
+	for _, st := range approvals.Statuses {
+		var got uint64
+		if v := meta.Get(countKey(st)); v != nil {
+			got = getU64(v)
+		}
+		if got != counts[st] {
+			bad("count of %s requests is %d; there are %d", st, got, counts[st])
+		}
+	}
+	if got := meta.Get(keyEventsMaxAt); !bytes.Equal(got, maxAt) {
+		bad("events_max_at is %x; the latest event time is %x", got, maxAt)
+	}
+	if v, err := version(meta); err != nil || v != schemaVersion {
+		bad("schema version is %d (%v); want %d", v, err, schemaVersion)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,462 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/approvals-dev/approvals/approvals"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// appendFill is the fill percent of buckets whose keys mostly grow at the
+// end: pages split nearly full instead of half full.
+const appendFill = 0.9
+
+func decodeRequest(v []byte) (*approvals.Request, error) {
+	var r approvals.Request
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("damaged data file: decode request: %w", err)
+	}
+	return &r, nil
+}
+
+// getRequest returns the request stored under id, or nil.
+func getRequest(tx *bbolt.Tx, id []byte) (*approvals.Request, error) {
+	v := tx.Bucket(bucketRequests).Get(id)
+	if v == nil {
+		return nil, nil
+	}
+	return decodeRequest(v)
+}
+
+// indexedRequest returns the request an index entry points to, which must
+// exist.
+func indexedRequest(tx *bbolt.Tx, id []byte, index []byte) (*approvals.Request, error) {
+	r, err := getRequest(tx, id)
+	if err == nil && r == nil {
+		err = fmt.Errorf("damaged data file: index %s holds request %q, which does not exist", index, id)
+	}
+	return r, err
+}
+
+// Get implements approvals.Store.
+func (s *Store) Get(ctx context.Context, id string) (r *approvals.Request, err error) {
+	defer wrap(&err, "Get(%q)", id)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		r, err = getRequest(tx, []byte(id))
+		if err == nil && r == nil {
+			err = approvals.ErrNotFound
+		}
+		return err
+	})
+	return r, err
+}
+
+// FindByPerson implements approvals.Store.
+func (s *Store) FindByPerson(ctx context.Context, key string) (r *approvals.Request, err error) {
+	defer wrap(&err, "FindByPerson")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		r, err = findByPerson(tx, key)
+		if err == nil && r == nil {
+			err = approvals.ErrNotFound
+		}
+		return err
+	})
+	return r, err
+}
+
+// findByPerson returns the request of the person with the given
+// PersonKey, or nil.
+func findByPerson(tx *bbolt.Tx, key string) (*approvals.Request, error) {
+	id := tx.Bucket(bucketByPerson).Get(personKey(key))
+	if id == nil {
+		return nil, nil
+	}
+	r, err := indexedRequest(tx, id, bucketByPerson)
+	if err != nil || r.Key() != key { // a hash collision: another person
+		return nil, err
+	}
+	return r, nil
+}
+
+// Create implements approvals.Store.
+func (s *Store) Create(ctx context.Context, r *approvals.Request, events []approvals.Event) (stored *approvals.Request, created bool, err error) {
+	defer wrap(&err, "Create")
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if r == nil {
+		return nil, false, approvals.Errorf(approvals.EInvalid, "no request to create")
+	}
+	key := r.Key()
+	// A person who asked before (Entra retries after 20 s) needs no write.
+	// The check is repeated in the write transaction, where it decides.
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		stored, err = findByPerson(tx, key)
+		return err
+	}); err != nil || stored != nil {
+		return stored, false, err
+	}
+	if _, ok := statusCode(r.Status); !ok {
+		return nil, false, approvals.Errorf(approvals.EInvalid, "request has unknown status %q", r.Status)
+	}
+	c := r.Clone()
+	if c.ID == "" {
+		c.ID = approvals.NewID(c.CreatedAt)
+	}
+	if len(c.ID) > maxIDLen {
+		return nil, false, approvals.Errorf(approvals.EInvalid, "request id is longer than %d bytes", maxIDLen)
+	}
+	if err := checkEvents(events); err != nil {
+		return nil, false, err
+	}
+	c.Version = 1
+	c.UpdatedAt = c.CreatedAt
+	value, err := json.Marshal(c)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode request: %w", err)
+	}
+	id := []byte(c.ID)
+
+	var refused error
+	err = s.write(func(tx *bbolt.Tx) error {
+		stored, created, refused = nil, false, nil
+		existing, err := findByPerson(tx, key)
+		if err != nil || existing != nil {
+			stored = existing
+			return err
+		}
+		requests := tx.Bucket(bucketRequests)
+		if requests.Get(id) != nil {
+			refused = approvals.Errorf(approvals.EConflict, "request id %s exists", c.ID)
+			return nil
+		}
+		if err := requests.Put(id, value); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketByPerson).Put(personKey(key), id); err != nil {
+			return err
+		}
+		if err := reindex(tx, nil, c); err != nil {
+			return err
+		}
+		if err := addCount(tx, c.Status, 1); err != nil {
+			return err
+		}
+		if err := appendEvents(tx, events, c.ID); err != nil {
+			return err
+		}
+		stored, created = c, true
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, false, err
+	case refused != nil:
+		return nil, false, refused
+	}
+	return stored, created, nil
+}
+
+// Update implements approvals.Store. The mutation runs inside the write
+// transaction, possibly more than once (see write), each time on a fresh
+// copy of the stored request.
+func (s *Store) Update(ctx context.Context, id string, m approvals.Mutation) (r *approvals.Request, err error) {
+	defer wrap(&err, "Update(%q)", id)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var refused error
+	err = s.write(func(tx *bbolt.Tx) error {
+		r, refused = nil, nil
+		cur, err := getRequest(tx, []byte(id))
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			refused = approvals.ErrNotFound
+			return nil
+		}
+		next := cur.Clone()
+		events, merr := m(next)
+		switch {
+		case errors.Is(merr, approvals.ErrUnchanged):
+			r, refused = cur, merr
+			return nil
+		case merr != nil:
+			refused = merr
+			return nil
+		case next.ID != cur.ID || next.Key() != cur.Key() || !next.CreatedAt.Equal(cur.CreatedAt):
+			refused = approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of request %s", id)
+			return nil
+		}
+		if _, ok := statusCode(next.Status); !ok {
+			refused = approvals.Errorf(approvals.EInvalid, "request %s would get unknown status %q", id, next.Status)
+			return nil
+		}
+		if err := checkEvents(events); err != nil {
+			refused = err
+			return nil
+		}
+		next.Version = cur.Version + 1
+		next.UpdatedAt = s.clock.Now().UTC()
+		value, err := json.Marshal(next)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		if err := tx.Bucket(bucketRequests).Put([]byte(id), value); err != nil {
+			return err
+		}
+		if err := reindex(tx, cur, next); err != nil {
+			return err
+		}
+		if cur.Status != next.Status {
+			if err := addCount(tx, cur.Status, -1); err != nil {
+				return err
+			}
+			if err := addCount(tx, next.Status, 1); err != nil {
+				return err
+			}
+		}
+		if err := appendEvents(tx, events, id); err != nil {
+			return err
+		}
+		r = next
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case refused != nil:
+		return r, refused // r is the current request with ErrUnchanged, nil otherwise
+	}
+	return r, nil
+}
+
+// reindex moves r's index entries from what old needed to what r needs.
+// old is nil for a new request.
+func reindex(tx *bbolt.Tx, old, r *approvals.Request) error {
+	var before []indexEntry
+	if old != nil {
+		before = indexEntries(old)
+	}
+	after := indexEntries(r)
+	has := func(list []indexEntry, e indexEntry) bool {
+		for _, x := range list {
+			if bytes.Equal(x.bucket, e.bucket) && bytes.Equal(x.key, e.key) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, e := range before {
+		if !has(after, e) {
+			if err := tx.Bucket(e.bucket).Delete(e.key); err != nil {
+				return fmt.Errorf("index %s: %w", e.bucket, err)
+			}
+		}
+	}
+	for _, e := range after {
+		if !has(before, e) {
+			b := tx.Bucket(e.bucket)
+			if bytes.Equal(e.bucket, bucketByCreated) {
+				b.FillPercent = appendFill
+			}
+			if err := b.Put(e.key, []byte{}); err != nil {
+				return fmt.Errorf("index %s: %w", e.bucket, err)
+			}
+		}
+	}
+	return nil
+}
+
+// addCount adds delta to the counter of requests with the status.
+func addCount(tx *bbolt.Tx, status approvals.Status, delta int64) error {
+	meta := tx.Bucket(bucketMeta)
+	k := countKey(status)
+	var n int64
+	if v := meta.Get(k); v != nil {
+		n = int64(getU64(v))
+	}
+	if n += delta; n < 0 {
+		return fmt.Errorf("damaged data file: the count of %s requests would fall below zero", status)
+	}
+	return meta.Put(k, u64(uint64(n)))
+}
+
+func clampLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return approvals.DefaultPageSize
+	case limit > approvals.MaxPageSize:
+		return approvals.MaxPageSize
+	}
+	return limit
+}
+
+// List implements approvals.Store. It reads one page from the by_created
+// or by_status index, starting after the cursor: its cost depends on the
+// page size, not on the number of requests.
+func (s *Store) List(ctx context.Context, q approvals.ListQuery) (p approvals.Page, err error) {
+	defer wrap(&err, "List")
+	if err := ctx.Err(); err != nil {
+		return p, err
+	}
+	bucket, prefix := bucketByCreated, []byte(nil)
+	if q.Status != "" {
+		code, ok := statusCode(q.Status)
+		if !ok {
+			return p, approvals.Errorf(approvals.EInvalid, "unknown status %q", q.Status)
+		}
+		bucket, prefix = bucketByStatus, []byte{code}
+	}
+	newest := true
+	switch q.Order {
+	case "", approvals.NewestFirst:
+	case approvals.OldestFirst:
+		newest = false
+	default:
+		return p, approvals.Errorf(approvals.EInvalid, "unknown order %q; use %q or %q", q.Order, approvals.NewestFirst, approvals.OldestFirst)
+	}
+	var after []byte
+	if q.Cursor != "" {
+		if after, err = decodeCursor(q.Cursor); err != nil {
+			return p, err
+		}
+		after = cat(prefix, after)
+	}
+	limit := clampLimit(q.Limit)
+
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		p = approvals.Page{}
+		c := tx.Bucket(bucket).Cursor()
+		var k []byte
+		switch {
+		case !newest && after == nil:
+			k, _ = c.Seek(prefix)
+		case !newest:
+			if k, _ = c.Seek(after); bytes.Equal(k, after) {
+				k, _ = c.Next()
+			}
+		case after == nil && prefix == nil:
+			k, _ = c.Last()
+		case after == nil:
+			k = before(c, []byte{prefix[0] + 1})
+		default:
+			k = before(c, after)
+		}
+		move := c.Next
+		if newest {
+			move = c.Prev
+		}
+		var last []byte
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = move() {
+			if len(p.Requests) == limit {
+				p.NextCursor = encodeCursor(last[len(prefix):])
+				break
+			}
+			r, err := indexedRequest(tx, k[len(prefix)+8:], bucket)
+			if err != nil {
+				return err
+			}
+			p.Requests = append(p.Requests, r)
+			last = append(last[:0], k...)
+		}
+		return nil
+	})
+	return p, err
+}
+
+// before positions c on the last key less than k and returns it.
+func before(c *bbolt.Cursor, k []byte) []byte {
+	if found, _ := c.Seek(k); found == nil {
+		k, _ = c.Last()
+		return k
+	}
+	k, _ = c.Prev()
+	return k
+}
+
+// Count implements approvals.Store. It reads the counters kept in the meta
+// bucket.
+func (s *Store) Count(ctx context.Context) (n map[approvals.Status]int, err error) {
+	defer wrap(&err, "Count")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n = make(map[approvals.Status]int, len(approvals.Statuses))
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		for _, st := range approvals.Statuses {
+			n[st] = 0
+			if v := meta.Get(countKey(st)); v != nil {
+				n[st] = int(getU64(v))
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// DueJobs implements approvals.Store. It reads the jobs index from its
+// start up to now.
+func (s *Store) DueJobs(ctx context.Context, now time.Time, limit int) (jobs []*approvals.Request, err error) {
+	defer wrap(&err, "DueJobs")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	end := t8(now)
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		jobs = nil
+		c := tx.Bucket(bucketJobs).Cursor()
+		for k, _ := c.First(); k != nil && len(jobs) < limit; k, _ = c.Next() {
+			if bytes.Compare(k[:8], end) > 0 {
+				break
+			}
+			r, err := indexedRequest(tx, k[8:], bucketJobs)
+			if err != nil {
+				return err
+			}
+			if r.Provisioning.NextAttemptAt.After(now) { // only beyond t8's range
+				break
+			}
+			jobs = append(jobs, r)
+		}
+		return nil
+	})
+	return jobs, err
+}
+
+// NextJobAt implements approvals.Store.
+func (s *Store) NextJobAt(ctx context.Context) (at time.Time, ok bool, err error) {
+	defer wrap(&err, "NextJobAt")
+	if err := ctx.Err(); err != nil {
+		return at, false, err
+	}
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		k, _ := tx.Bucket(bucketJobs).Cursor().First()
+		if k == nil {
+			return nil
+		}
+		r, err := indexedRequest(tx, k[8:], bucketJobs)
+		if err != nil {
+			return err
+		}
+		at, ok = r.Provisioning.NextAttemptAt, true
+		return nil
+	})
+	return at, ok, err
+}
