@@ -218,7 +218,7 @@ const maxReason = 2000
 
 func (s *server) decisionReason(c echo.Context, required bool) (string, error) {
 	var b decisionBody
-	if err := decodeBody(c, &b, !required); err != nil {
+	if err := decodeBody(c, &b, true); err != nil {
 		return "", err
 	}
 	reason := strings.TrimSpace(b.Reason)
