@@ -1,0 +1,159 @@
+package web
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/approvals-dev/approvals/approvals"
+)
+
+// inviteForm is the invite form's fields, as typed.
+type inviteForm struct {
+	Email, DisplayName, RedirectURL string
+	Groups, Attributes, Message     string
+	SendMessage                     bool
+}
+
+type inviteView struct {
+	Configured bool
+	Form       inviteForm
+	// Errors by field name, and Error for the whole form.
+	Errors  map[string]string
+	Error   string
+	Matches []DirectoryUser
+}
+
+var (
+	guidPattern      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	attributePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,119}$`)
+)
+
+const maxInviteItems = 50
+
+func (u *UI) inviteForm(c echo.Context) error {
+	return u.showInvite(c, http.StatusOK, &inviteView{Form: inviteForm{RedirectURL: u.cfg.InviteRedirectURL, SendMessage: true}})
+}
+
+func (u *UI) showInvite(c echo.Context, status int, v *inviteView) error {
+	v.Configured = u.cfg.Inviter != nil
+	p := u.newPage(c, "Invite external user", "invite")
+	p.Data = v
+	return u.render(c, status, "invite", p)
+}
+
+// parse checks the form and returns the invitation it asks for, or the
+// errors by field.
+func (f inviteForm) parse() (InviteInput, map[string]string) {
+	errs := map[string]string{}
+	in := InviteInput{
+		Email: strings.TrimSpace(f.Email), DisplayName: strings.TrimSpace(f.DisplayName),
+		RedirectURL: strings.TrimSpace(f.RedirectURL), SendInvitationMessage: f.SendMessage,
+		Message: strings.TrimSpace(f.Message),
+	}
+	if err := approvals.ValidateEmail(in.Email); err != nil {
+		errs["email"] = "Enter one email address, such as jane@fabrikam.com."
+	}
+	if len(in.DisplayName) > 256 {
+		errs["display_name"] = "Keep the display name under 256 characters."
+	}
+	if !absoluteHTTP(in.RedirectURL, true) {
+		errs["redirect_url"] = "Enter an absolute URL, such as https://myapps.microsoft.com."
+	}
+	if len(in.Message) > 1000 {
+		errs["message"] = "Keep the message under 1,000 characters."
+	}
+	for _, g := range strings.FieldsFunc(f.Groups, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }) {
+		if !guidPattern.MatchString(g) {
+			errs["groups"] = "Group ids are object ids such as 0f8fad5b-d9cb-469f-a165-70867728950e; " + strconv.Quote(g) + " is not one."
+			break
+		}
+		in.GroupIDs = append(in.GroupIDs, strings.ToLower(g))
+	}
+	if len(in.GroupIDs) > maxInviteItems {
+		errs["groups"] = "Add at most 50 groups at a time."
+	}
+	for i, line := range strings.Split(f.Attributes, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		k, val, ok := strings.Cut(line, "=")
+		k, val = strings.TrimSpace(k), strings.TrimSpace(val)
+		if !ok || !attributePattern.MatchString(k) {
+			errs["attributes"] = "Line " + strconv.Itoa(i+1) + ": write one attribute per line as name=value, such as jobTitle=Supplier or extension_<appId>_Role=supplier."
+			break
+		}
+		if in.Attributes == nil {
+			in.Attributes = map[string]any{}
+		}
+		in.Attributes[k] = val
+	}
+	if len(in.Attributes) > maxInviteItems {
+		errs["attributes"] = "Set at most 50 attributes at a time."
+	}
+	return in, errs
+}
+
+func (u *UI) invite(c echo.Context) error {
+	s, _ := sessionOf(c)
+	f := inviteForm{
+		Email: c.FormValue("email"), DisplayName: c.FormValue("display_name"), RedirectURL: c.FormValue("redirect_url"),
+		Groups: c.FormValue("groups"), Attributes: c.FormValue("attributes"), Message: c.FormValue("message"),
+		SendMessage: c.FormValue("send_message") != "",
+	}
+	v := &inviteView{Form: f}
+	if u.cfg.Inviter == nil {
+		v.Error = "Invitations are not configured on this server."
+		return u.showInvite(c, http.StatusServiceUnavailable, v)
+	}
+	in, errs := f.parse()
+	if len(errs) > 0 {
+		v.Errors = errs
+		return u.showInvite(c, http.StatusUnprocessableEntity, v)
+	}
+	in.By = s.user.Actor()
+	ctx := c.Request().Context()
+	in.UseExistingID = strings.TrimSpace(c.FormValue("use_existing_id"))
+	if in.UseExistingID == "" {
+		matches, err := u.cfg.Inviter.Lookup(ctx, in.Email)
+		if err != nil {
+			u.log.Error("web: invite: directory lookup", "email", in.Email, "err", err)
+			v.Error = "The directory could not be searched, so nobody was invited. Try again; the server log has the details."
+			return u.showInvite(c, http.StatusBadGateway, v)
+		}
+		if len(matches) > 0 {
+			v.Matches = matches
+			return u.showInvite(c, http.StatusOK, v)
+		}
+	}
+	res, err := u.cfg.Inviter.Invite(ctx, in)
+	if err != nil {
+		if userError(err) {
+			v.Error = approvals.Message(err)
+			return u.showInvite(c, http.StatusUnprocessableEntity, v)
+		}
+		u.log.Error("web: invite", "email", in.Email, "err", err)
+		v.Error = "Microsoft Graph did not complete the invitation. Try again; the server log has the details."
+		return u.showInvite(c, http.StatusBadGateway, v)
+	}
+	name := in.Email
+	if in.DisplayName != "" {
+		name = in.DisplayName + " (" + in.Email + ")"
+	}
+	fl := flash{Kind: "success", Text: "Invited " + name + ". Directory object id: " + res.UserID + "."}
+	if in.UseExistingID != "" {
+		fl.Text = "Recorded " + name + " as existing directory user " + res.UserID + "."
+	}
+	if res.RedeemURL != "" {
+		fl.Link, fl.LinkText = res.RedeemURL, "Invitation redemption link"
+	}
+	u.flashLink(c, fl)
+	if res.RequestID != "" {
+		return c.Redirect(http.StatusSeeOther, requestHref(res.RequestID, ""))
+	}
+	return c.Redirect(http.StatusSeeOther, "/invite")
+}
