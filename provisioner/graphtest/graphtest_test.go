@@ -143,7 +143,9 @@ func TestAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
 	if r := c.do("GET", "/users", nil, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.AccessToken) }); r.status != 401 || !strings.Contains(r.errorMessage(), "audience") {
