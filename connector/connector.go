@@ -237,7 +237,7 @@ func tryLater(err error) outcome {
 func (h *handler) serve(c echo.Context, st step) error {
 	r := c.Request()
 	var o outcome
-	su, err := h.readSignUp(c.Response(), r)
+	su, err := h.readSignUp(c.Response(), r, st)
 	switch {
 	case err != nil:
 		o = h.refused(st, err)
@@ -256,7 +256,7 @@ func (h *handler) serve(c echo.Context, st step) error {
 
 // readSignUp checks the content type, reads the body within the limit and
 // decodes it.
-func (h *handler) readSignUp(w http.ResponseWriter, r *http.Request) (approvals.SignUp, error) {
+func (h *handler) readSignUp(w http.ResponseWriter, r *http.Request, st step) (approvals.SignUp, error) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return approvals.SignUp{}, &DecodeError{Key: MsgBadRequest, Reason: "content type is not application/json"}
 	}
@@ -270,6 +270,9 @@ func (h *handler) readSignUp(w http.ResponseWriter, r *http.Request) (approvals.
 			return approvals.SignUp{}, &DecodeError{Key: MsgTooLarge, Reason: "body too large"}
 		}
 		return approvals.SignUp{}, &DecodeError{Key: MsgBadRequest, Reason: "body unreadable"}
+	}
+	if st == stepCheck {
+		return h.decoder.DecodeCheck(body)
 	}
 	return h.decoder.Decode(body)
 }

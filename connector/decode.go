@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/go-playground/validator/v10"
@@ -39,6 +40,9 @@ const maxLocaleLen = 64
 // serves both. It is safe for concurrent use.
 type Decoder struct {
 	validate *validator.Validate
+	// tokenizers recycles jsontext decoders, whose buffers (among them the
+	// names seen, for duplicate detection) are worth keeping.
+	tokenizers sync.Pool
 }
 
 // NewDecoder returns a Decoder.
@@ -85,11 +89,28 @@ type identityRules struct {
 // wins). Members whose value is null, an object or an array are dropped.
 //
 // On failure it returns the zero SignUp and a *DecodeError.
-func (d *Decoder) Decode(body []byte) (su approvals.SignUp, err error) {
+func (d *Decoder) Decode(body []byte) (approvals.SignUp, error) {
+	return d.decode(body, true)
+}
+
+// DecodeCheck is Decode for the check step, which only looks the person
+// up: it accepts and refuses exactly the same bodies and returns the same
+// SignUp, but leaves Claims nil, saving their allocation.
+func (d *Decoder) DecodeCheck(body []byte) (approvals.SignUp, error) {
+	return d.decode(body, false)
+}
+
+func (d *Decoder) decode(body []byte, keepClaims bool) (su approvals.SignUp, err error) {
 	fail := func(key MessageKey, reason string) (approvals.SignUp, error) {
 		return approvals.SignUp{}, &DecodeError{Key: key, Reason: reason, Locale: su.Locale}
 	}
-	dec := jsontext.NewDecoder(bytes.NewBuffer(body))
+	dec, _ := d.tokenizers.Get().(*jsontext.Decoder)
+	if dec == nil {
+		dec = jsontext.NewDecoder(bytes.NewBuffer(body))
+	} else {
+		dec.Reset(bytes.NewBuffer(body))
+	}
+	defer d.tokenizers.Put(dec)
 	tok, err := dec.ReadToken()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -135,11 +156,11 @@ func (d *Decoder) Decode(body []byte) (su approvals.SignUp, err error) {
 				return fail(MsgBadRequest, syntaxReason(err))
 			}
 		default:
-			v, ok, err := readScalar(dec)
+			v, ok, err := readScalar(dec, keepClaims || name == claimDisplayName || name == claimLastName)
 			if err != nil {
 				return fail(MsgBadRequest, reasonOf(err))
 			}
-			if !ok {
+			if !ok || v == nil {
 				continue
 			}
 			switch name {
@@ -153,6 +174,9 @@ func (d *Decoder) Decode(body []byte) (su approvals.SignUp, err error) {
 					su.DisplayName = s
 				}
 			}
+			if !keepClaims {
+				continue
+			}
 			if claims == nil {
 				claims = make(map[string]any, 16)
 			}
@@ -165,7 +189,7 @@ func (d *Decoder) Decode(body []byte) (su approvals.SignUp, err error) {
 	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return fail(MsgBadRequest, "data after the JSON object")
 	}
-	if hasLast {
+	if hasLast && keepClaims {
 		if _, ok := claims[claimSurname]; !ok {
 			if claims == nil {
 				claims = make(map[string]any, 1)
@@ -249,19 +273,20 @@ func readString(dec *jsontext.Decoder) (s string, present bool, err error) {
 }
 
 // readScalar reads a string, bool or number member. Null, objects and
-// arrays read as absent (the latter two are skipped).
-func readScalar(dec *jsontext.Decoder) (v any, present bool, err error) {
+// arrays read as absent (the latter two are skipped). Unless keep is set,
+// v is nil: the value is only checked.
+func readScalar(dec *jsontext.Decoder, keep bool) (v any, present bool, err error) {
 	switch dec.PeekKind() {
 	case '"':
 		tok, err := dec.ReadToken()
-		if err != nil {
-			return nil, false, err
+		if err != nil || !keep {
+			return nil, err == nil, err
 		}
 		return tok.String(), true, nil
 	case 't', 'f':
 		tok, err := dec.ReadToken()
-		if err != nil {
-			return nil, false, err
+		if err != nil || !keep {
+			return nil, err == nil, err
 		}
 		return tok.Bool(), true, nil
 	case '0':
@@ -274,6 +299,9 @@ func readScalar(dec *jsontext.Decoder) (v any, present bool, err error) {
 		f, err := strconv.ParseFloat(tok.String(), 64)
 		if err != nil || math.IsInf(f, 0) {
 			return nil, false, errNumberRange
+		}
+		if !keep {
+			return nil, true, nil
 		}
 		return f, true, nil
 	}
