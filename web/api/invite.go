@@ -56,8 +56,8 @@ type InviteInput struct {
 	SendInvitationMessage bool
 	Message               string
 	// Attributes are Graph user properties and extension_<appId>_<Name>
-	// custom attributes; values are strings, numbers, booleans or lists
-	// of strings.
+	// custom attributes; values are strings, numbers (float64) or
+	// booleans.
 	Attributes map[string]any
 	GroupIDs   []string
 	// ExistingUserID, when set, skips the invitation: the attributes and
@@ -289,7 +289,7 @@ func (s *server) checkInvite(b *inviteBody) (InviteInput, error) {
 		}
 	}) {
 		if !attributeValueOK(b.Attributes[k]) {
-			return InviteInput{}, invalid("attributes.%s must be a string, number, boolean or list of strings", k)
+			return InviteInput{}, invalid("attributes.%s must be a string, number or boolean", k)
 		}
 	}
 	in := InviteInput{
@@ -316,15 +316,8 @@ func (s *server) checkInvite(b *inviteBody) (InviteInput, error) {
 }
 
 func attributeValueOK(v any) bool {
-	switch v := v.(type) {
+	switch v.(type) {
 	case string, bool, float64:
-		return true
-	case []any:
-		for _, e := range v {
-			if _, ok := e.(string); !ok {
-				return false
-			}
-		}
 		return true
 	}
 	return false

@@ -50,7 +50,8 @@ func TestInviteValidation(t *testing.T) {
 		{"short extension app id", `{"email":"pat@example.com","attributes":{"extension_b7d8_SupplierId":"1"}}`, "extension_<app id"},
 		{"object value", `{"email":"pat@example.com","attributes":{"city":{"name":"Oslo"}}}`, "attributes.city must be"},
 		{"null value", `{"email":"pat@example.com","attributes":{"city":null}}`, "attributes.city must be"},
-		{"number list", `{"email":"pat@example.com","attributes":{"businessPhones":[1,2]}}`, "list of strings"},
+		{"list value", `{"email":"pat@example.com","attributes":{"` + extension + `":["a","b"]}}`, "string, number or boolean"},
+		{"collection property", `{"email":"pat@example.com","attributes":{"businessPhones":"+1 555 0100"}}`, `"businessPhones" is neither`},
 		{"message without Microsoft's email", `{"email":"pat@example.com","send_invitation_message":false,"message":"Welcome"}`, "send_invitation_message"},
 		{"existing id not a guid", `{"email":"pat@example.com","use_existing_id":"pat"}`, "use_existing_id"},
 		{"unknown field", `{"email":"pat@example.com","groups":["` + groupA + `"]}`, `unknown field "groups"`},
@@ -141,7 +142,7 @@ func TestInviteNew(t *testing.T) {
 	d := newFakeDirectory(groupA, groupB)
 	e := inviteEnv(t, d)
 	body := `{"email":"sam@fabrikam.example","display_name":"Sam Supplier","group_ids":["` + groupA + `","` + strings.ToUpper(groupB) + `"],` +
-		`"message":"Welcome to the supplier portal","attributes":{"companyName":"Fabrikam","businessPhones":["+1 555 0100"],"` + extension + `":"S-42"}}`
+		`"message":"Welcome to the supplier portal","attributes":{"companyName":"Fabrikam","mobilePhone":"+1 555 0100","` + extension + `":"S-42"}}`
 	a := e.do("POST", "/api/v1/invitations", body).want(t, 201)
 	var ans inviteAnswer
 	a.json(t, &ans)

@@ -10,16 +10,18 @@ import (
 	"github.com/go-playground/validator/v10"
 )
 
-// writableUserProperties are the Microsoft Graph user properties the invite
-// flow may PATCH. Graph refuses unknown ones ("Property 'lastName' does not
-// exist on type 'microsoft.graph.user'"), so they are checked here, before
-// anybody is invited.
+// writableUserProperties are the single-valued Microsoft Graph user
+// properties the invite flow may PATCH. Graph refuses unknown ones
+// ("Property 'lastName' does not exist on type 'microsoft.graph.user'"), so
+// they are checked here, before anybody is invited. Collections
+// (businessPhones, otherMails) are left out: attributes are kept as the
+// request's claims, whose values are scalars.
 var writableUserProperties = map[string]bool{
-	"ageGroup": true, "businessPhones": true, "city": true, "companyName": true,
+	"ageGroup": true, "city": true, "companyName": true,
 	"consentProvidedForMinor": true, "country": true, "department": true, "displayName": true,
 	"employeeHireDate": true, "employeeId": true, "employeeType": true, "faxNumber": true,
 	"givenName": true, "jobTitle": true, "mailNickname": true, "mobilePhone": true,
-	"officeLocation": true, "otherMails": true, "postalCode": true, "preferredLanguage": true,
+	"officeLocation": true, "postalCode": true, "preferredLanguage": true,
 	"state": true, "streetAddress": true, "surname": true, "usageLocation": true,
 }
 
