@@ -6,18 +6,22 @@ import (
 	"github.com/approvals-dev/approvals/approvals"
 )
 
-// Inviter is the directory side of the line-of-business invite flow: it
-// looks people up in the tenant and invites them. The Microsoft Graph
-// implementation lives in package provisioner; tests use a fake. The admin
-// API's POST /api/v1/invitations uses the same interface.
+// Inviter is the line-of-business invite flow as the UI needs it: look
+// people up in the tenant, then invite them and record the invitation. The
+// admin API (package web/api) runs the same flow for POST
+// /api/v1/invitations over Microsoft Graph; cmd adapts it to this
+// interface. Tests use a fake.
 type Inviter interface {
 	// Lookup returns the directory users whose mail, other mails or
 	// identities match email; none is not an error.
 	Lookup(ctx context.Context, email string) ([]DirectoryUser, error)
-	// Invite invites the person (or, with UseExistingID, records the
+	// Invite invites the person (or, with ExistingUserID, uses the
 	// existing user), writes the attributes, adds the groups and records
 	// the user as a request of source invitation. Errors with code
-	// EInvalid or EConflict are shown to the admin as they are.
+	// EInvalid or EConflict are shown to the admin as they are. When a
+	// step after the invitation fails, it returns the result so far (with
+	// RequestID, whose provisioning then shows the failure and can be
+	// retried) together with the error.
 	Invite(ctx context.Context, in InviteInput) (InviteResult, error)
 }
 
@@ -44,9 +48,9 @@ type InviteInput struct {
 	// Attributes are Graph user properties and extension_<appId>_<Name>
 	// attributes to write on the user.
 	Attributes map[string]any
-	// UseExistingID, when set, skips the invitation and uses this
-	// directory user.
-	UseExistingID string
+	// ExistingUserID, when set, skips the invitation: the attributes and
+	// groups are written to this existing directory user.
+	ExistingUserID string
 	// By is who asked; it is recorded in the audit trail.
 	By approvals.Actor
 }

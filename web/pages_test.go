@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -117,8 +118,10 @@ func TestQueuePage(t *testing.T) {
 	if n := len(queryAll(t, p.doc, `input[name=id]`)); n != 0 {
 		t.Errorf("%d selectable decided rows", n)
 	}
-	if cells := queryAll(t, p.doc, "tr.row .pill-prov-in_progress"); len(cells) != len(approved) {
-		t.Errorf("%d provisioning pills", len(cells))
+	for _, cell := range queryAll(t, p.doc, "tr.row td.col-outcome") {
+		if got := textOf(cell); !strings.HasPrefix(got, "Rita Reviewer") || !strings.HasSuffix(got, "just now · In progress") {
+			t.Errorf("decision cell %q", got)
+		}
 	}
 
 	// "All" shows pending first, under headings, then decided ones.
@@ -316,7 +319,7 @@ func TestRequestPage(t *testing.T) {
 	if strings.Join(order, ",") != "City,Country or region,Given name,Surname,Role,Seats,Terms" {
 		t.Errorf("claim order %v", order)
 	}
-	if got := textOf(queryOne(t, p.doc, "ol.timeline li")); !strings.Contains(got, "Request received") || !strings.Contains(got, "by connector:entra") {
+	if got := textOf(queryOne(t, p.doc, "ol.timeline li")); !strings.Contains(got, "Request received") || !strings.Contains(got, "by Entra sign-up") {
 		t.Errorf("timeline %q", got)
 	}
 	queryOne(t, p.doc, `form[action="/requests/`+r.ID+`/approve"] input[name=return][value="/?order=newest"]`)
@@ -378,7 +381,7 @@ func TestDashboard(t *testing.T) {
 		"Waiting for review":      "2 | oldest has waited 7 days",
 		"Median time to decision": "2 h | reviewer decisions, last 30 days",
 		"Decisions":               "8 | 63% approved · 0 automatic",
-		"Requests received":       "10 | 5 approved · 3 denied in total",
+		"Requests received":       "10 | last 30 days · 10 stored in all",
 	} {
 		if stats[k] != want {
 			t.Errorf("stat %s = %q, want %q", k, stats[k], want)
@@ -526,7 +529,7 @@ func TestInvitePage(t *testing.T) {
 		t.Fatalf("invited %d", len(e.inviter.invited))
 	}
 	in := e.inviter.invited[0]
-	if in.UseExistingID != "u-1" || in.Email != "known@fabrikam.com" || in.By.ID != adaOID() || len(in.GroupIDs) != 1 {
+	if in.ExistingUserID != "u-1" || in.Email != "known@fabrikam.com" || in.By.ID != adaOID() || len(in.GroupIDs) != 1 {
 		t.Errorf("invite input %+v", in)
 	}
 	if f := flashes(t, p); len(f) != 1 || !strings.Contains(f[0], "Recorded Known (known@fabrikam.com) as existing directory user") {
@@ -543,7 +546,7 @@ func TestInvitePage(t *testing.T) {
 	in = e.inviter.invited[1]
 	if in.Email != "jane@fabrikam.com" || in.DisplayName != "Jane Roe" || in.RedirectURL != web.DefaultInviteRedirectURL || !in.SendInvitationMessage ||
 		in.Message != "Welcome" || fmt.Sprint(in.GroupIDs) != "[0f8fad5b-d9cb-469f-a165-70867728950e 7c9e6679-7425-40de-944b-e07fc1f90ae7]" ||
-		in.Attributes["jobTitle"] != "Supplier" || in.Attributes["extension_2d3a8b0ef8c44b6c9a1e5a3e9c4d1f00_Role"] != "supplier" || in.UseExistingID != "" {
+		in.Attributes["jobTitle"] != "Supplier" || in.Attributes["extension_2d3a8b0ef8c44b6c9a1e5a3e9c4d1f00_Role"] != "supplier" || in.ExistingUserID != "" {
 		t.Errorf("invite input %+v", in)
 	}
 	f := queryOne(t, p.doc, ".flash-success")
@@ -567,11 +570,29 @@ func TestInvitePage(t *testing.T) {
 		t.Error("invited from an invalid form")
 	}
 
+	// Addresses invitations refuse, and a message without the email.
+	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"a+b@fabrikam.com"}, "send_message": nil, "message": {"hi"}})
+	if !strings.Contains(textOf(queryOne(t, p.doc, "#email-error")), "do not accept") || len(queryAll(t, p.doc, ".has-error textarea#message")) != 1 {
+		t.Errorf("refused address / message: %d", p.resp.StatusCode)
+	}
+
 	// The directory refusing is shown as it is.
 	e.inviter.err = approvals.Errorf(approvals.EInvalid, "the email address contains characters invitations do not accept")
 	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"new@fabrikam.com"}})
 	if p.resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(textOf(queryOne(t, p.doc, ".flash-error")), "characters invitations do not accept") {
 		t.Errorf("inviter error: %d", p.resp.StatusCode)
+	}
+
+	// Invited, but adding a group failed: the request page takes over.
+	r := e.signUp(t0, "half@fabrikam.com", "Half", nil, nil)
+	e.inviter.result = web.InviteResult{UserID: "u-half", RequestID: r.ID}
+	e.inviter.err = errors.New("groups 0f8fad5b-d9cb-469f-a165-70867728950e: Graph 403 Authorization_RequestDenied")
+	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"half@fabrikam.com"}})
+	if p.resp.Request.URL.Path != "/requests/"+r.ID {
+		t.Fatalf("partial invite landed on %s", p.resp.Request.URL)
+	}
+	if got := textOf(queryOne(t, p.doc, ".flash-error")); !strings.Contains(got, "Invited half@fabrikam.com, but a later step failed: groups 0f8fad5b") {
+		t.Errorf("flash %q", got)
 	}
 }
 

@@ -99,6 +99,7 @@ func (u *UI) funcs() template.FuncMap {
 		"duration":    humanDuration,
 		"idp":         identityLabel,
 		"eventLabel":  eventLabel,
+		"actor":       actorLabel,
 		"statusLabel": statusLabel,
 		"provLabel":   provisioningLabel,
 		"number":      formatInt,
@@ -180,6 +181,28 @@ func eventLabel(t approvals.EventType) string {
 		return l
 	}
 	return string(t)
+}
+
+// actorLabel names who acted, for people.
+func actorLabel(a approvals.Actor) string {
+	switch a.Kind {
+	case approvals.ActorReviewer:
+		if a.Name != "" {
+			return a.Name
+		}
+		return "Reviewer " + a.ID
+	case approvals.ActorAPIKey:
+		return "API key " + a.ID
+	case approvals.ActorPolicy:
+		return "Rule " + a.ID
+	case approvals.ActorConnector:
+		return "Entra sign-up"
+	case approvals.ActorSystem:
+		if a.ID == approvals.ProvisionerActor.ID {
+			return "Provisioner"
+		}
+	}
+	return a.String()
 }
 
 func statusLabel(s approvals.Status) string {

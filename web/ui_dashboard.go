@@ -33,6 +33,7 @@ type dashboardView struct {
 	Median                    time.Duration
 	HasMedian                 bool
 	Received                  int
+	Total                     int // requests stored, every status
 	Charts                    []*chart
 	Notes                     []string
 }
@@ -90,6 +91,7 @@ func (u *UI) dashboardData(ctx context.Context) (*dashboardView, error) {
 	}
 	v := &dashboardView{Days: dashboardDays, Pending: counts[approvals.StatusPending],
 		Approved: counts[approvals.StatusApproved], Denied: counts[approvals.StatusDenied]}
+	v.Total = v.Pending + v.Approved + v.Denied
 
 	// Requests received per day, newest first until the window ends.
 	received := make([]float64, dashboardDays)

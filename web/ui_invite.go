@@ -32,7 +32,8 @@ var (
 	attributePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,119}$`)
 )
 
-const maxInviteItems = 50
+// maxInviteItems bounds the groups and the attributes of one invitation.
+const maxInviteItems = 100
 
 func (u *UI) inviteForm(c echo.Context) error {
 	return u.showInvite(c, http.StatusOK, &inviteView{Form: inviteForm{RedirectURL: u.cfg.InviteRedirectURL, SendMessage: true}})
@@ -56,15 +57,20 @@ func (f inviteForm) parse() (InviteInput, map[string]string) {
 	}
 	if err := approvals.ValidateEmail(in.Email); err != nil {
 		errs["email"] = "Enter one email address, such as jane@fabrikam.com."
+	} else if strings.ContainsAny(in.Email, "+#!$%&*") {
+		errs["email"] = "Microsoft invitations do not accept addresses with + # ! $ % & or *."
 	}
 	if len(in.DisplayName) > 256 {
 		errs["display_name"] = "Keep the display name under 256 characters."
 	}
-	if !absoluteHTTP(in.RedirectURL, true) {
-		errs["redirect_url"] = "Enter an absolute URL, such as https://myapps.microsoft.com."
+	if !absoluteHTTP(in.RedirectURL, true) || !strings.HasPrefix(in.RedirectURL, "https://") {
+		errs["redirect_url"] = "Enter an absolute https URL, such as https://myapps.microsoft.com."
 	}
-	if len(in.Message) > 1000 {
-		errs["message"] = "Keep the message under 1,000 characters."
+	switch {
+	case len(in.Message) > 4000:
+		errs["message"] = "Keep the message under 4,000 characters."
+	case in.Message != "" && !in.SendInvitationMessage:
+		errs["message"] = "The message is part of Microsoft's invitation email: tick “Let Microsoft email the invitation”, or leave the message empty."
 	}
 	for _, g := range strings.FieldsFunc(f.Groups, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }) {
 		if !guidPattern.MatchString(g) {
@@ -74,7 +80,7 @@ func (f inviteForm) parse() (InviteInput, map[string]string) {
 		in.GroupIDs = append(in.GroupIDs, strings.ToLower(g))
 	}
 	if len(in.GroupIDs) > maxInviteItems {
-		errs["groups"] = "Add at most 50 groups at a time."
+		errs["groups"] = "Add at most 100 groups at a time."
 	}
 	for i, line := range strings.Split(f.Attributes, "\n") {
 		line = strings.TrimSpace(line)
@@ -93,7 +99,7 @@ func (f inviteForm) parse() (InviteInput, map[string]string) {
 		in.Attributes[k] = val
 	}
 	if len(in.Attributes) > maxInviteItems {
-		errs["attributes"] = "Set at most 50 attributes at a time."
+		errs["attributes"] = "Set at most 100 attributes at a time."
 	}
 	return in, errs
 }
@@ -117,8 +123,10 @@ func (u *UI) invite(c echo.Context) error {
 	}
 	in.By = s.user.Actor()
 	ctx := c.Request().Context()
-	in.UseExistingID = strings.TrimSpace(c.FormValue("use_existing_id"))
-	if in.UseExistingID == "" {
+	in.ExistingUserID = strings.TrimSpace(c.FormValue("use_existing_id"))
+	if in.ExistingUserID != "" {
+		in.Message = "" // an existing user is not invited
+	} else {
 		matches, err := u.cfg.Inviter.Lookup(ctx, in.Email)
 		if err != nil {
 			u.log.Error("web: invite: directory lookup", "email", in.Email, "err", err)
@@ -131,21 +139,27 @@ func (u *UI) invite(c echo.Context) error {
 		}
 	}
 	res, err := u.cfg.Inviter.Invite(ctx, in)
-	if err != nil {
-		if userError(err) {
-			v.Error = approvals.Message(err)
-			return u.showInvite(c, http.StatusUnprocessableEntity, v)
-		}
-		u.log.Error("web: invite", "email", in.Email, "err", err)
-		v.Error = "Microsoft Graph did not complete the invitation. Try again; the server log has the details."
-		return u.showInvite(c, http.StatusBadGateway, v)
-	}
 	name := in.Email
 	if in.DisplayName != "" {
 		name = in.DisplayName + " (" + in.Email + ")"
 	}
+	switch {
+	case err != nil && res.RequestID != "":
+		// Invited, but a later step failed: the request page shows the
+		// failure and offers the retry.
+		u.log.Warn("web: invite incomplete", "email", in.Email, "request", res.RequestID, "err", err)
+		u.flash(c, "error", "Invited "+name+", but a later step failed: "+errorText(err)+" Retry the provisioning below.")
+		return c.Redirect(http.StatusSeeOther, requestHref(res.RequestID, ""))
+	case err != nil && userError(err):
+		v.Error = approvals.Message(err)
+		return u.showInvite(c, http.StatusUnprocessableEntity, v)
+	case err != nil:
+		u.log.Error("web: invite", "email", in.Email, "err", err)
+		v.Error = "Microsoft Graph did not complete the invitation, so nobody was invited. Try again; the server log has the details."
+		return u.showInvite(c, http.StatusBadGateway, v)
+	}
 	fl := flash{Kind: "success", Text: "Invited " + name + ". Directory object id: " + res.UserID + "."}
-	if in.UseExistingID != "" {
+	if in.ExistingUserID != "" {
 		fl.Text = "Recorded " + name + " as existing directory user " + res.UserID + "."
 	}
 	if res.RedeemURL != "" {
@@ -156,4 +170,13 @@ func (u *UI) invite(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, requestHref(res.RequestID, ""))
 	}
 	return c.Redirect(http.StatusSeeOther, "/invite")
+}
+
+// errorText is an error's message for people: the domain message, or the
+// error text of directory errors, which are written for admins.
+func errorText(err error) string {
+	if approvals.Code(err) != approvals.EInternal {
+		return approvals.Message(err)
+	}
+	return err.Error()
 }

@@ -109,15 +109,19 @@ type queueRow struct {
 }
 
 type queueView struct {
-	Q          queueQuery
-	StatusArg  string // the status parameter of the current tab
-	Tabs       []queueTab
-	Rows       []queueRow
-	Self       string // this page's URL, where actions return to
-	NextHref   string
-	FirstHref  string // set when not on the first page
-	ClearHref  string // the tab without the search
-	Selectable bool   // some row can be selected for a bulk decision
+	Q         queueQuery
+	StatusArg string // the status parameter of the current tab
+	Tabs      []queueTab
+	Rows      []queueRow
+	Self      string // this page's URL, where actions return to
+	NextHref  string
+	FirstHref string // set when not on the first page
+	ClearHref string // the tab without the search
+	// ShowOutcome adds the decision column on tabs with decided requests;
+	// Columns counts the table columns.
+	ShowOutcome bool
+	Columns     int
+	Selectable  bool // some row can be selected for a bulk decision
 	// Search results.
 	Searching   bool
 	Scanned     int
@@ -142,6 +146,11 @@ func (u *UI) queue(c echo.Context) error {
 	v := &queueView{Q: q, Self: q.href(), SearchLimit: u.cfg.SearchScanLimit, Searching: q.Search != ""}
 	v.StatusArg = statusArg(q.Status)
 	v.ClearHref = queueQuery{Status: q.Status, Order: q.Order, Limit: q.Limit}.href()
+	v.ShowOutcome = q.Status != approvals.StatusPending
+	v.Columns = 5
+	if v.ShowOutcome {
+		v.Columns = 6
+	}
 	total := 0
 	for _, st := range approvals.Statuses {
 		total += counts[st]
