@@ -24,7 +24,7 @@ import (
 func BenchmarkCheckApprovalStatus(b *testing.B) {
 	body := readTestdata(b, "check-status-facebook.json")
 
-	b.Run("baseline=echo-map", func(b *testing.B) {
+	b.Run("baseline_echo_map", func(b *testing.B) {
 		e := echo.New()
 		e.POST(CheckApprovalStatusPath, func(c echo.Context) error {
 			var m map[string]any
@@ -42,9 +42,9 @@ func BenchmarkCheckApprovalStatus(b *testing.B) {
 		body   []byte
 		want   string
 	}{
-		{"connector/new-person", slog.New(slog.DiscardHandler), body, "Continue"},
-		{"connector/new-person/json-log", slog.New(slog.NewJSONHandler(io.Discard, nil)), body, "Continue"},
-		{"connector/pending-person", slog.New(slog.DiscardHandler), signUp("person-7@example.org", map[string]any{"ui_locales": "fr-FR"}), "ShowBlockPage"},
+		{"connector_new_person", slog.New(slog.DiscardHandler), body, "Continue"},
+		{"connector_new_person_jsonlog", slog.New(slog.NewJSONHandler(io.Discard, nil)), body, "Continue"},
+		{"connector_pending_person", slog.New(slog.DiscardHandler), signUp("person-7@example.org", map[string]any{"ui_locales": "fr-FR"}), "ShowBlockPage"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := newEnv(b, approvals.Policy{}, func(c *Config) { c.Logger = bc.logger })

@@ -133,6 +133,36 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// FuzzDecodeCheck checks that the check step's decoder accepts and refuses
+// exactly what Decode does, with the same result but for Claims.
+func FuzzDecodeCheck(f *testing.F) {
+	addSeeds(f)
+	d := NewDecoder()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		full, errFull := d.Decode(body)
+		check, errCheck := d.DecodeCheck(body)
+		if (errFull == nil) != (errCheck == nil) {
+			t.Fatalf("Decode: %v, DecodeCheck: %v", errFull, errCheck)
+		}
+		if errFull != nil {
+			var a, b *DecodeError
+			errors.As(errFull, &a)
+			errors.As(errCheck, &b)
+			if *a != *b {
+				t.Fatalf("refusals differ: %+v / %+v", a, b)
+			}
+			return
+		}
+		if check.Claims != nil {
+			t.Fatalf("DecodeCheck kept claims %v", check.Claims)
+		}
+		full.Claims = nil
+		if !equalSignUps(full, check) {
+			t.Fatalf("Decode %+v, DecodeCheck %+v", full, check)
+		}
+	})
+}
+
 func equalSignUps(a, b approvals.SignUp) bool {
 	if a.Email != b.Email || a.DisplayName != b.DisplayName || a.Locale != b.Locale || len(a.Claims) != len(b.Claims) {
 		return false

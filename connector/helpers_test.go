@@ -199,11 +199,6 @@ func signUp(email string, extra map[string]any) []byte {
 	return b
 }
 
-// facebook is the identities member of a Facebook user.
-func facebook(id string) []any {
-	return []any{map[string]any{"signInType": "federated", "issuer": "facebook.com", "issuerAssignedId": id}}
-}
-
 // approveAndProvision approves the person's request as a reviewer and
 // moves its provisioning to state.
 func (e *env) approveAndProvision(id string, state approvals.ProvisioningState) {
