@@ -24,7 +24,7 @@ type fakeDirectory struct {
 
 	// Failures to inject.
 	failLookup  *InviteError
-	failInvite  *InviteError
+	failInvite  error
 	failPatch   *InviteError
 	failGroupID string // adding to this group fails with 403
 }

@@ -490,9 +490,13 @@ func graphFailure(c echo.Context, step InviteStep, err error) error {
 		what = "the invitation"
 	}
 	status, code, hint := http.StatusBadGateway, codeGraphError, "nothing was created; check the message, the app's Graph permissions (User.Invite.All, User.ReadWrite.All, GroupMember.ReadWrite.All) and the tenant's external collaboration settings"
-	if f.Transient {
+	var ie *InviteError
+	if step == InviteStepInvite && (!errors.As(err, &ie) || ie.Status == 0) {
+		// No answer: Graph may have made the invitation all the same.
+		status, code, hint = http.StatusServiceUnavailable, string(approvals.EUnavailable),
+			"Graph gave no answer, so the invitation may or may not have been made; send the same call again: if it was made, the answer lists the user"
+	} else if f.Transient {
 		status, code, hint = http.StatusServiceUnavailable, string(approvals.EUnavailable), "nothing was created; try again later"
-		var ie *InviteError
 		if errors.As(err, &ie) && ie.RetryAfter > 0 {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int((ie.RetryAfter+time.Second-1)/time.Second)))
 		}

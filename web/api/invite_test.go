@@ -309,6 +309,15 @@ func TestInviteRefused(t *testing.T) {
 			t.Errorf("Retry-After %q, want 2", a.header.Get("Retry-After"))
 		}
 	})
+	t.Run("no answer", func(t *testing.T) {
+		d := newFakeDirectory()
+		d.failInvite = context.DeadlineExceeded
+		e := inviteEnv(t, d)
+		e.do("POST", "/api/v1/invitations", `{"email":"eve@fabrikam.example"}`).wantError(t, 503, "unavailable", "may or may not have been made", "send the same call again")
+		if l := listAll(t, e); len(l) != 0 {
+			t.Errorf("recorded %+v", l)
+		}
+	})
 	t.Run("lookup", func(t *testing.T) {
 		d := newFakeDirectory()
 		d.failLookup = &InviteError{Step: InviteStepLookup, Status: 503, Code: "ServiceUnavailable", Transient: true}
