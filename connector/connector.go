@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -465,11 +467,8 @@ func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		case authOK:
 			return next(c)
 		case authLimited:
-			secs := int(wait.Seconds())
-			if wait > 0 && float64(secs) < wait.Seconds() {
-				secs++
-			}
-			c.Response().Header().Set("Retry-After", fmt.Sprint(secs))
+			secs := int(math.Ceil(wait.Seconds()))
+			c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 			h.log.LogAttrs(r.Context(), slog.LevelDebug, "connector call throttled after failed authentication",
 				slog.String("client", h.auth.clientKey(r)), slog.Int("retry_after_s", secs))
 			return c.Blob(http.StatusTooManyRequests, echo.MIMEApplicationJSON, throttledBody)

@@ -241,18 +241,21 @@ func TestRequestApprovalConcurrentDuplicates(t *testing.T) {
 		e := newEnv(t, policy)
 		body := readTestdata(t, "request-approval-facebook.json")
 		const n = 50
-		answers := make([]reply, n)
+		recs := make([]*httptest.ResponseRecorder, n)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i := range n {
 			wg.Go(func() {
 				<-start
-				w := e.post(RequestApprovalPath, body)
-				answers[i] = readReply(t, w, RequestApprovalPath)
+				recs[i] = e.post(RequestApprovalPath, body)
 			})
 		}
 		close(start)
 		wg.Wait()
+		answers := make([]reply, n)
+		for i, w := range recs {
+			answers[i] = readReply(t, w, RequestApprovalPath)
+		}
 		if c := e.count(); c != 1 {
 			t.Fatalf("%d requests after %d concurrent identical calls, want 1", c, n)
 		}
