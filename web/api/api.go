@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -132,7 +133,7 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	keysOK, badKey := true, ""
-	for _, name := range slices.Sorted(mapKeys(c.APIKeys)) {
+	for _, name := range slices.Sorted(maps.Keys(c.APIKeys)) {
 		if name == "" || c.APIKeys[name] == "" || strings.ContainsAny(name+c.APIKeys[name], " \t\r\n") {
 			keysOK, badKey = false, name
 			break
@@ -155,16 +156,6 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func absoluteURL(s string, schemes ...string) bool {
@@ -216,7 +207,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		streamWriteTimeout:    cfg.StreamWriteTimeout,
 		log:                   cfg.Logger,
 	}
-	for _, name := range slices.Sorted(mapKeys(cfg.APIKeys)) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.APIKeys)) {
 		s.keys = append(s.keys, apiKey{name: name, hash: sha256.Sum256([]byte(cfg.APIKeys[name]))})
 	}
 	if cfg.Token.Issuer != "" {

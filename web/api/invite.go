@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -243,7 +244,8 @@ func (s *server) invite(c echo.Context) error {
 	actor := actorOf(c)
 	now := s.clock.Now().UTC()
 	if res.UserID == "" {
-		// Nothing was created in the directory.
+		// The invitation failed (or its outcome is unknown): there is no
+		// user to record.
 		if ierr == nil {
 			ierr = errors.New("the invitation returned no user id")
 		}
@@ -281,13 +283,7 @@ func (s *server) checkInvite(b *inviteBody) (InviteInput, error) {
 	if err := approvals.ValidateEmail(b.Email); err != nil {
 		return InviteInput{}, err
 	}
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range b.Attributes {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, k := range slices.Sorted(maps.Keys(b.Attributes)) {
 		if !attributeValueOK(b.Attributes[k]) {
 			return InviteInput{}, invalid("attributes.%s must be a string, number or boolean", k)
 		}
