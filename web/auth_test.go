@@ -107,6 +107,10 @@ func TestLoginRoundTrip(t *testing.T) {
 	if p := b.noRedirects().get("/"); p.resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("after sign-out GET / = %d, want a redirect to sign in", p.resp.StatusCode)
 	}
+	// Signing out again, without a session, just lands on the same page.
+	if again := b.post("/auth/logout", nil); again.resp.Request.URL.Path != "/auth/signed-out" {
+		t.Errorf("second sign-out: %d at %s", again.resp.StatusCode, again.resp.Request.URL)
+	}
 }
 
 func TestSessionCookieAttributes(t *testing.T) {

@@ -52,7 +52,7 @@ type Config struct {
 	Service *approvals.Service
 	// Store is read by the pages; it defaults to Service.Store.
 	Store approvals.Store
-	// Clock defaults to approvals.SystemClock.
+	// Clock defaults to Service.Clock, then approvals.SystemClock.
 	Clock approvals.Clock
 	// PublicURL is the external base URL, e.g. https://approvals.contoso.com.
 	// The sign-in redirect URI is PublicURL + "/auth/callback". When it is
@@ -87,6 +87,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Store == nil && c.Service != nil {
 		c.Store = c.Service.Store
+	}
+	if c.Clock == nil && c.Service != nil {
+		c.Clock = c.Service.Clock
 	}
 	if c.Clock == nil {
 		c.Clock = approvals.SystemClock

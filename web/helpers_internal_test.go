@@ -180,7 +180,7 @@ func TestSessionStoreLimits(t *testing.T) {
 		t.Error("an expired pending login was accepted")
 	}
 
-	a := s.create(User{OID: "a"})
+	a := s.create(account{OID: "a"})
 	s.addFlash(a.id, flash{Text: "hi"})
 	if f := s.takeFlashes(a.id); len(f) != 1 || len(s.takeFlashes(a.id)) != 0 {
 		t.Errorf("flashes %v", f)

@@ -21,7 +21,7 @@ import (
 type page struct {
 	Title   string
 	Nav     string // the active navigation item
-	User    *User
+	User    *account
 	CSRF    string
 	Flashes []flash
 	Data    any

@@ -19,8 +19,9 @@ import (
 // the redirect that follows, sending the reviewer round in circles. CSRF is
 // stopped by the synchronizer token instead (csrf.go).
 
-// User is a signed-in person, as the ID token described them at sign-in.
-type User struct {
+// account is a signed-in person, as the ID token described them at
+// sign-in.
+type account struct {
 	// OID is Entra's object id (the oid claim), or sub for issuers without
 	// one. Decisions record it.
 	OID string
@@ -35,10 +36,10 @@ type User struct {
 }
 
 // CanReview reports whether u may work the queue.
-func (u User) CanReview() bool { return u.Reviewer || u.Admin }
+func (u account) CanReview() bool { return u.Reviewer || u.Admin }
 
 // Actor returns u as the actor recorded on decisions and audit events.
-func (u User) Actor() approvals.Actor {
+func (u account) Actor() approvals.Actor {
 	return approvals.Actor{Kind: approvals.ActorReviewer, ID: u.OID, Name: u.Name, Admin: u.Admin}
 }
 
@@ -55,7 +56,7 @@ const maxFlashes = 5
 type session struct {
 	id      string
 	csrf    string
-	user    User
+	user    account
 	created time.Time
 	seen    time.Time
 	flashes []flash
@@ -101,7 +102,7 @@ func (s *sessions) expired(ss *session, now time.Time) bool {
 
 // create stores a new session for u under a fresh id (so that a session id
 // known before sign-in is worthless after it) and returns a copy.
-func (s *sessions) create(u User) session {
+func (s *sessions) create(u account) session {
 	now := s.clock.Now()
 	ss := &session{id: randomToken(), csrf: randomToken(), user: u, created: now, seen: now}
 	s.mu.Lock()

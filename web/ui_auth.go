@@ -55,6 +55,9 @@ func (u *UI) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 			return forged
 		}
 		s, ok := sessionOf(c)
+		if !ok && c.Path() == "/auth/logout" {
+			return next(c) // signing out of nothing forges nothing
+		}
 		if !ok {
 			return errPage(http.StatusForbidden, "Your session has ended",
 				"You were signed out, so nothing was changed. Sign in again, then repeat the action.")
@@ -198,14 +201,16 @@ func (u *UI) callback(c echo.Context) error {
 		u.log.Error("web: sign-in unavailable", "err", err)
 		return errPage(http.StatusBadGateway, "Sign-in is unavailable", "The identity provider could not be reached. Try again in a minute.")
 	}
-	tok, err := p.oauth.Exchange(u.oauthContext(r.Context()), q.Get("code"), oauth2.VerifierOption(pl.verifier))
+	ctx, cancel := u.providerContext(r.Context())
+	defer cancel()
+	tok, err := p.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(pl.verifier))
 	if err != nil {
 		u.log.Warn("web: sign-in rejected: code exchange failed", "err", err)
 		return errPage(http.StatusBadGateway, "Sign-in could not be completed",
 			"The identity provider did not accept the sign-in. Try again; if it keeps failing, tell your administrator (the server log says why).")
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	idt, err := p.verifier.Verify(r.Context(), raw)
+	idt, err := p.verifier.Verify(ctx, raw)
 	if err == nil && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pl.nonce)) != 1 {
 		err = errNonce
 	}
@@ -218,7 +223,7 @@ func (u *UI) callback(c echo.Context) error {
 		return errPage(http.StatusUnauthorized, "Sign-in could not be verified",
 			"The identity token was not valid for this application, so the sign-in was refused. Go to the queue to try again.")
 	}
-	user := User{OID: cl.OID, Name: cl.Name, Username: cl.PreferredUsername, Roles: cl.Roles,
+	user := account{OID: cl.OID, Name: cl.Name, Username: cl.PreferredUsername, Roles: cl.Roles,
 		Reviewer: hasRole(cl.Roles, u.cfg.ReviewerRole), Admin: hasRole(cl.Roles, u.cfg.AdminRole)}
 	if user.OID == "" {
 		user.OID = idt.Subject // issuers other than Entra

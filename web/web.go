@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/labstack/echo/v4"
@@ -188,6 +189,8 @@ func (u *UI) discover(ctx context.Context) (*oidcProvider, error) {
 	if hc := u.cfg.OIDC.HTTPClient; hc != nil {
 		ctx = oidc.ClientContext(ctx, hc)
 	}
+	ctx, cancel := context.WithTimeout(ctx, providerTimeout)
+	defer cancel()
 	p, err := oidc.NewProvider(ctx, u.cfg.OIDC.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("discover OpenID provider %s: %w", u.cfg.OIDC.Issuer, err)
@@ -205,12 +208,17 @@ func (u *UI) discover(ctx context.Context) (*oidcProvider, error) {
 	return u.provider, nil
 }
 
-// oauthContext carries the configured HTTP client to the token exchange.
-func (u *UI) oauthContext(ctx context.Context) context.Context {
+// providerTimeout bounds each call to the identity provider: discovery,
+// the token exchange, fetching its keys.
+const providerTimeout = 15 * time.Second
+
+// providerContext carries the configured HTTP client to the token exchange
+// and the key fetch, with a time limit.
+func (u *UI) providerContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if hc := u.cfg.OIDC.HTTPClient; hc != nil {
-		return context.WithValue(ctx, oauth2.HTTPClient, hc)
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
 	}
-	return ctx
+	return context.WithTimeout(ctx, providerTimeout)
 }
 
 // pageError is an error shown to the user as a page with a status.
@@ -285,6 +293,7 @@ func (u *UI) handleError(err error, c echo.Context) {
 	}
 	if rerr := u.render(c, pe.Status, tmpl, p); rerr != nil {
 		u.log.Error("web: render error page", "err", rerr)
+		_ = c.String(pe.Status, pe.Title+"\n\n"+pe.Message+"\n")
 	}
 }
 
