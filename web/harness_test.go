@@ -66,7 +66,7 @@ const (
 // env is a running UI over a memory store, signed in through an oidctest
 // provider.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	clock   *fakeClock
 	store   *countingStore
 	svc     *approvals.Service
@@ -76,7 +76,7 @@ type env struct {
 	inviter *fakeInviter
 }
 
-func newEnv(t *testing.T, configure ...func(*web.Config)) *env {
+func newEnv(t testing.TB, configure ...func(*web.Config)) *env {
 	t.Helper()
 	clock := &fakeClock{t: t0}
 	st := &countingStore{Store: memory.New(clock)}
@@ -178,7 +178,7 @@ func (e *env) get(id string) *approvals.Request {
 // browser is a user agent with a cookie jar that keeps the last page's
 // CSRF token.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	e      *env
 	client *http.Client
 	csrf   string
