@@ -104,14 +104,22 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	answers, err := compileAnswers(cat)
+	if err != nil {
+		return nil, err
+	}
 	h := &handler{
 		svc:     cfg.Service,
 		auth:    auth,
 		decoder: NewDecoder(),
-		answers: compileAnswers(cat),
-		log:     cfg.Logger,
-		maxBody: cfg.MaxBodyBytes,
-		clock:   clock,
+		answers: answers,
+
+		continueBody:     []byte(continueJSON),
+		unauthorizedBody: []byte(unauthorizedJSON),
+		throttledBody:    []byte(throttledJSON),
+		log:              cfg.Logger,
+		maxBody:          cfg.MaxBodyBytes,
+		clock:            clock,
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -159,45 +167,47 @@ type answer struct {
 	validation []byte // 400 ValidationError
 }
 
-// continueBody is the one Continue answer; no claims are added.
-var continueBody = []byte(`{"version":"1.0.0","action":"Continue"}`)
+// Fixed answers. The Continue answer adds no claims. The other two go to
+// callers that did not authenticate: they are not meant for people, as
+// Entra shows its own error page when its credentials are wrong.
+const (
+	continueJSON     = `{"version":"1.0.0","action":"Continue"}`
+	unauthorizedJSON = `{"version":"1.0.0","action":"ShowBlockPage","userMessage":"The API connector's credentials were not accepted."}`
+	throttledJSON    = `{"version":"1.0.0","action":"ShowBlockPage","userMessage":"Too many failed authentication attempts. Try again later."}`
+)
 
 // version is the free-text version of every answer.
 const version = "1.0.0"
 
 // compileAnswers encodes every answer once, so that a call only writes
 // bytes.
-func compileAnswers(c catalog) map[string]map[MessageKey]answer {
+func compileAnswers(c catalog) (map[string]map[MessageKey]answer, error) {
 	out := make(map[string]map[MessageKey]answer, len(c))
 	for lang, texts := range c {
 		m := make(map[MessageKey]answer, len(texts))
 		for k, text := range texts {
-			m[k] = answer{
-				block: mustJSON(struct {
-					Version     string `json:"version"`
-					Action      string `json:"action"`
-					UserMessage string `json:"userMessage"`
-				}{version, "ShowBlockPage", text}),
-				validation: mustJSON(struct {
-					Version     string `json:"version"`
-					Status      int    `json:"status"`
-					Action      string `json:"action"`
-					UserMessage string `json:"userMessage"`
-				}{version, http.StatusBadRequest, "ValidationError", text}),
+			block, err := json.Marshal(struct {
+				Version     string `json:"version"`
+				Action      string `json:"action"`
+				UserMessage string `json:"userMessage"`
+			}{version, "ShowBlockPage", text})
+			if err != nil {
+				return nil, err
 			}
+			validation, err := json.Marshal(struct {
+				Version     string `json:"version"`
+				Status      int    `json:"status"`
+				Action      string `json:"action"`
+				UserMessage string `json:"userMessage"`
+			}{version, http.StatusBadRequest, "ValidationError", text})
+			if err != nil {
+				return nil, err
+			}
+			m[k] = answer{block: block, validation: validation}
 		}
 		out[lang] = m
 	}
-	return out
-}
-
-// mustJSON encodes a struct of strings and ints, which cannot fail.
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // unreachable: only called at construction with plain structs
-	}
-	return b
+	return out, nil
 }
 
 // handler serves the connector endpoints.
@@ -206,9 +216,11 @@ type handler struct {
 	auth    *authenticator
 	decoder *Decoder
 	answers map[string]map[MessageKey]answer
-	log     *slog.Logger
-	maxBody int64
-	clock   approvals.Clock
+	// The fixed answers, as bytes once.
+	continueBody, unauthorizedBody, throttledBody []byte
+	log                                           *slog.Logger
+	maxBody                                       int64
+	clock                                         approvals.Clock
 }
 
 // outcome is how a call ends: the answer, and what to log about it.
@@ -379,7 +391,7 @@ func (h *handler) answerFor(locale string, key MessageKey) answer {
 
 // write sends the answer of o and returns the HTTP status.
 func (h *handler) write(c echo.Context, o outcome) int {
-	status, body := http.StatusOK, continueBody
+	status, body := http.StatusOK, h.continueBody
 	switch o.action {
 	case actionBlock:
 		body = h.answerFor(o.locale, o.key).block
@@ -471,7 +483,7 @@ func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 			h.log.LogAttrs(r.Context(), slog.LevelDebug, "connector call throttled after failed authentication",
 				slog.String("client", h.auth.clientKey(r)), slog.Int("retry_after_s", secs))
-			return c.Blob(http.StatusTooManyRequests, echo.MIMEApplicationJSON, throttledBody)
+			return c.Blob(http.StatusTooManyRequests, echo.MIMEApplicationJSON, h.throttledBody)
 		}
 		c.Response().Header().Set("WWW-Authenticate", challenge)
 		_, _, hasBasic := r.BasicAuth()
@@ -480,17 +492,9 @@ func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Bool("basic_sent", hasBasic),
 			slog.Bool("certificate_sent", r.TLS != nil && len(r.TLS.PeerCertificates) > 0),
 			slog.String("path", truncate(r.URL.Path, 128)))
-		return c.Blob(http.StatusUnauthorized, echo.MIMEApplicationJSON, unauthorizedBody)
+		return c.Blob(http.StatusUnauthorized, echo.MIMEApplicationJSON, h.unauthorizedBody)
 	}
 }
-
-// Bodies of the answers to callers that did not authenticate. They are not
-// meant for people: Entra shows its own error page when its credentials are
-// wrong.
-var (
-	unauthorizedBody = []byte(`{"version":"1.0.0","action":"ShowBlockPage","userMessage":"The API connector's credentials were not accepted."}`)
-	throttledBody    = []byte(`{"version":"1.0.0","action":"ShowBlockPage","userMessage":"Too many failed authentication attempts. Try again later."}`)
-)
 
 // recoverPanic turns a panic, which would be a bug, into a "try again
 // later" block, so that the person still gets one of the three shapes.

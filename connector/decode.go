@@ -136,7 +136,10 @@ func (d *Decoder) decode(body []byte, keepClaims bool) (su approvals.SignUp, err
 		case claimEmail:
 			s, ok, err := readString(dec)
 			if err != nil {
-				return fail(MsgInvalidEmail, "email: "+reasonOf(err))
+				if errors.As(err, new(typeError)) {
+					return fail(MsgInvalidEmail, "email: "+reasonOf(err))
+				}
+				return fail(MsgBadRequest, "email: "+reasonOf(err))
 			}
 			email, hasEmail = strings.TrimSpace(s), ok
 		case claimIdentities:

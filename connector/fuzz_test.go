@@ -52,7 +52,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		if err != nil {
 			var de *DecodeError
-			if !errors.As(err, &de) || !slices.Contains(MessageKeys, de.Key) || de.Reason == "" {
+			if !errors.As(err, &de) || !slices.Contains(MessageKeys(), de.Key) || de.Reason == "" {
 				t.Fatalf("refusal %#v is not a DecodeError with a known key", err)
 			}
 			if !equalSignUps(su, approvals.SignUp{}) {

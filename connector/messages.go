@@ -39,11 +39,13 @@ const (
 	MsgTooLarge MessageKey = "too_large"
 )
 
-// MessageKeys lists every message key, in the order the documentation
+// MessageKeys returns every message key, in the order the documentation
 // shows them.
-var MessageKeys = []MessageKey{
-	MsgPending, MsgAlreadyProcessing, MsgDenied, MsgProvisioning,
-	MsgTryLater, MsgInvalidEmail, MsgBadRequest, MsgTooLarge,
+func MessageKeys() []MessageKey {
+	return []MessageKey{
+		MsgPending, MsgAlreadyProcessing, MsgDenied, MsgProvisioning,
+		MsgTryLater, MsgInvalidEmail, MsgBadRequest, MsgTooLarge,
+	}
 }
 
 // fallbackLanguage answers people whose ui_locales matches no language
@@ -120,7 +122,7 @@ type catalog map[string]map[MessageKey]string
 // texts, so it is complete even when only some keys are overridden.
 func newCatalog(overrides map[MessageKey]map[string]string) (catalog, error) {
 	for key, byLang := range overrides {
-		if !slices.Contains(MessageKeys, key) {
+		if !slices.Contains(MessageKeys(), key) {
 			return nil, fmt.Errorf("connector: unknown message key %q (known: %s)", key, joinKeys())
 		}
 		for lang, text := range byLang {
@@ -156,8 +158,9 @@ func newCatalog(overrides map[MessageKey]map[string]string) (catalog, error) {
 }
 
 func joinKeys() string {
-	s := make([]string, len(MessageKeys))
-	for i, k := range MessageKeys {
+	keys := MessageKeys()
+	s := make([]string, len(keys))
+	for i, k := range keys {
 		s[i] = string(k)
 	}
 	return strings.Join(s, ", ")

@@ -16,7 +16,7 @@ func TestBuiltinMessagesComplete(t *testing.T) {
 			continue
 		}
 		seen := map[string]MessageKey{}
-		for _, k := range MessageKeys {
+		for _, k := range MessageKeys() {
 			s := texts[k]
 			if strings.TrimSpace(s) == "" || !utf8.ValidString(s) || len(s) > maxMessageLen {
 				t.Errorf("%s %s: %q", lang, k, s)
@@ -29,8 +29,8 @@ func TestBuiltinMessagesComplete(t *testing.T) {
 			}
 			seen[s] = k
 		}
-		if len(texts) != len(MessageKeys) {
-			t.Errorf("%s has %d texts for %d keys", lang, len(texts), len(MessageKeys))
+		if len(texts) != len(MessageKeys()) {
+			t.Errorf("%s has %d texts for %d keys", lang, len(texts), len(MessageKeys()))
 		}
 	}
 	for lang := range b {
