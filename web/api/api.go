@@ -23,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
@@ -82,8 +81,8 @@ type Config struct {
 	// returns its size, e.g. (*bolt.Store).Backup. When nil, GET
 	// /api/v1/backup answers 501.
 	Backup func(w io.Writer) (int64, error)
-	// Inviter serves POST /api/v1/invitations; when nil the route answers
-	// 501.
+	// Inviter makes the Graph calls of POST /api/v1/invitations, which
+	// runs an InviteFlow over it; when nil the route answers 501.
 	Inviter Inviter
 	// InviteRedirectURL is where invited guests land when a call gives no
 	// redirect_url; it defaults to DefaultInviteRedirectURL.
@@ -171,13 +170,11 @@ type server struct {
 	keys                  []apiKey
 	tokens                *tokenVerifier
 	backup                func(io.Writer) (int64, error)
-	inviter               Inviter
-	inviteRedirectURL     string
+	invites               *InviteFlow
 	sendInvitationMessage bool
 	inviteTimeout         time.Duration
 	streamWriteTimeout    time.Duration
 	log                   *slog.Logger
-	validate              *validator.Validate
 }
 
 // New returns the API as an http.Handler serving the routes under Prefix.
@@ -200,8 +197,6 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		store:                 cfg.Store,
 		clock:                 cfg.Clock,
 		backup:                cfg.Backup,
-		inviter:               cfg.Inviter,
-		inviteRedirectURL:     cfg.InviteRedirectURL,
 		sendInvitationMessage: cfg.SendInvitationMessage,
 		inviteTimeout:         cfg.InviteTimeout,
 		streamWriteTimeout:    cfg.StreamWriteTimeout,
@@ -213,9 +208,15 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 	if cfg.Token.Issuer != "" {
 		s.tokens = newTokenVerifier(cfg.Token, cfg.Clock)
 	}
-	var err error
-	if s.validate, err = newValidator(); err != nil {
-		return nil, err
+	if cfg.Inviter != nil {
+		var err error
+		s.invites, err = NewInviteFlow(InviteFlowConfig{
+			Inviter: cfg.Inviter, Store: cfg.Store, Clock: cfg.Clock,
+			InviteRedirectURL: cfg.InviteRedirectURL, Logger: cfg.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	e := echo.New()

@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/go-playground/validator/v10"
 
 	"github.com/approvals-dev/approvals/approvals"
 )
@@ -145,170 +145,121 @@ func (e *InviteError) Error() string {
 // Unwrap returns the underlying error.
 func (e *InviteError) Unwrap() error { return e.Err }
 
-// inviteBody is the body of POST /invitations. The validate tags are the
-// rules; messages for them are in validationMessage.
-type inviteBody struct {
-	Email                 string         `json:"email" validate:"required,max=254,excludesall=+#!$%&*,email"`
-	DisplayName           string         `json:"display_name" validate:"max=256"`
-	RedirectURL           string         `json:"redirect_url" validate:"omitempty,max=2048,https_url"`
-	SendInvitationMessage *bool          `json:"send_invitation_message"`
-	Message               string         `json:"message" validate:"max=4000"`
-	GroupIDs              []string       `json:"group_ids" validate:"max=100,unique,dive,uuid"`
-	Attributes            map[string]any `json:"attributes" validate:"max=100,dive,keys,graph_attribute,endkeys"`
-	UseExistingID         string         `json:"use_existing_id" validate:"omitempty,uuid"`
+// InviteFlowConfig configures an InviteFlow.
+type InviteFlowConfig struct {
+	// Inviter makes the Graph calls; required.
+	Inviter Inviter
+	// Store records the invited people; required.
+	Store approvals.Store
+	// Clock defaults to approvals.SystemClock.
+	Clock approvals.Clock
+	// InviteRedirectURL is used when an invitation has no RedirectURL; it
+	// defaults to DefaultInviteRedirectURL.
+	InviteRedirectURL string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
 }
 
-type existingAnswer struct {
-	Existing []DirectoryUser `json:"existing"`
+// InviteFlow is the line-of-business invite flow without HTTP: it checks
+// an invitation, makes it through an Inviter, and records the person as an
+// approved request with the audit events of every step. POST
+// /api/v1/invitations runs it, and the reviewer UI's Invite page can run
+// the same one. It is safe for concurrent use.
+type InviteFlow struct {
+	inviter     Inviter
+	store       approvals.Store
+	clock       approvals.Clock
+	redirectURL string
+	log         *slog.Logger
+	validate    *validator.Validate
 }
 
-type inviteAnswer struct {
-	UserID       string `json:"user_id"`
-	RedeemURL    string `json:"redeem_url,omitempty"`
-	RequestID    string `json:"request_id"`
-	ExistingUser bool   `json:"existing_user,omitempty"`
-}
-
-// incompleteAnswer is a 502 with what succeeded beside the error.
-type incompleteAnswer struct {
-	Error        errorDetail   `json:"error"`
-	UserID       string        `json:"user_id,omitempty"`
-	RedeemURL    string        `json:"redeem_url,omitempty"`
-	RequestID    string        `json:"request_id,omitempty"`
-	ExistingUser bool          `json:"existing_user,omitempty"`
-	Completed    []string      `json:"completed"`
-	Failed       failedStepOut `json:"failed"`
-}
-
-type failedStepOut struct {
-	Step           InviteStep `json:"step"`
-	GroupID        string     `json:"group_id,omitempty"`
-	GraphStatus    int        `json:"graph_status,omitempty"`
-	GraphCode      string     `json:"graph_code,omitempty"`
-	GraphMessage   string     `json:"graph_message,omitempty"`
-	GraphRequestID string     `json:"graph_request_id,omitempty"`
-	Transient      bool       `json:"transient"`
-}
-
-// invite is POST /invitations, the line-of-business flow: look the person
-// up; answer the matches unless told which one to use; otherwise invite,
-// write attributes, add groups, and record the user as an approved
-// request.
-func (s *server) invite(c echo.Context) error {
-	if s.inviter == nil {
-		return &apiError{status: http.StatusNotImplemented, code: codeNotImplemented,
-			message: "invitations are not configured on this server (no Microsoft Graph credentials)"}
+// NewInviteFlow returns the flow for cfg.
+func NewInviteFlow(cfg InviteFlowConfig) (*InviteFlow, error) {
+	if cfg.Inviter == nil || cfg.Store == nil {
+		return nil, errors.New("api: an invite flow needs an Inviter and a Store")
 	}
-	var b inviteBody
-	if err := decodeBody(c, &b, false); err != nil {
-		return err
+	if cfg.Clock == nil {
+		cfg.Clock = approvals.SystemClock
 	}
-	in, err := s.checkInvite(&b)
+	if cfg.InviteRedirectURL == "" {
+		cfg.InviteRedirectURL = DefaultInviteRedirectURL
+	}
+	if !absoluteURL(cfg.InviteRedirectURL, "https") {
+		return nil, errors.New("api: the invite redirect URL (APPROVALS_INVITE_REDIRECT_URL) must be an absolute https URL")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	v, err := newValidator()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// The whole flow, Graph retries included, must fit in the server's
-	// write timeout.
-	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(s.inviteTimeout + 15*time.Second))
-	ctx, cancel := context.WithTimeout(c.Request().Context(), s.inviteTimeout)
-	defer cancel()
-
-	matches, err := s.inviter.Lookup(ctx, in.Email)
-	if err != nil {
-		return graphFailure(c, InviteStepLookup, err)
-	}
-	if in.ExistingUserID == "" && len(matches) > 0 {
-		return writeJSON(c, http.StatusOK, existingAnswer{Existing: matches})
-	}
-	var recorded *approvals.Request
-	if r, err := s.store.FindByPerson(ctx, approvals.PersonKey(in.Email, nil)); err == nil {
-		recorded = r
-	} else if approvals.Code(err) != approvals.ENotFound {
-		return err
-	}
-	if in.ExistingUserID != "" {
-		if !slices.ContainsFunc(matches, func(u DirectoryUser) bool { return strings.EqualFold(u.ID, in.ExistingUserID) }) {
-			return invalid("use_existing_id %s is not one of the directory users with email %s; call without it to see them", in.ExistingUserID, in.Email)
-		}
-	} else if recorded != nil {
-		return &apiError{status: http.StatusConflict, code: string(approvals.EConflict), message: fmt.Sprintf(
-			"%s already has request %s (%s, provisioning %s); decide or retry it under %s/requests/%s instead of inviting again",
-			in.Email, recorded.ID, recorded.Status, recorded.Provisioning.State, Prefix, recorded.ID)}
-	}
-
-	res, ierr := s.inviter.Invite(ctx, in)
-	if in.ExistingUserID != "" {
-		res.UserID = in.ExistingUserID
-		res.RedeemURL = ""
-	}
-	actor := actorOf(c)
-	now := s.clock.Now().UTC()
-	if res.UserID == "" {
-		// The invitation failed (or its outcome is unknown): there is no
-		// user to record.
-		if ierr == nil {
-			ierr = errors.New("the invitation returned no user id")
-		}
-		s.record(ctx, approvals.Event{At: now, Type: EventInvitationFailed, Actor: actor, Details: map[string]string{
-			"email": in.Email, "error": ierr.Error(),
-		}})
-		return graphFailure(c, InviteStepInvite, ierr)
-	}
-
-	requestID, err := s.recordInvitation(ctx, in, res, ierr, recorded, actor, now)
-	if err != nil {
-		// The directory has the user but our record of it failed: say
-		// what exists so the caller need not invite again.
-		s.log.Error("api: recording an invitation", "user_id", res.UserID, "error", err)
-		return &apiError{status: http.StatusInternalServerError, code: string(approvals.EInternal), message: fmt.Sprintf(
-			"user %s was invited (redeem URL %s) but recording it failed; see the server log", res.UserID, res.RedeemURL)}
-	}
-	if ierr != nil {
-		return writeIncomplete(c, in, res, ierr, requestID, recorded)
-	}
-	status := http.StatusCreated
-	if in.ExistingUserID != "" {
-		status = http.StatusOK
-	}
-	return writeJSON(c, status, inviteAnswer{UserID: res.UserID, RedeemURL: res.RedeemURL, RequestID: requestID, ExistingUser: in.ExistingUserID != ""})
+	return &InviteFlow{inviter: cfg.Inviter, store: cfg.Store, clock: cfg.Clock, redirectURL: cfg.InviteRedirectURL, log: cfg.Logger, validate: v}, nil
 }
 
-// checkInvite validates the body and turns it into an InviteInput.
-func (s *server) checkInvite(b *inviteBody) (InviteInput, error) {
-	b.Email = strings.TrimSpace(b.Email)
-	b.DisplayName = strings.TrimSpace(b.DisplayName)
-	if err := s.validate.Struct(b); err != nil {
-		return InviteInput{}, validationError(err)
-	}
-	if err := approvals.ValidateEmail(b.Email); err != nil {
-		return InviteInput{}, err
-	}
-	for _, k := range slices.Sorted(maps.Keys(b.Attributes)) {
-		if !attributeValueOK(b.Attributes[k]) {
-			return InviteInput{}, invalid("attributes.%s must be a string, number or boolean", k)
-		}
-	}
-	in := InviteInput{
-		Email: b.Email, DisplayName: b.DisplayName, RedirectURL: b.RedirectURL,
-		SendInvitationMessage: s.sendInvitationMessage, Message: b.Message,
-		Attributes: b.Attributes, GroupIDs: b.GroupIDs, ExistingUserID: strings.ToLower(b.UseExistingID),
-	}
+// InviteOutcome is what an invitation achieved, also when a step failed.
+type InviteOutcome struct {
+	InviteResult
+	// RequestID is the request recording the person; empty when nothing
+	// was recorded.
+	RequestID string
+	// ExistingUser is true when an existing directory user was used
+	// instead of inviting.
+	ExistingUser bool
+	// RecordedBefore is true when the person had a request already (only
+	// with ExistingUserID): the events were added to it and its state left
+	// alone, so a failed step is finished by running the flow again rather
+	// than by retry-provisioning.
+	RecordedBefore bool
+}
+
+// Lookup returns the directory users whose mail or otherMails is email.
+func (f *InviteFlow) Lookup(ctx context.Context, email string) ([]DirectoryUser, error) {
+	return f.inviter.Lookup(ctx, strings.TrimSpace(email))
+}
+
+// Check validates in and fills in its defaults (the redirect URL, lower-case
+// ids), so that a bad invitation is refused before any Graph call. Errors
+// have code EInvalid and name the field as the API's JSON does.
+func (f *InviteFlow) Check(in *InviteInput) error {
+	in.Email = strings.TrimSpace(in.Email)
+	in.DisplayName = strings.TrimSpace(in.DisplayName)
+	in.ExistingUserID = strings.ToLower(strings.TrimSpace(in.ExistingUserID))
 	if in.RedirectURL == "" {
-		in.RedirectURL = s.inviteRedirectURL
+		in.RedirectURL = f.redirectURL
 	}
-	if b.SendInvitationMessage != nil {
-		in.SendInvitationMessage = *b.SendInvitationMessage
-	}
+	groups := make([]string, len(in.GroupIDs))
 	for i, g := range in.GroupIDs {
-		in.GroupIDs[i] = strings.ToLower(g)
+		groups[i] = strings.ToLower(strings.TrimSpace(g))
+	}
+	in.GroupIDs = groups
+	b := inviteBody{
+		Email: in.Email, DisplayName: in.DisplayName, RedirectURL: in.RedirectURL, Message: in.Message,
+		GroupIDs: in.GroupIDs, Attributes: in.Attributes, UseExistingID: in.ExistingUserID,
+	}
+	if err := f.validate.Struct(&b); err != nil {
+		return validationError(err)
+	}
+	if err := approvals.ValidateEmail(in.Email); err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(in.Attributes)) {
+		if !attributeValueOK(in.Attributes[k]) {
+			return invalidf("attributes.%s must be a string, number or boolean", k)
+		}
 	}
 	if in.Message != "" && !in.SendInvitationMessage {
-		return InviteInput{}, invalid("message is the text of Microsoft's invitation email: set send_invitation_message to true, or leave message out and send your own email with the redeem_url")
+		return invalidf("message is the text of Microsoft's invitation email: set send_invitation_message to true, or leave message out and send your own email with the redeem_url")
 	}
 	if in.ExistingUserID != "" && in.Message != "" {
-		return InviteInput{}, invalid("message cannot be used with use_existing_id: an existing user is not invited")
+		return invalidf("message cannot be used with use_existing_id: an existing user is not invited")
 	}
-	return in, nil
+	return nil
+}
+
+func invalidf(format string, args ...any) error {
+	return approvals.Errorf(approvals.EInvalid, format, args...)
 }
 
 func attributeValueOK(v any) bool {
@@ -319,13 +270,80 @@ func attributeValueOK(v any) bool {
 	return false
 }
 
-// recordInvitation stores the invited person as an approved request
-// provisioned by invitation, with the audit events of each step, and
-// returns its id. A request already recorded for the person (only with
-// use_existing_id) gets the events and is otherwise left alone. A step
-// that failed after the invitation leaves the new request's provisioning
-// failed, at the step reached, so that retry-provisioning can finish it.
-func (s *server) recordInvitation(ctx context.Context, in InviteInput, res InviteResult, ierr error, recorded *approvals.Request, actor approvals.Actor, now time.Time) (string, error) {
+// Invite checks in, invites the person (or, with in.ExistingUserID, uses
+// that directory user, which must be one Lookup finds for the email),
+// writes the attributes, adds the groups, and records the person as an
+// approved request provisioned by invitation, decided by by.
+//
+// Errors: code EInvalid for a bad invitation; EConflict when the person
+// already has a request and no ExistingUserID is given; when Graph refuses
+// or does not answer, the Inviter's error (an *InviteError when Graph
+// answered). A step that fails after the invitation returns the outcome so
+// far, with RequestID set, together with the error: the request's
+// provisioning is then failed at the step reached, and retry-provisioning
+// finishes it. An outcome with a UserID but no RequestID means that
+// recording failed.
+func (f *InviteFlow) Invite(ctx context.Context, in InviteInput, by approvals.Actor) (InviteOutcome, error) {
+	if err := f.Check(&in); err != nil {
+		return InviteOutcome{}, err
+	}
+	out := InviteOutcome{ExistingUser: in.ExistingUserID != ""}
+	if out.ExistingUser {
+		matches, err := f.inviter.Lookup(ctx, in.Email)
+		if err != nil {
+			return out, err
+		}
+		if !slices.ContainsFunc(matches, func(u DirectoryUser) bool { return strings.EqualFold(u.ID, in.ExistingUserID) }) {
+			return out, invalidf("use_existing_id %s is not one of the directory users with email %s; look the person up to see them", in.ExistingUserID, in.Email)
+		}
+	}
+	recorded, err := f.store.FindByPerson(ctx, approvals.PersonKey(in.Email, nil))
+	switch {
+	case err != nil && approvals.Code(err) != approvals.ENotFound:
+		return out, err
+	case err == nil && !out.ExistingUser:
+		return out, approvals.Errorf(approvals.EConflict,
+			"%s already has request %s (%s, provisioning %s); decide or retry it under %s/requests/%s instead of inviting again",
+			in.Email, recorded.ID, recorded.Status, recorded.Provisioning.State, Prefix, recorded.ID)
+	case err != nil:
+		recorded = nil
+	}
+	out.RecordedBefore = recorded != nil
+
+	res, ierr := f.inviter.Invite(ctx, in)
+	if out.ExistingUser {
+		res.UserID, res.RedeemURL = in.ExistingUserID, ""
+	}
+	out.InviteResult = res
+	now := f.clock.Now().UTC()
+	if res.UserID == "" {
+		// The invitation failed, or its outcome is unknown: there is no
+		// user to record.
+		if ierr == nil {
+			ierr = errors.New("the invitation returned no user id")
+		}
+		if err := f.store.AppendEvents(context.WithoutCancel(ctx), []approvals.Event{{At: now, Type: EventInvitationFailed, Actor: by,
+			Details: map[string]string{"email": in.Email, "error": ierr.Error()}}}); err != nil {
+			f.log.Error("api: recording a failed invitation", "email", in.Email, "error", err)
+		}
+		return out, ierr
+	}
+	out.RequestID, err = f.record(ctx, in, res, ierr, recorded, by, now)
+	if err != nil {
+		out.RequestID = ""
+		return out, fmt.Errorf("user %s was invited but recording the invitation failed: %w", res.UserID, err)
+	}
+	return out, ierr
+}
+
+// record stores the invited person as an approved request provisioned by
+// invitation, with the audit events of each step, and returns its id. A
+// request already recorded for the person (only with ExistingUserID) gets
+// the events and is otherwise left alone. A step that failed after the
+// invitation leaves a new request's provisioning failed, at the step
+// reached, so that retry-provisioning can finish it.
+func (f *InviteFlow) record(ctx context.Context, in InviteInput, res InviteResult, ierr error, recorded *approvals.Request, by approvals.Actor, now time.Time) (string, error) {
+	// The directory has changed: record it even if the caller went away.
 	ctx = context.WithoutCancel(ctx)
 	id := approvals.NewID(now)
 	if recorded != nil {
@@ -337,7 +355,7 @@ func (s *server) recordInvitation(ctx context.Context, in InviteInput, res Invit
 				delete(details, k)
 			}
 		}
-		return approvals.Event{At: now, Type: t, RequestID: id, Actor: actor, Details: details}
+		return approvals.Event{At: now, Type: t, RequestID: id, Actor: by, Details: details}
 	}
 	var events []approvals.Event
 	if in.ExistingUserID != "" {
@@ -350,11 +368,11 @@ func (s *server) recordInvitation(ctx context.Context, in InviteInput, res Invit
 		}))
 	}
 	step := approvals.StepCreated
-	if res.AttributesWritten && len(in.Attributes) > 0 {
-		events = append(events, ev(approvals.EventProvisioningStep, map[string]string{"step": string(approvals.StepAttributes), "user_id": res.UserID}))
-	}
 	if res.AttributesWritten {
 		step = approvals.StepAttributes
+		if len(in.Attributes) > 0 {
+			events = append(events, ev(approvals.EventProvisioningStep, map[string]string{"step": string(approvals.StepAttributes), "user_id": res.UserID}))
+		}
 	}
 	for _, g := range res.GroupsAdded {
 		events = append(events, ev(approvals.EventProvisioningStep, map[string]string{"step": string(approvals.StepGroups), "user_id": res.UserID, "group_id": g}))
@@ -375,18 +393,18 @@ func (s *server) recordInvitation(ctx context.Context, in InviteInput, res Invit
 		events = append(events, ev(approvals.EventProvisioningSucceeded, map[string]string{"user_id": res.UserID}))
 	}
 	if recorded != nil {
-		return id, s.store.AppendEvents(ctx, events)
+		return id, f.store.AppendEvents(ctx, events)
 	}
 	r := &approvals.Request{
 		ID: id, Source: approvals.SourceInvitation, Email: in.Email, DisplayName: in.DisplayName,
 		Claims: in.Attributes, Status: approvals.StatusApproved, CreatedAt: now,
 		Decision: &approvals.Decision{
-			By: actor.String(), ByID: actor.ID, ActorKind: actor.Kind, At: now,
-			Reason: "invited through the admin API",
+			By: by.String(), ByID: by.ID, ActorKind: by.Kind, At: now,
+			Reason: "invited through the line-of-business invite flow",
 		},
 		Provisioning: p,
 	}
-	stored, created, err := s.store.Create(ctx, r, events)
+	stored, created, err := f.store.Create(ctx, r, events)
 	if err != nil {
 		return "", err
 	}
@@ -396,110 +414,7 @@ func (s *server) recordInvitation(ctx context.Context, in InviteInput, res Invit
 		for i := range events {
 			events[i].RequestID = stored.ID
 		}
-		return stored.ID, s.store.AppendEvents(ctx, events)
+		return stored.ID, f.store.AppendEvents(ctx, events)
 	}
 	return stored.ID, nil
-}
-
-// writeIncomplete answers 502 for an invitation that a later step left
-// unfinished, saying what exists and what failed.
-func writeIncomplete(c echo.Context, in InviteInput, res InviteResult, ierr error, requestID string, recorded *approvals.Request) error {
-	out := incompleteAnswer{
-		UserID: res.UserID, RedeemURL: res.RedeemURL, RequestID: requestID, ExistingUser: in.ExistingUserID != "",
-		Completed: []string{},
-	}
-	if in.ExistingUserID == "" {
-		out.Completed = append(out.Completed, string(InviteStepInvite))
-	}
-	if res.AttributesWritten && len(in.Attributes) > 0 {
-		out.Completed = append(out.Completed, string(InviteStepAttributes))
-	}
-	for _, g := range res.GroupsAdded {
-		out.Completed = append(out.Completed, "group:"+g)
-	}
-	out.Failed = failedStep(ierr, InviteStepAttributes)
-	what := "writing the attributes"
-	if out.Failed.Step == InviteStepGroups {
-		what = "adding the user to group " + out.Failed.GroupID
-	}
-	done := "user " + res.UserID + " was invited"
-	if in.ExistingUserID != "" {
-		done = "existing user " + res.UserID + " was linked"
-	}
-	next := fmt.Sprintf("it is recorded as request %s with failed provisioning: POST %s/requests/%s/retry-provisioning finishes it", requestID, Prefix, requestID)
-	if recorded != nil {
-		next = "send the same call again to finish it"
-	}
-	out.Error = errorDetail{Code: codeIncomplete, Message: fmt.Sprintf("%s, but %s failed: %s; %s", done, what, graphText(out.Failed), next)}
-	return writeJSON(c, http.StatusBadGateway, out)
-}
-
-// failedStep describes err for the answer; step is assumed when err is not
-// an *InviteError.
-func failedStep(err error, step InviteStep) failedStepOut {
-	var ie *InviteError
-	if !errors.As(err, &ie) {
-		return failedStepOut{Step: step, GraphMessage: "no answer from Microsoft Graph", Transient: errors.Is(err, context.DeadlineExceeded)}
-	}
-	if ie.Step != "" {
-		step = ie.Step
-	}
-	return failedStepOut{
-		Step: step, GroupID: ie.GroupID, GraphStatus: ie.Status, GraphCode: ie.Code,
-		GraphMessage: ie.Message, GraphRequestID: ie.RequestID, Transient: ie.Transient,
-	}
-}
-
-func graphText(f failedStepOut) string {
-	var parts []string
-	if f.GraphStatus != 0 {
-		parts = append(parts, "Graph answered "+strconv.Itoa(f.GraphStatus))
-	}
-	if f.GraphCode != "" {
-		parts = append(parts, f.GraphCode)
-	}
-	s := strings.Join(parts, " ")
-	if f.GraphMessage != "" {
-		if s != "" {
-			s += ": "
-		}
-		s += f.GraphMessage
-	}
-	if f.GraphRequestID != "" {
-		s += " (request-id " + f.GraphRequestID + ")"
-	}
-	if s == "" {
-		s = "unknown error"
-	}
-	return s
-}
-
-// graphFailure answers a lookup or invitation that created nothing: 503
-// when trying again later may help, 502 when Graph refused.
-func graphFailure(c echo.Context, step InviteStep, err error) error {
-	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
-		return err
-	}
-	f := failedStep(err, step)
-	what := "looking the person up in the directory"
-	if step == InviteStepInvite {
-		what = "the invitation"
-	}
-	status, code, hint := http.StatusBadGateway, codeGraphError, "nothing was created; check the message, the app's Graph permissions (User.Invite.All, User.ReadWrite.All, GroupMember.ReadWrite.All) and the tenant's external collaboration settings"
-	var ie *InviteError
-	if step == InviteStepInvite && (!errors.As(err, &ie) || ie.Status == 0) {
-		// No answer: Graph may have made the invitation all the same.
-		status, code, hint = http.StatusServiceUnavailable, string(approvals.EUnavailable),
-			"Graph gave no answer, so the invitation may or may not have been made; send the same call again: if it was made, the answer lists the user"
-	} else if f.Transient {
-		status, code, hint = http.StatusServiceUnavailable, string(approvals.EUnavailable), "nothing was created; try again later"
-		if errors.As(err, &ie) && ie.RetryAfter > 0 {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(int((ie.RetryAfter+time.Second-1)/time.Second)))
-		}
-	}
-	return writeJSON(c, status, incompleteAnswer{
-		Error:     errorDetail{Code: code, Message: fmt.Sprintf("%s failed: %s; %s", what, graphText(f), hint)},
-		Completed: []string{},
-		Failed:    f,
-	})
 }

@@ -340,3 +340,49 @@ func TestInviteRefused(t *testing.T) {
 		}
 	})
 }
+
+// The flow runs without HTTP too, as the reviewer UI's Invite page uses
+// it: domain errors, not HTTP answers.
+func TestInviteFlowWithoutHTTP(t *testing.T) {
+	d := newFakeDirectory(groupA)
+	d.addUser("aaaaaaaa-0000-4000-8000-000000000001", "pat@example.com", "Guest")
+	e := newEnv(t)
+	flow, err := NewInviteFlow(InviteFlowConfig{Inviter: d, Store: e.store, Clock: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ada := approvals.Actor{Kind: approvals.ActorReviewer, ID: testOID, Name: "Ada Admin", Admin: true}
+
+	if _, err := flow.Invite(ctx, InviteInput{Email: "a+b@example.com"}, ada); approvals.Code(err) != approvals.EInvalid || !strings.Contains(approvals.Message(err), "+ # ! $") {
+		t.Errorf("bad email: %v", err)
+	}
+	if _, err := flow.Invite(ctx, InviteInput{Email: "x@example.com", Attributes: map[string]any{"lastName": "X"}}, ada); approvals.Code(err) != approvals.EInvalid {
+		t.Errorf("bad attribute: %v", err)
+	}
+	if _, err := flow.Invite(ctx, InviteInput{Email: "pat@example.com", ExistingUserID: "aaaaaaaa-0000-4000-8000-000000000009"}, ada); approvals.Code(err) != approvals.EInvalid {
+		t.Errorf("existing id not among the matches: %v", err)
+	}
+	out, err := flow.Invite(ctx, InviteInput{Email: "new@example.com", GroupIDs: []string{strings.ToUpper(groupA)}}, ada)
+	if err != nil || out.UserID == "" || out.RedeemURL == "" || out.RequestID == "" || out.ExistingUser {
+		t.Fatalf("invite: %+v, %v", out, err)
+	}
+	r, err := e.store.Get(ctx, out.RequestID)
+	if err != nil || r.Decision.By != "Ada Admin" || r.Decision.ByID != testOID || r.Provisioning.RedeemURL != out.RedeemURL {
+		t.Errorf("recorded %+v, %v", r, err)
+	}
+	if in := d.callLog(); !slices.Contains(in, "group "+groupA) {
+		t.Errorf("group id not normalised: %v", in)
+	}
+	// With the guest gone from the directory (deleted, say) but still
+	// recorded, inviting again is a conflict naming the request.
+	d.mu.Lock()
+	delete(d.users, out.UserID)
+	d.mu.Unlock()
+	if _, err := flow.Invite(ctx, InviteInput{Email: "NEW@example.com"}, ada); approvals.Code(err) != approvals.EConflict || !strings.Contains(approvals.Message(err), out.RequestID) {
+		t.Errorf("second invite: %v", err)
+	}
+	if _, err := NewInviteFlow(InviteFlowConfig{Store: e.store}); err == nil {
+		t.Error("a flow without an Inviter")
+	}
+}

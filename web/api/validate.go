@@ -66,37 +66,37 @@ func newValidator() (*validator.Validate, error) {
 func validationError(err error) error {
 	var ves validator.ValidationErrors
 	if !errors.As(err, &ves) || len(ves) == 0 {
-		return invalid("the request body is not valid: %v", err)
+		return invalidf("the request body is not valid: %v", err)
 	}
 	fe := ves[0]
 	field := fe.Field()
 	value := fmt.Sprint(fe.Value())
 	switch fe.Tag() {
 	case "required":
-		return invalid("%s is required", field)
+		return invalidf("%s is required", field)
 	case "max":
 		if fe.Kind() == reflect.String {
-			return invalid("%s is longer than %s characters", field, fe.Param())
+			return invalidf("%s is longer than %s characters", field, fe.Param())
 		}
-		return invalid("%s has more than %s entries", field, fe.Param())
+		return invalidf("%s has more than %s entries", field, fe.Param())
 	case "excludesall":
-		return invalid("email %q contains a character Microsoft Graph invitations refuse (one of + # ! $ %% & *); use an address without them", value)
+		return invalidf("email %q contains a character Microsoft Graph invitations refuse (one of + # ! $ %% & *); use an address without them", value)
 	case "email":
-		return invalid("email %q is not a valid email address", value)
+		return invalidf("email %q is not a valid email address", value)
 	case "https_url":
-		return invalid("%s %q must be an absolute https URL", field, value)
+		return invalidf("%s %q must be an absolute https URL", field, value)
 	case "unique":
-		return invalid("%s lists the same id twice", field)
+		return invalidf("%s lists the same id twice", field)
 	case "uuid":
 		if strings.HasPrefix(field, "group_ids") {
-			return invalid("%s %q is not a group object id (a GUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301)", field, value)
+			return invalidf("%s %q is not a group object id (a GUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301)", field, value)
 		}
-		return invalid("%s %q is not a user object id (a GUID)", field, value)
+		return invalidf("%s %q is not a user object id (a GUID)", field, value)
 	case "graph_attribute":
 		if reservedUserProperties[value] {
-			return invalid("attributes: %q is set by the invitation itself and cannot be written here", value)
+			return invalidf("attributes: %q is set by the invitation itself and cannot be written here", value)
 		}
-		return invalid("attributes: %q is neither a Microsoft Graph user property this flow writes (such as givenName, surname, jobTitle, companyName, department, city) nor a custom attribute extension_<app id without dashes>_<Name>", value)
+		return invalidf("attributes: %q is neither a Microsoft Graph user property this flow writes (such as givenName, surname, jobTitle, companyName, department, city) nor a custom attribute extension_<app id without dashes>_<Name>", value)
 	}
-	return invalid("%s is not valid (%s)", field, fe.Tag())
+	return invalidf("%s is not valid (%s)", field, fe.Tag())
 }
