@@ -129,7 +129,6 @@ func New(cfg Config) (http.Handler, error) {
 	}
 
 	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.routingError
 	e.Use(h.recoverPanic, h.authenticate)
 	e.POST(CheckApprovalStatusPath, func(c echo.Context) error { return h.serve(c, stepCheck) })
