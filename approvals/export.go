@@ -114,6 +114,7 @@ func ExportDecisions(ctx context.Context, w io.Writer, s Store, q DecisionQuery,
 	switch f {
 	case FormatCSV, "":
 		cw := csv.NewWriter(bw)
+		cw.UseCRLF = true // RFC 4180
 		if err := cw.Write(ExportColumns); err != nil {
 			return 0, err
 		}

@@ -175,6 +175,7 @@ func (r *Request) Clone() *Request {
 		c.Decision = &d
 	}
 	c.Provisioning.GroupsDone = append([]string(nil), r.Provisioning.GroupsDone...)
+	c.Provisioning.GroupIDs = append([]string(nil), r.Provisioning.GroupIDs...)
 	return &c
 }
 
@@ -205,6 +206,10 @@ type Provisioning struct {
 	// Step is the last Graph step completed, so that a restarted worker
 	// resumes after it instead of repeating it.
 	Step ProvisioningStep `json:"step,omitempty"`
+	// GroupIDs are groups this request's user is added to besides the
+	// configured ones, such as those asked for in a line-of-business
+	// invitation.
+	GroupIDs []string `json:"group_ids,omitempty"`
 	// GroupsDone lists the group ids the user was already added to.
 	GroupsDone []string `json:"groups_done,omitempty"`
 	// RedeemURL is the invitation's redeem link, when an invitation was
