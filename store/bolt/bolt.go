@@ -46,7 +46,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync/atomic"
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
@@ -94,10 +93,6 @@ var ErrNewerSchema = errors.New("the data file was written by a newer version of
 // DefaultTimeout is how long Open waits for the file lock by default.
 const DefaultTimeout = 2 * time.Second
 
-// DefaultBatchDelay is how long a write waits for others to share its
-// transaction, when other writes are in flight, by default.
-const DefaultBatchDelay = time.Millisecond
-
 // Options configures Open.
 type Options struct {
 	// Clock stamps UpdatedAt; approvals.SystemClock when nil.
@@ -108,10 +103,6 @@ type Options struct {
 	// ReadOnly opens the file for reading only, sharing it with other
 	// readers; every write fails. The file must exist.
 	ReadOnly bool
-	// BatchDelay is how long a write waits for concurrent writes to join
-	// its transaction; DefaultBatchDelay when zero. A write with no other
-	// write in flight never waits.
-	BatchDelay time.Duration
 }
 
 // Store is an approvals.Store kept in a bbolt file. It is safe for
@@ -121,9 +112,8 @@ type Store struct {
 	db       *bbolt.DB
 	clock    approvals.Clock
 	readOnly bool
-	// writers counts writes in flight: a lone write commits at once, and
-	// writes that overlap share a transaction through DB.Batch.
-	writers atomic.Int64
+	// commits shares transactions among concurrent writes.
+	commits *groupCommit
 	// decisionChunk is how many requests Decisions reads per transaction.
 	decisionChunk int
 }
@@ -153,11 +143,7 @@ func Open(path string, opts Options) (s *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	db.MaxBatchDelay = opts.BatchDelay
-	if db.MaxBatchDelay <= 0 {
-		db.MaxBatchDelay = DefaultBatchDelay
-	}
-	s = &Store{db: db, clock: opts.Clock, readOnly: opts.ReadOnly, decisionChunk: 256}
+	s = &Store{db: db, clock: opts.Clock, readOnly: opts.ReadOnly, commits: &groupCommit{db: db}, decisionChunk: 256}
 	if s.clock == nil {
 		s.clock = approvals.SystemClock
 	}
@@ -277,38 +263,38 @@ func (s *Store) Backup(w io.Writer) (n int64, err error) {
 
 // Check verifies the file: bbolt's page-level consistency check, then the
 // schema's own invariants (every index entry and counter matches the
-// requests and events it indexes). It reads the whole file: it is for
-// tests and repair tools, not for request paths.
+// requests and events it indexes). It reads the whole file and holds off
+// writes meanwhile: it is for tests and repair tools, not request paths.
 func (s *Store) Check() (err error) {
 	defer wrap(&err, "Check")
-	return s.db.View(func(tx *bbolt.Tx) error {
-		var errs []error
-		for err := range tx.Check() {
-			errs = append(errs, err)
-		}
-		if len(errs) > 0 {
-			return errors.Join(errs...)
-		}
-		return checkIndexes(tx)
-	})
+	// bbolt's check reads the freelist, which only a writable transaction
+	// keeps still; this one writes nothing and rolls back.
+	tx, err := s.db.Begin(!s.readOnly)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var errs []error
+	for err := range tx.Check() {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return checkIndexes(tx)
 }
 
-// write runs fn in a read-write transaction and fsyncs it. A write with
-// no other write in flight commits at once; overlapping writes go through
-// DB.Batch, which runs them in one transaction with one fsync. fn may
-// therefore run more than once, and in the same transaction as other
-// writes: it must reset whatever it reports at its start, and return an
-// error only for a failure that must roll the transaction back, never for
-// a refused change that wrote nothing.
+// write runs fn in a read-write transaction and fsyncs it, sharing the
+// transaction with concurrent writes (see groupCommit). fn may therefore
+// run more than once, and in the same transaction as other writes: it must
+// reset whatever it reports at its start, and return an error only for a
+// failure that must roll the transaction back, never for a refused change
+// that wrote nothing.
 func (s *Store) write(fn func(tx *bbolt.Tx) error) error {
 	if s.readOnly {
 		return approvals.Errorf(approvals.EUnavailable, "the data file is open read-only")
 	}
-	defer s.writers.Add(-1)
-	if s.writers.Add(1) == 1 {
-		return s.db.Update(fn)
-	}
-	return s.db.Batch(fn)
+	return s.commits.do(fn)
 }
 
 // wrap adds the operation to a non-nil error, keeping the chain for
