@@ -65,12 +65,16 @@ type Config struct {
 	// reviewer's rights.
 	ReviewerRole string
 	AdminRole    string
-	// Inviter serves the "Invite external user" page; when nil the page
-	// explains that invitations are not configured.
+	// Inviter runs the "Invite external user" page, normally the admin
+	// API's *api.InviteFlow; when nil the page explains that invitations
+	// are not configured.
 	Inviter Inviter
-	// InviteRedirectURL prefills the invite form; it defaults to
-	// DefaultInviteRedirectURL.
+	// InviteRedirectURL prefills the invite form (APPROVALS_INVITE_REDIRECT_URL);
+	// it defaults to DefaultInviteRedirectURL.
 	InviteRedirectURL string
+	// SkipInvitationEmail unticks "Let Microsoft email the invitation" on
+	// the invite form (APPROVALS_SEND_INVITATION_MESSAGE=false).
+	SkipInvitationEmail bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// SessionIdleTimeout, SessionMaxAge and MaxSessions bound the

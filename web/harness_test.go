@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"crypto/rsa"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/store/memory"
 	"github.com/approvals-dev/approvals/web"
+	"github.com/approvals-dev/approvals/web/api"
 	"github.com/approvals-dev/approvals/web/oidctest"
 )
 
@@ -73,14 +76,18 @@ type env struct {
 	idp     *oidctest.Server
 	ui      *web.UI
 	srv     *httptest.Server
-	inviter *fakeInviter
+	dir     *fakeDirectory
 }
 
 func newEnv(t testing.TB, configure ...func(*web.Config)) *env {
 	t.Helper()
 	clock := &fakeClock{t: t0}
 	st := &countingStore{Store: memory.New(clock)}
-	e := &env{t: t, clock: clock, store: st, svc: &approvals.Service{Store: st, Clock: clock}, inviter: &fakeInviter{}}
+	e := &env{t: t, clock: clock, store: st, svc: &approvals.Service{Store: st, Clock: clock}, dir: &fakeDirectory{}}
+	flow, err := api.NewInviteFlow(api.InviteFlowConfig{Inviter: e.dir, Store: st, Clock: clock, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.srv = httptest.NewUnstartedServer(nil)
 	public := "http://" + e.srv.Listener.Addr().String()
 	idp, err := oidctest.NewServer(oidctest.Config{
@@ -97,7 +104,7 @@ func newEnv(t testing.TB, configure ...func(*web.Config)) *env {
 		Clock:     clock,
 		PublicURL: public,
 		OIDC:      web.OIDCConfig{Issuer: idp.URL(), ClientID: clientID, ClientSecret: clientSecret},
-		Inviter:   e.inviter,
+		Inviter:   flow,
 		Logger:    discardLogger(),
 	}
 	for _, f := range configure {
@@ -355,29 +362,42 @@ func (b *browser) loginAt(path, user string, tamper func(url.Values)) *page {
 	return b.do(req)
 }
 
-// fakeInviter is an Inviter that records its calls.
-type fakeInviter struct {
+// fakeDirectory is the directory side of the invite flow (api.Inviter):
+// it finds the users it was given and invites anyone else, or fails as
+// told, the way the Graph implementation reports it.
+type fakeDirectory struct {
 	mu      sync.Mutex
-	matches map[string][]web.DirectoryUser
-	invited []web.InviteInput
-	result  web.InviteResult
+	users   map[string][]api.DirectoryUser // by lower-case email
+	invited []api.InviteInput
+	result  api.InviteResult // returned with err when err is set
 	err     error
 }
 
-func (f *fakeInviter) Lookup(_ context.Context, email string) ([]web.DirectoryUser, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.matches[strings.ToLower(email)], nil
+func (d *fakeDirectory) Lookup(_ context.Context, email string) ([]api.DirectoryUser, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.users[strings.ToLower(email)], nil
 }
 
-func (f *fakeInviter) Invite(_ context.Context, in web.InviteInput) (web.InviteResult, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if in.Email == "" || in.By.ID == "" {
-		return web.InviteResult{}, approvals.Errorf(approvals.EInvalid, "email and actor are required")
+func (d *fakeDirectory) Invite(_ context.Context, in api.InviteInput) (api.InviteResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.invited = append(d.invited, in)
+	if d.err != nil {
+		return d.result, d.err
 	}
-	f.invited = append(f.invited, in)
-	return f.result, f.err
+	res := api.InviteResult{UserID: in.ExistingUserID, AttributesWritten: true, GroupsAdded: in.GroupIDs}
+	if res.UserID == "" {
+		res.UserID = fmt.Sprintf("9d1c5c0e-0000-4000-8000-%012d", len(d.invited))
+		res.RedeemURL = "https://login.microsoftonline.com/redeem?rd=" + url.QueryEscape(in.Email)
+	}
+	return res, nil
+}
+
+func (d *fakeDirectory) calls() []api.InviteInput {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.invited)
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

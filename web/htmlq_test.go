@@ -10,7 +10,7 @@ import (
 )
 
 // A tiny CSS selector engine for the handler tests: type, #id, .class,
-// [attr], [attr=v], [attr^=v], [attr*=v], descendant (space) and child (>)
+// [attr], [attr=v], [attr^=v], [attr$=v], [attr*=v], descendant (space) and child (>)
 // combinators.
 
 type attrCond struct{ name, op, value string }
@@ -77,10 +77,15 @@ func parseSelector(s string) (selector, error) {
 			body := s[i+1 : i+end]
 			i += end + 1
 			ac := attrCond{name: body}
-			for _, op := range []string{"^=", "*=", "="} {
+			for _, op := range []string{"^=", "$=", "*=", "="} {
 				if k, v, ok := strings.Cut(body, op); ok {
 					ac = attrCond{name: k, op: op, value: strings.Trim(v, `"'`)}
 					break
+				}
+			}
+			for i := 0; i < len(ac.name); i++ {
+				if !isIdent(ac.name[i]) {
+					return sel, fmt.Errorf("bad attribute name %q in selector %q", ac.name, s)
 				}
 			}
 			cur.attrs, empty = append(cur.attrs, ac), false
@@ -143,7 +148,8 @@ func (c compound) match(n *html.Node) bool {
 		switch {
 		case !ok:
 			return false
-		case a.op == "=" && v != a.value, a.op == "^=" && !strings.HasPrefix(v, a.value), a.op == "*=" && !strings.Contains(v, a.value):
+		case a.op == "=" && v != a.value, a.op == "^=" && !strings.HasPrefix(v, a.value),
+			a.op == "$=" && !strings.HasSuffix(v, a.value), a.op == "*=" && !strings.Contains(v, a.value):
 			return false
 		}
 	}
@@ -243,6 +249,9 @@ func TestSelector(t *testing.T) {
 		{"div.x.y > p > span", []string{"one"}},
 		{"[data-k=v1]", []string{"one"}},
 		{"span[data-k^=v]", []string{"one"}},
+		{"span[data-k$=1]", []string{"one"}},
+		{"span[data-k$=2]", nil},
+		{"span[data-k*=1]", []string{"one"}},
 		{".z", []string{"two"}},
 		{"div.q span", nil},
 	} {

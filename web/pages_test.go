@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/web"
+	"github.com/approvals-dev/approvals/web/api"
 )
 
 var reviewer = approvals.Actor{Kind: approvals.ActorReviewer, ID: "oid-r", Name: "Rita Reviewer"}
@@ -501,10 +501,10 @@ func TestExport(t *testing.T) {
 
 func TestInvitePage(t *testing.T) {
 	e := newEnv(t)
-	e.inviter.matches = map[string][]web.DirectoryUser{
-		"known@fabrikam.com": {{ID: "u-1", DisplayName: "Known Person", Mail: "known@fabrikam.com", UserPrincipalName: "known_fabrikam.com#EXT#@contoso.onmicrosoft.com", UserType: "Guest"}},
+	const knownID = "6f1b9c2e-3a4d-4b5c-8d7e-9f0a1b2c3d4e"
+	e.dir.users = map[string][]api.DirectoryUser{
+		"known@fabrikam.com": {{ID: knownID, DisplayName: "Known Person", Mail: "known@fabrikam.com", UserPrincipalName: "known_fabrikam.com#EXT#@contoso.onmicrosoft.com", UserType: "Guest"}},
 	}
-	e.inviter.result = web.InviteResult{UserID: "u-new", RedeemURL: "https://login.microsoftonline.com/redeem?x=1"}
 	b, _ := e.login("ada")
 	p := b.get("/invite")
 	form := queryOne(t, p.doc, `form.form-card[action="/invite"][method=post]`)
@@ -521,19 +521,27 @@ func TestInvitePage(t *testing.T) {
 	if !strings.Contains(textOf(match), "Known Person") || !strings.Contains(textOf(match), "Guest") {
 		t.Errorf("match %q", textOf(match))
 	}
-	if len(e.inviter.invited) != 0 {
+	if len(e.dir.calls()) != 0 {
 		t.Fatal("invited although the person exists")
 	}
+	// Picking it records the person, decided by Ada.
 	p = b.submit(p, "tr.match form", nil)
-	if len(e.inviter.invited) != 1 {
-		t.Fatalf("invited %d", len(e.inviter.invited))
+	calls := e.dir.calls()
+	if len(calls) != 1 || calls[0].ExistingUserID != knownID || calls[0].Email != "known@fabrikam.com" || fmt.Sprint(calls[0].GroupIDs) != "[0f8fad5b-d9cb-469f-a165-70867728950e]" {
+		t.Fatalf("directory calls %+v", calls)
 	}
-	in := e.inviter.invited[0]
-	if in.ExistingUserID != "u-1" || in.Email != "known@fabrikam.com" || in.By.ID != adaOID() || len(in.GroupIDs) != 1 {
-		t.Errorf("invite input %+v", in)
-	}
-	if f := flashes(t, p); len(f) != 1 || !strings.Contains(f[0], "Recorded Known (known@fabrikam.com) as existing directory user") {
+	if f := flashes(t, p); len(f) != 1 || !strings.Contains(f[0], "Recorded Known (known@fabrikam.com) as existing directory user "+knownID) {
 		t.Errorf("flash %q", f)
+	}
+	if !strings.HasPrefix(p.resp.Request.URL.Path, "/requests/") {
+		t.Fatalf("landed on %s", p.resp.Request.URL)
+	}
+	r := e.get(strings.TrimPrefix(p.resp.Request.URL.Path, "/requests/"))
+	if r.Source != approvals.SourceInvitation || r.Status != approvals.StatusApproved || r.Decision.ByID != adaOID() || r.Provisioning.UserID != knownID {
+		t.Errorf("recorded %+v %+v", r, r.Decision)
+	}
+	if got := textOf(queryOne(t, p.doc, "ol.timeline")); !strings.Contains(got, "Existing directory user linked by Ada Reviewer") {
+		t.Errorf("timeline %q", got)
 	}
 
 	// A new person is invited straight away, with groups and attributes.
@@ -543,16 +551,25 @@ func TestInvitePage(t *testing.T) {
 		"attributes": {"jobTitle = Supplier\nextension_2d3a8b0ef8c44b6c9a1e5a3e9c4d1f00_Role=supplier\n"},
 		"message":    {"Welcome"},
 	})
-	in = e.inviter.invited[1]
+	in := e.dir.calls()[1]
 	if in.Email != "jane@fabrikam.com" || in.DisplayName != "Jane Roe" || in.RedirectURL != web.DefaultInviteRedirectURL || !in.SendInvitationMessage ||
 		in.Message != "Welcome" || fmt.Sprint(in.GroupIDs) != "[0f8fad5b-d9cb-469f-a165-70867728950e 7c9e6679-7425-40de-944b-e07fc1f90ae7]" ||
 		in.Attributes["jobTitle"] != "Supplier" || in.Attributes["extension_2d3a8b0ef8c44b6c9a1e5a3e9c4d1f00_Role"] != "supplier" || in.ExistingUserID != "" {
 		t.Errorf("invite input %+v", in)
 	}
 	f := queryOne(t, p.doc, ".flash-success")
-	if !strings.Contains(textOf(f), "Invited Jane Roe (jane@fabrikam.com). Directory object id: u-new.") ||
-		attr(queryOne(t, f, "a"), "href") != "https://login.microsoftonline.com/redeem?x=1" {
+	if !strings.Contains(textOf(f), "Invited Jane Roe (jane@fabrikam.com). Directory object id: 9d1c5c0e-") ||
+		attr(queryOne(t, f, "a"), "href") != "https://login.microsoftonline.com/redeem?rd=jane%40fabrikam.com" {
 		t.Errorf("flash %s", renderNode(f))
+	}
+	claims := textOf(queryOne(t, p.doc, "table.claims"))
+	if !strings.Contains(claims, "Job title jobTitle Supplier") || !strings.Contains(claims, "Role extension") {
+		t.Errorf("claims of the invited person %q", claims)
+	}
+	// Inviting her again is refused: she has a request.
+	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"jane@fabrikam.com"}})
+	if p.resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(textOf(queryOne(t, p.doc, ".flash-error")), "already has request") {
+		t.Errorf("second invitation: %d", p.resp.StatusCode)
 	}
 
 	// Mistakes come back as field errors, nothing is invited.
@@ -566,34 +583,37 @@ func TestInvitePage(t *testing.T) {
 	if attr(queryOne(t, p.doc, "input#email"), "value") != "not an email" {
 		t.Error("the form was not refilled")
 	}
-	if len(e.inviter.invited) != 2 {
-		t.Error("invited from an invalid form")
-	}
-
 	// Addresses invitations refuse, and a message without the email.
 	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"a+b@fabrikam.com"}, "send_message": nil, "message": {"hi"}})
 	if !strings.Contains(textOf(queryOne(t, p.doc, "#email-error")), "do not accept") || len(queryAll(t, p.doc, ".has-error textarea#message")) != 1 {
 		t.Errorf("refused address / message: %d", p.resp.StatusCode)
 	}
+	if n := len(e.dir.calls()); n != 2 {
+		t.Errorf("%d directory invitations after refused forms", n)
+	}
 
-	// The directory refusing is shown as it is.
-	e.inviter.err = approvals.Errorf(approvals.EInvalid, "the email address contains characters invitations do not accept")
+	// Graph refusing the invitation is shown as it said it.
+	e.dir.err = &api.InviteError{Step: api.InviteStepInvite, Status: 403, Code: "Authorization_RequestDenied", Message: "Guest invitations are not allowed", RequestID: "rq-1"}
 	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"new@fabrikam.com"}})
-	if p.resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(textOf(queryOne(t, p.doc, ".flash-error")), "characters invitations do not accept") {
-		t.Errorf("inviter error: %d", p.resp.StatusCode)
+	if p.resp.StatusCode != http.StatusBadGateway || !strings.Contains(textOf(queryOne(t, p.doc, ".flash-error")), "Authorization_RequestDenied: Guest invitations are not allowed") {
+		t.Errorf("refused invitation: %d", p.resp.StatusCode)
 	}
 
-	// Invited, but adding a group failed: the request page takes over.
-	r := e.signUp(t0, "half@fabrikam.com", "Half", nil, nil)
-	e.inviter.result = web.InviteResult{UserID: "u-half", RequestID: r.ID}
-	e.inviter.err = errors.New("groups 0f8fad5b-d9cb-469f-a165-70867728950e: Graph 403 Authorization_RequestDenied")
-	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"half@fabrikam.com"}})
-	if p.resp.Request.URL.Path != "/requests/"+r.ID {
-		t.Fatalf("partial invite landed on %s", p.resp.Request.URL)
+	// Invited, but adding a group failed: the request page takes over,
+	// with the failure and the retry.
+	e.dir.result = api.InviteResult{UserID: "0d6b1d3c-1111-4222-8333-944455556666", RedeemURL: "https://login.microsoftonline.com/redeem?rd=half", AttributesWritten: true}
+	e.dir.err = &api.InviteError{Step: api.InviteStepGroups, GroupID: "0f8fad5b-d9cb-469f-a165-70867728950e", Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges", RequestID: "rq-2"}
+	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"half@fabrikam.com"}, "groups": {"0f8fad5b-d9cb-469f-a165-70867728950e"}})
+	if !strings.HasPrefix(p.resp.Request.URL.Path, "/requests/") {
+		t.Fatalf("partial invite landed on %s: %s", p.resp.Request.URL, textOf(queryOne(t, p.doc, "main")))
 	}
-	if got := textOf(queryOne(t, p.doc, ".flash-error")); !strings.Contains(got, "Invited half@fabrikam.com, but a later step failed: groups 0f8fad5b") {
+	if got := textOf(queryOne(t, p.doc, ".flash-error")); !strings.Contains(got, "Invited half@fabrikam.com, but a later step failed: groups 0f8fad5b") || !strings.Contains(got, "Retry the provisioning") {
 		t.Errorf("flash %q", got)
 	}
+	if box := textOf(queryOne(t, p.doc, ".error-box")); !strings.Contains(box, "Insufficient privileges") || !strings.Contains(box, "rq-2") {
+		t.Errorf("error box %q", box)
+	}
+	queryOne(t, p.doc, `form[action$="/retry"]`)
 }
 
 func TestInvitePageWithoutInviter(t *testing.T) {

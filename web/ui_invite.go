@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/web/api"
 )
 
 // inviteForm is the invite form's fields, as typed.
@@ -24,7 +26,7 @@ type inviteView struct {
 	// Errors by field name, and Error for the whole form.
 	Errors  map[string]string
 	Error   string
-	Matches []DirectoryUser
+	Matches []api.DirectoryUser
 }
 
 var (
@@ -36,7 +38,7 @@ var (
 const maxInviteItems = 100
 
 func (u *UI) inviteForm(c echo.Context) error {
-	return u.showInvite(c, http.StatusOK, &inviteView{Form: inviteForm{RedirectURL: u.cfg.InviteRedirectURL, SendMessage: true}})
+	return u.showInvite(c, http.StatusOK, &inviteView{Form: inviteForm{RedirectURL: u.cfg.InviteRedirectURL, SendMessage: !u.cfg.SkipInvitationEmail}})
 }
 
 func (u *UI) showInvite(c echo.Context, status int, v *inviteView) error {
@@ -48,9 +50,9 @@ func (u *UI) showInvite(c echo.Context, status int, v *inviteView) error {
 
 // parse checks the form and returns the invitation it asks for, or the
 // errors by field.
-func (f inviteForm) parse() (InviteInput, map[string]string) {
+func (f inviteForm) parse() (api.InviteInput, map[string]string) {
 	errs := map[string]string{}
-	in := InviteInput{
+	in := api.InviteInput{
 		Email: strings.TrimSpace(f.Email), DisplayName: strings.TrimSpace(f.DisplayName),
 		RedirectURL: strings.TrimSpace(f.RedirectURL), SendInvitationMessage: f.SendMessage,
 		Message: strings.TrimSpace(f.Message),
@@ -121,12 +123,16 @@ func (u *UI) invite(c echo.Context) error {
 		v.Errors = errs
 		return u.showInvite(c, http.StatusUnprocessableEntity, v)
 	}
-	in.By = s.user.Actor()
-	ctx := c.Request().Context()
-	in.ExistingUserID = strings.TrimSpace(c.FormValue("use_existing_id"))
-	if in.ExistingUserID != "" {
+	if in.ExistingUserID = strings.TrimSpace(c.FormValue("use_existing_id")); in.ExistingUserID != "" {
 		in.Message = "" // an existing user is not invited
-	} else {
+	}
+	if err := u.cfg.Inviter.Check(&in); err != nil {
+		v.Error = errorText(err)
+		return u.showInvite(c, http.StatusUnprocessableEntity, v)
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), inviteTimeout)
+	defer cancel()
+	if in.ExistingUserID == "" {
 		matches, err := u.cfg.Inviter.Lookup(ctx, in.Email)
 		if err != nil {
 			u.log.Error("web: invite: directory lookup", "email", in.Email, "err", err)
@@ -138,42 +144,53 @@ func (u *UI) invite(c echo.Context) error {
 			return u.showInvite(c, http.StatusOK, v)
 		}
 	}
-	res, err := u.cfg.Inviter.Invite(ctx, in)
+	out, err := u.cfg.Inviter.Invite(ctx, in, s.user.Actor())
 	name := in.Email
 	if in.DisplayName != "" {
 		name = in.DisplayName + " (" + in.Email + ")"
 	}
 	switch {
-	case err != nil && res.RequestID != "":
+	case err != nil && out.RequestID != "":
 		// Invited, but a later step failed: the request page shows the
-		// failure and offers the retry.
-		u.log.Warn("web: invite incomplete", "email", in.Email, "request", res.RequestID, "err", err)
-		u.flash(c, "error", "Invited "+name+", but a later step failed: "+errorText(err)+" Retry the provisioning below.")
-		return c.Redirect(http.StatusSeeOther, requestHref(res.RequestID, ""))
+		// failure.
+		u.log.Warn("web: invite incomplete", "email", in.Email, "request", out.RequestID, "err", err)
+		next := " Retry the provisioning on this page."
+		if out.RecordedBefore {
+			next = " Run the invitation again to finish it."
+		}
+		u.flash(c, "error", "Invited "+name+", but a later step failed: "+errorText(err)+"."+next)
+		return c.Redirect(http.StatusSeeOther, requestHref(out.RequestID, ""))
+	case err != nil && out.UserID != "":
+		u.log.Error("web: invite recorded nothing", "email", in.Email, "user", out.UserID, "err", err)
+		v.Error = "The directory user " + out.UserID + " was created, but recording the invitation here failed; the server log has the details. Do not invite again: look the person up to use the existing account."
+		return u.showInvite(c, http.StatusInternalServerError, v)
 	case err != nil && userError(err):
 		v.Error = approvals.Message(err)
 		return u.showInvite(c, http.StatusUnprocessableEntity, v)
 	case err != nil:
 		u.log.Error("web: invite", "email", in.Email, "err", err)
-		v.Error = "Microsoft Graph did not complete the invitation, so nobody was invited. Try again; the server log has the details."
+		v.Error = "Microsoft Graph did not complete the invitation: " + errorText(err) + ". The audit trail has the details."
 		return u.showInvite(c, http.StatusBadGateway, v)
 	}
-	fl := flash{Kind: "success", Text: "Invited " + name + ". Directory object id: " + res.UserID + "."}
-	if in.ExistingUserID != "" {
-		fl.Text = "Recorded " + name + " as existing directory user " + res.UserID + "."
+	fl := flash{Kind: "success", Text: "Invited " + name + ". Directory object id: " + out.UserID + "."}
+	if out.ExistingUser {
+		fl.Text = "Recorded " + name + " as existing directory user " + out.UserID + "."
 	}
-	if res.RedeemURL != "" {
-		fl.Link, fl.LinkText = res.RedeemURL, "Invitation redemption link"
+	if out.RedeemURL != "" {
+		fl.Link, fl.LinkText = out.RedeemURL, "Invitation redemption link"
 	}
 	u.flashLink(c, fl)
-	if res.RequestID != "" {
-		return c.Redirect(http.StatusSeeOther, requestHref(res.RequestID, ""))
+	if out.RequestID != "" {
+		return c.Redirect(http.StatusSeeOther, requestHref(out.RequestID, ""))
 	}
 	return c.Redirect(http.StatusSeeOther, "/invite")
 }
 
+// inviteTimeout bounds one invitation, directory retries included.
+const inviteTimeout = api.DefaultInviteTimeout
+
 // errorText is an error's message for people: the domain message, or the
-// error text of directory errors, which are written for admins.
+// text of directory errors, which is written for admins.
 func errorText(err error) string {
 	if approvals.Code(err) != approvals.EInternal {
 		return approvals.Message(err)
