@@ -3,8 +3,8 @@ package web_test
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"crypto/rsa"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -69,14 +69,14 @@ const (
 // env is a running UI over a memory store, signed in through an oidctest
 // provider.
 type env struct {
-	t       testing.TB
-	clock   *fakeClock
-	store   *countingStore
-	svc     *approvals.Service
-	idp     *oidctest.Server
-	ui      *web.UI
-	srv     *httptest.Server
-	dir     *fakeDirectory
+	t     testing.TB
+	clock *fakeClock
+	store *countingStore
+	svc   *approvals.Service
+	idp   *oidctest.Server
+	ui    *web.UI
+	srv   *httptest.Server
+	dir   *fakeDirectory
 }
 
 func newEnv(t testing.TB, configure ...func(*web.Config)) *env {
