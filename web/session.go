@@ -221,7 +221,6 @@ func (s *sessions) finishLogin(key string) (pendingLogin, bool) {
 // cookies names and writes the session and login cookies.
 type cookies struct {
 	secure bool
-	maxAge time.Duration
 }
 
 func (c cookies) name(base string) string {

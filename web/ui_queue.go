@@ -169,7 +169,7 @@ func (u *UI) queue(c echo.Context) error {
 	case v.Searching:
 		rows, next, err = u.searchQueue(ctx, q, pos, v)
 	case q.Status == "":
-		rows, next, err = u.pendingFirst(ctx, q, pos, v)
+		rows, next, err = u.pendingFirst(ctx, q, pos)
 	default:
 		var res scanResult
 		res, err = scan(ctx, u.store, approvals.ListQuery{Status: q.Status, Order: q.Order}, pos, q.Limit, q.Limit, q.Limit, nil)
@@ -188,8 +188,13 @@ func (u *UI) queue(c echo.Context) error {
 	if q.Status == "" && !v.Searching {
 		// Pending rows come first; a heading starts each group.
 		for i := range v.Rows {
-			if pending := v.Rows[i].Status == approvals.StatusPending; i == 0 || pending != (v.Rows[i-1].Status == approvals.StatusPending) {
-				v.Rows[i].Group = map[bool]string{true: "Pending", false: "Decided"}[pending]
+			pending := v.Rows[i].Status == approvals.StatusPending
+			if i > 0 && pending == (v.Rows[i-1].Status == approvals.StatusPending) {
+				continue
+			}
+			v.Rows[i].Group = "Decided"
+			if pending {
+				v.Rows[i].Group = "Pending"
 			}
 		}
 	}
@@ -226,7 +231,7 @@ func requestHref(id, back string) string {
 // pendingFirst lists every request with the pending ones first: phase "p"
 // pages through the pending listing, phase "d" through the full listing
 // skipping pending rows.
-func (u *UI) pendingFirst(ctx context.Context, q queueQuery, pos scanPos, v *queueView) ([]*approvals.Request, *scanPos, error) {
+func (u *UI) pendingFirst(ctx context.Context, q queueQuery, pos scanPos) ([]*approvals.Request, *scanPos, error) {
 	var rows []*approvals.Request
 	if pos.Phase != "d" {
 		pos.Phase = "p"

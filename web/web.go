@@ -85,7 +85,7 @@ func New(cfg Config) (*UI, error) {
 		clock:    cfg.Clock,
 		log:      cfg.Logger,
 		sessions: newSessions(cfg.Clock, cfg.SessionIdleTimeout, cfg.SessionMaxAge, cfg.MaxSessions),
-		cookies:  cookies{secure: cfg.secure(), maxAge: cfg.SessionMaxAge},
+		cookies:  cookies{secure: cfg.secure()},
 		origin:   pu.Scheme + "://" + pu.Host,
 	}
 	if err := u.loadAssets(); err != nil {
