@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/approvals-dev/approvals/provisioner"
+	"github.com/approvals-dev/approvals/provisioner/graphtest"
+	"github.com/approvals-dev/approvals/web/oidctest"
+)
+
+// Demo is `approvals demo`: the whole system on one machine with no Azure
+// tenant. It runs the real server (the same Main as `serve`) against an
+// in-process fake Microsoft Graph and a built-in OpenID Connect provider,
+// sends sample sign-ups through the real connector endpoint, and prints
+// what a newcomer needs to try it.
+type Demo struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+
+	dir, listen string
+	fresh       bool
+	quiet       bool // no sample requests (tests add their own)
+
+	main  *Main
+	graph *graphtest.Server
+	idp   *oidctest.Server
+
+	// Ready, when set, is called once the demo serves and its samples are
+	// in; tests use it.
+	Ready func(d *Demo)
+	// ConnectorUser, ConnectorPassword, APIKey and PublicURL are known once
+	// Run has started the server.
+	ConnectorUser, ConnectorPassword, APIKey, PublicURL string
+}
+
+// Demo settings that do not change from run to run.
+const (
+	demoTenantDomain = "contoso.onmicrosoft.com"
+	demoClientID     = "a5d1c3e0-4b5f-4c8e-9d0a-1f2e3d4c5b6a"
+	demoAutoApprove  = "partner.example"
+	demoAutoDeny     = "spam.example"
+	demoExtension    = "extension_cf4ff515cbf947218d468c96f9dc9021_Role"
+)
+
+// Demo group ids: every approved user is added to both.
+var demoGroups = []string{"6f1c0b1e-0d5a-4a44-9a57-4f3e8c1d2b10", "b2c7e8f4-91d3-4e0b-8c6a-7d5e4f3a2b01"}
+
+// ParseFlags reads the demo's flags.
+func (d *Demo) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("approvals demo", flag.ContinueOnError)
+	fs.SetOutput(d.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: approvals demo [flags]\n\nRuns the whole system locally with a fake Microsoft Graph and a built-in sign-in provider.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&d.dir, "dir", "demo", "folder for the demo's data file")
+	fs.StringVar(&d.listen, "listen", "127.0.0.1:8080", "listen address (use 127.0.0.1:0 for any free port)")
+	fs.BoolVar(&d.fresh, "fresh", false, "delete the demo's data file first")
+	fs.BoolVar(&d.quiet, "no-samples", false, "do not send the sample sign-ups")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+func randomSecret() string {
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Run starts the fakes and the server, sends the samples, prints the
+// banner, and serves until ctx is cancelled.
+func (d *Demo) Run(ctx context.Context) error {
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return err
+	}
+	db := filepath.Join(d.dir, "approvals.db")
+	if d.fresh {
+		if err := os.Remove(db); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", d.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w (another demo running? try --listen 127.0.0.1:0)", d.listen, err)
+	}
+	d.PublicURL = "http://" + ln.Addr().String()
+
+	d.graph = graphtest.New(graphtest.Options{TenantDomain: demoTenantDomain, Latency: 80 * time.Millisecond})
+	for _, g := range demoGroups {
+		d.graph.AddGroup(g)
+	}
+	// Sam already has a guest account: approving Sam links it instead of
+	// inviting a second time.
+	d.graph.AddUser(graphtest.User{DisplayName: "Sam Taylor", Mail: "sam.taylor@outlook.com", UserType: "Guest"})
+
+	oidcSecret := randomSecret()
+	d.idp, err = oidctest.NewServer(oidctest.Config{
+		Clients:  []oidctest.Client{{ID: demoClientID, Secret: oidcSecret, RedirectURIs: []string{d.PublicURL + "/auth/callback"}}},
+		TenantID: d.graph.TenantID(),
+	}, false)
+	if err != nil {
+		return err
+	}
+
+	d.ConnectorUser, d.ConnectorPassword, d.APIKey = "entra-connector", randomSecret(), randomSecret()
+	env := map[string]string{
+		"APPROVALS_DB":                      db,
+		"APPROVALS_PUBLIC_URL":              d.PublicURL,
+		"APPROVALS_CONNECTOR_USERNAME":      d.ConnectorUser,
+		"APPROVALS_CONNECTOR_PASSWORD":      d.ConnectorPassword,
+		"APPROVALS_TENANT_DOMAIN":           demoTenantDomain,
+		"APPROVALS_GRAPH_URL":               d.graph.URL(),
+		"APPROVALS_GROUP_IDS":               strings.Join(demoGroups, ","),
+		"APPROVALS_AUTO_APPROVE_DOMAINS":    demoAutoApprove,
+		"APPROVALS_AUTO_DENY_DOMAINS":       demoAutoDeny,
+		"APPROVALS_SEND_INVITATION_MESSAGE": "false",
+		"APPROVALS_API_KEYS":                "demo=" + d.APIKey,
+		"APPROVALS_OIDC_ISSUER":             d.idp.Issuer(),
+		"APPROVALS_OIDC_CLIENT_ID":          demoClientID,
+		"APPROVALS_OIDC_CLIENT_SECRET":      oidcSecret,
+		"APPROVALS_LOG_LEVEL":               "warn",
+	}
+	d.main = &Main{
+		Stdout: d.Stdout, Stderr: d.Stderr,
+		Getenv: func(k string) string {
+			if v, ok := env[k]; ok {
+				return v
+			}
+			if d.Getenv != nil && k == "APPROVALS_LOG_LEVEL" {
+				return d.Getenv(k)
+			}
+			return ""
+		},
+		credentials: &provisioner.CredentialConfig{
+			TenantID: d.graph.TenantID(), ClientID: d.graph.ClientID(), ClientSecret: d.graph.ClientSecret(),
+			AuthorityHost: d.graph.AuthorityURL(), DisableInstanceDiscovery: true, HTTPClient: d.graph.Client(),
+		},
+		graphTransport: d.graph.Transport(),
+		listener:       ln,
+	}
+	if err := d.main.ParseFlags(nil); err != nil {
+		return fmt.Errorf("demo configuration: %w", err)
+	}
+	d.main.onReady = func(*Main) {
+		if !d.quiet {
+			if err := d.sendSamples(ctx); err != nil {
+				fmt.Fprintf(d.Stderr, "demo: sample sign-ups: %v\n", err)
+			}
+		}
+		d.printBanner()
+		if d.Ready != nil {
+			d.Ready(d)
+		}
+	}
+	return d.main.Run(ctx)
+}
+
+// samples are sign-ups of each kind, as Entra's API connector sends them.
+func samples() []string {
+	return []string{
+		`{"email":"maria.garcia@gmail.com","identities":[{"signInType":"federated","issuer":"google.com","issuerAssignedId":"108234567890123456789"}],"displayName":"María García","givenName":"María","surname":"García","city":"Madrid","country":"Spain","` + demoExtension + `":"supplier","ui_locales":"es-ES"}`,
+		`{"email":"johnsmith@outlook.com","identities":[{"signInType":"federated","issuer":"facebook.com","issuerAssignedId":"0123456789"}],"displayName":"John Smith","givenName":"John","lastName":"Smith","city":"Redmond","jobTitle":"Supplier","ui_locales":"en-US"}`,
+		`{"email":"li.wei@example.cn","identities":[{"signInType":"federated","issuer":"mail","issuerAssignedId":"li.wei@example.cn"}],"displayName":"Li Wei","city":"Shanghai","ui_locales":"en-US"}`,
+		`{"email":"kai.nowak@fabrikam.onmicrosoft.com","displayName":"Kai Nowak","givenName":"Kai","surname":"Nowak","jobTitle":"Auditor","city":"Kraków","` + demoExtension + `":"auditor","ui_locales":"pl"}`,
+		`{"email":"sam.taylor@outlook.com","displayName":"Sam Taylor","city":"Leeds","ui_locales":"en-GB"}`,
+		`{"email":"claire.dubois@gmail.com","identities":[{"signInType":"federated","issuer":"google","issuerAssignedId":"109876543210987654321"}],"displayName":"Claire Dubois","city":"Lyon","ui_locales":"fr-FR"}`,
+		`{"email":"ann.lee@` + demoAutoApprove + `","displayName":"Ann Lee","ui_locales":"en-US"}`,
+		`{"email":"bot@` + demoAutoDeny + `","displayName":"Totally Real Person","ui_locales":"de-DE"}`,
+	}
+}
+
+// sendSamples posts each sample to the connector's request-approval
+// endpoint, exactly as Entra would.
+func (d *Demo) sendSamples(ctx context.Context) error {
+	for _, body := range samples() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.PublicURL+"/connector/request-approval", bytes.NewBufferString(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth(d.ConnectorUser, d.ConnectorPassword)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("request-approval answered %s", resp.Status)
+		}
+	}
+	return nil
+}
+
+func (d *Demo) printBanner() {
+	u := d.PublicURL
+	fmt.Fprintf(d.Stdout, `
+approvals demo is running (no Azure tenant: fake Microsoft Graph at %s)
+
+  Reviewer UI        %s/
+                     sign in as Ada Reviewer (reviewer + admin), Rob Reviewer (reviewer)
+                     or Nora Nobody (no role) on the demo sign-in page
+
+  API connectors     %s/connector/check-approval-status
+                     %s/connector/request-approval
+                     Basic user name: %s
+                     Basic password:  %s
+
+  Admin API          %s/api/v1/requests   (Authorization: Bearer %s)
+
+Try a sign-up as Entra would send it:
+
+  curl -u '%s:%s' -H 'Content-Type: application/json' \
+    -d '{"email":"new.person@gmail.com","identities":[{"signInType":"federated","issuer":"google.com","issuerAssignedId":"1234"}],"displayName":"New Person","ui_locales":"fr-FR"}' \
+    %s/connector/request-approval
+
+List pending requests:
+
+  curl -H 'Authorization: Bearer %s' '%s/api/v1/requests?status=pending'
+
+Data file: %s (delete it, or pass --fresh, to start over). Ctrl-C stops the demo.
+`, d.graph.URL(), u, u, u, d.ConnectorUser, d.ConnectorPassword, u, d.APIKey,
+		d.ConnectorUser, d.ConnectorPassword, u, d.APIKey, u, d.main.Config.DB)
+}
+
+// Close stops the server, then the fakes.
+func (d *Demo) Close() error {
+	var err error
+	if d.main != nil {
+		err = d.main.Close()
+	}
+	if d.idp != nil {
+		d.idp.Close()
+	}
+	if d.graph != nil {
+		d.graph.Close()
+	}
+	return err
+}

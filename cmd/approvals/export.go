@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/store/bolt"
+)
+
+// Export is `approvals export`: it writes the decisions of a data file that
+// no server holds open, in the same format as the HTTP export.
+type Export struct {
+	Stdout, Stderr io.Writer
+	// Progress forces (true) or suppresses (false) the progress line; nil
+	// shows it when stderr is a terminal.
+	Progress *bool
+
+	db, out  string
+	format   approvals.ExportFormat
+	query    approvals.DecisionQuery
+	lockWait time.Duration
+	store    *bolt.Store
+}
+
+// ParseFlags reads the export's flags.
+func (e *Export) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("approvals export", flag.ContinueOnError)
+	fs.SetOutput(e.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: approvals export --db FILE [--format csv|json|ndjson] [--status S] [--since T] [--until T] [--out FILE]\n\n"+
+			"Exports decisions from a data file while the server is stopped. For a running server use\n"+
+			"GET /api/v1/decisions/export. Times are RFC 3339 (2026-11-21T09:00:00Z) or dates (2026-11-21, UTC).\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&e.db, "db", "", "bbolt data file to read (required)")
+	format := fs.String("format", "csv", "csv, json or ndjson")
+	status := fs.String("status", "", "approved or denied (default: both)")
+	since := fs.String("since", "", "decisions at or after this time")
+	until := fs.String("until", "", "decisions before this time")
+	fs.StringVar(&e.out, "out", "", "write to this file instead of standard output")
+	fs.DurationVar(&e.lockWait, "lock-timeout", 2*time.Second, "how long to wait for a data file another process holds")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if e.db == "" {
+		return errors.New("--db is required: name the data file to export from")
+	}
+	var err error
+	if e.format, err = approvals.ParseExportFormat(*format); err != nil {
+		return errors.New(approvals.Message(err))
+	}
+	switch s := approvals.Status(*status); s {
+	case "", approvals.StatusApproved, approvals.StatusDenied:
+		e.query.Status = s
+	default:
+		return fmt.Errorf("--status %q: use approved or denied", *status)
+	}
+	if e.query.Since, err = parseTime("--since", *since); err != nil {
+		return err
+	}
+	if e.query.Until, err = parseTime("--until", *until); err != nil {
+		return err
+	}
+	if !e.query.Since.IsZero() && !e.query.Until.IsZero() && !e.query.Until.After(e.query.Since) {
+		return errors.New("--until must be after --since")
+	}
+	return nil
+}
+
+// parseTime reads an RFC 3339 time or a date (midnight UTC); empty is the
+// zero time.
+func parseTime(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%s %q: use RFC 3339 (2026-11-21T09:00:00Z) or a date (2026-11-21)", name, v)
+}
+
+// Run writes the export. With --out it writes a temporary file beside the
+// target and renames it at the end, so a failed export leaves no partial
+// file behind.
+func (e *Export) Run(ctx context.Context) error {
+	if _, err := os.Stat(e.db); err != nil {
+		return fmt.Errorf("data file %s: %w", e.db, errors.Unwrap(err))
+	}
+	var err error
+	e.store, err = bolt.Open(e.db, bolt.Options{ReadOnly: true, Timeout: e.lockWait})
+	if errors.Is(err, bolt.ErrLocked) {
+		return fmt.Errorf("the data file %s is in use by a running server; stop it first, or export over HTTP: GET /api/v1/decisions/export", e.db)
+	}
+	if err != nil {
+		return err
+	}
+	w := e.Stdout
+	var tmp *os.File
+	if e.out != "" {
+		tmp, err = os.CreateTemp(filepath.Dir(e.out), "."+filepath.Base(e.out)+".*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		w = tmp
+	}
+	progress := e.progress()
+	start := time.Now()
+	n, err := approvals.ExportDecisions(ctx, w, e.store, e.query, e.format, progress)
+	if progress != nil {
+		fmt.Fprintf(e.Stderr, "\rexported %d decisions in %s\n", n, time.Since(start).Round(time.Millisecond))
+	}
+	if err != nil {
+		return err
+	}
+	if tmp != nil {
+		if err := tmp.Sync(); err != nil {
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp.Name(), e.out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// progress returns a callback that redraws a count on stderr at most ten
+// times a second, or nil when stderr is not a terminal.
+func (e *Export) progress() func(int) {
+	show := false
+	if e.Progress != nil {
+		show = *e.Progress
+	} else if f, ok := e.Stderr.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			show = true
+		}
+	}
+	if !show {
+		return nil
+	}
+	var last time.Time
+	return func(n int) {
+		if now := time.Now(); now.Sub(last) >= 100*time.Millisecond {
+			last = now
+			fmt.Fprintf(e.Stderr, "\rexporting... %d decisions", n)
+		}
+	}
+}
+
+// Close closes the data file.
+func (e *Export) Close() error {
+	if e.store == nil {
+		return nil
+	}
+	return e.store.Close()
+}

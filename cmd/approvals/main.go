@@ -1,0 +1,109 @@
+// Command approvals is the sign-up approval and guest-onboarding server for
+// Microsoft Entra ID. It serves the API connector endpoints Entra calls
+// during self-service sign-up, the reviewer UI and the admin API, and
+// provisions approved guests through Microsoft Graph.
+//
+//	approvals serve     run the server from configuration
+//	approvals demo      run everything locally, with no Azure tenant
+//	approvals export    export decisions from a stopped server's data file
+//	approvals version   print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// otherwise it comes from the module build information.
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// errUsage marks errors for which the usage text was already printed.
+var errUsage = errors.New("usage")
+
+// command is one subcommand: it parses its flags, runs until done or until
+// ctx is cancelled, then releases what it opened.
+type command interface {
+	ParseFlags(args []string) error
+	Run(ctx context.Context) error
+	Close() error
+}
+
+const usage = `approvals: sign-up approvals and guest onboarding for Microsoft Entra ID
+
+Usage:
+  approvals serve   [flags]   run the server (configuration from flags and APPROVALS_* variables)
+  approvals demo    [flags]   run everything on this machine with no Azure tenant
+  approvals export  --db FILE [--format csv|json|ndjson] [--status S] [--since T] [--until T] [--out FILE]
+  approvals version           print the version
+
+Run "approvals COMMAND --help" for the flags of a command.
+`
+
+// run runs the command named by args[0] and returns the exit status. One
+// clear line goes to stderr on failure.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var cmd command
+	switch args[0] {
+	case "serve":
+		cmd = &Main{Stdout: stdout, Stderr: stderr, Getenv: getenv}
+	case "demo":
+		cmd = &Demo{Stdout: stdout, Stderr: stderr, Getenv: getenv}
+	case "export":
+		cmd = &Export{Stdout: stdout, Stderr: stderr}
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "approvals", buildVersion())
+		return 0
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "approvals: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	err := cmd.ParseFlags(args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err == nil {
+		err = cmd.Run(ctx)
+	}
+	if cerr := cmd.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintf(stderr, "approvals %s: %s\n", args[0], strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+		return 1
+	}
+	return 0
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/connector"
+	"github.com/approvals-dev/approvals/provisioner"
+	"github.com/approvals-dev/approvals/store/bolt"
+	"github.com/approvals-dev/approvals/web"
+	"github.com/approvals-dev/approvals/web/api"
+)
+
+// Main is `approvals serve`: it parses the configuration, wires the store,
+// the provisioner and the HTTP handlers, serves until its context is
+// cancelled, and shuts down gracefully. Tests drive it on port :0.
+type Main struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	Clock          approvals.Clock
+
+	Config Config
+
+	// Wiring hooks used by `approvals demo` and tests; zero in production.
+	credentials    *provisioner.CredentialConfig // replaces the AZURE_* environment
+	graphTransport http.RoundTripper             // for a Graph with a private CA
+	oidcClient     *http.Client                  // for an issuer with a private CA
+	listener       net.Listener                  // opened by the caller; Config.Listen otherwise
+	onReady        func(m *Main)                 // called once the listener is open
+
+	logger  *slog.Logger
+	store   *bolt.Store
+	prov    *provisioner.Provisioner
+	srv     *http.Server
+	metrics *http.Server
+	wg      sync.WaitGroup
+	cancel  context.CancelFunc
+	closed  bool
+}
+
+// ParseFlags reads the configuration from args and the environment and
+// validates it.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("approvals serve", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: approvals serve [flags]\n\nEvery flag can also be set by the environment variable it names.\n\n")
+		fs.PrintDefaults()
+	}
+	apply := registerFlags(fs, m.Getenv)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := apply(&m.Config); err != nil {
+		return err
+	}
+	return m.Config.Validate()
+}
+
+// Addr returns the address the server listens on, once Run has opened it.
+func (m *Main) Addr() net.Addr {
+	if m.listener == nil {
+		return nil
+	}
+	return m.listener.Addr()
+}
+
+func (m *Main) clock() approvals.Clock {
+	if m.Clock == nil {
+		return approvals.SystemClock
+	}
+	return m.Clock
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// Run opens the data file and serves until ctx is cancelled.
+func (m *Main) Run(ctx context.Context) (err error) {
+	c := &m.Config
+	m.logger = newLogger(m.Stderr, c.LogLevel)
+	clock := m.clock()
+
+	var tlsCert *tls.Certificate
+	if c.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("loading the TLS certificate: %w", err)
+		}
+		tlsCert = &cert
+	}
+
+	m.store, err = bolt.Open(c.DB, bolt.Options{Clock: clock})
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	credCfg := provisioner.CredentialConfigFromEnv(m.Getenv)
+	credCfg.DisableInstanceDiscovery = c.AzureDisableInstanceDiscover
+	if m.credentials != nil {
+		credCfg = *m.credentials
+	}
+	cred, err := provisioner.NewCredential(credCfg)
+	if err != nil {
+		return fmt.Errorf("Graph credentials: %w", err)
+	}
+	dir, err := provisioner.NewDirectory(provisioner.GraphConfig{
+		URL: c.GraphURL, Credential: cred, Transport: m.graphTransport, Logger: m.logger, Metrics: reg, Clock: clock,
+	})
+	if err != nil {
+		return err
+	}
+	m.prov, err = provisioner.New(provisioner.Config{
+		Store:                 m.store,
+		Clock:                 clock,
+		Directory:             dir,
+		TenantDomain:          c.TenantDomain,
+		InviteRedirectURL:     c.InviteRedirectURL,
+		SendInvitationMessage: c.SendInvitationMessage,
+		GroupIDs:              c.GroupIDs,
+		Workers:               c.ProvisioningWorkers,
+		Logger:                m.logger,
+		Metrics:               reg,
+	})
+	if err != nil {
+		return err
+	}
+
+	svc := &approvals.Service{
+		Store:       m.store,
+		Clock:       clock,
+		Policy:      approvals.Policy{AutoApproveDomains: c.AutoApproveDomains, AutoDenyDomains: c.AutoDenyDomains},
+		Provisioner: m.prov,
+	}
+
+	conn, err := connector.New(connector.Config{
+		Service: svc,
+		Auth:    connector.Auth{Username: c.ConnectorUsername, Password: c.ConnectorPassword, Thumbprints: c.ConnectorThumbprints},
+		Logger:  m.logger,
+		Clock:   clock,
+	})
+	if err != nil {
+		return err
+	}
+
+	inviter := newGraphInviter(dir)
+	flow, err := api.NewInviteFlow(api.InviteFlowConfig{
+		Inviter: inviter, Store: m.store, Clock: clock, InviteRedirectURL: c.InviteRedirectURL, Logger: m.logger,
+	})
+	if err != nil {
+		return err
+	}
+	adminAPI, err := api.New(api.Config{
+		Service: svc,
+		Store:   m.store,
+		Clock:   clock,
+		APIKeys: c.APIKeys,
+		Token: api.TokenConfig{
+			Issuer: c.Issuer(), Audience: c.OIDCClientID, AdminRole: c.AdminRole, HTTPClient: m.oidcClient,
+		},
+		Backup:                m.store.Backup,
+		Inviter:               inviter,
+		InviteRedirectURL:     c.InviteRedirectURL,
+		SendInvitationMessage: c.SendInvitationMessage,
+		Logger:                m.logger,
+	})
+	if err != nil {
+		return err
+	}
+	ui, err := web.New(web.Config{
+		Service:           svc,
+		Store:             m.store,
+		Clock:             clock,
+		PublicURL:         c.PublicURL,
+		OIDC:              web.OIDCConfig{Issuer: c.Issuer(), ClientID: c.OIDCClientID, ClientSecret: c.OIDCClientSecret, HTTPClient: m.oidcClient},
+		ReviewerRole:      c.ReviewerRole,
+		AdminRole:         c.AdminRole,
+		Inviter:           flow,
+		InviteRedirectURL: c.InviteRedirectURL,
+		Logger:            m.logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	healthz, readyz := health(m.store)
+	mux := http.NewServeMux()
+	mux.Handle("/connector/", conn)
+	mux.Handle(api.Prefix+"/", adminAPI)
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", readyz)
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if c.MetricsAddr == "" {
+		mux.Handle("GET /metrics", metricsHandler)
+	}
+	mux.Handle("/", ui)
+
+	m.srv = newHTTPServer(logRequests(m.logger, clock, mux), tlsCert, m.logger)
+	if m.listener == nil {
+		m.listener, err = net.Listen("tcp", c.Listen)
+		if err != nil {
+			return fmt.Errorf("listening on %s: %w", c.Listen, err)
+		}
+	}
+	if c.MetricsAddr != "" {
+		ml, err := net.Listen("tcp", c.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listening on %s for metrics: %w", c.MetricsAddr, err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", metricsHandler)
+		m.metrics = newHTTPServer(mmux, nil, m.logger)
+		m.wg.Add(1)
+		go func() { defer m.wg.Done(); _ = m.metrics.Serve(ml) }()
+	}
+
+	ctx, m.cancel = context.WithCancel(ctx)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.prov.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			m.logger.Error("provisioner stopped", "error", err)
+		}
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() {
+		if tlsCert != nil {
+			serveErr <- m.srv.ServeTLS(m.listener, "", "")
+		} else {
+			serveErr <- m.srv.Serve(m.listener)
+		}
+	}()
+	scheme := "http"
+	if tlsCert != nil {
+		scheme = "https"
+	}
+	m.logger.Info("approvals serving", "version", buildVersion(), "address", m.listener.Addr().String(), "scheme", scheme,
+		"public_url", c.PublicURL, "db", c.DB, "graph_url", c.GraphURL, "tenant_domain", c.TenantDomain)
+	if m.onReady != nil {
+		m.onReady(m)
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-serveErr:
+		return fmt.Errorf("serving: %w", err)
+	}
+}
+
+// Close stops accepting connections, lets in-flight requests finish (up to
+// a bound), stops the provisioner after its current Graph step, and closes
+// the data file.
+func (m *Main) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var errs []error
+	if m.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if err := m.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutting down HTTP: %w", err))
+		}
+		cancel()
+	}
+	if m.metrics != nil {
+		_ = m.metrics.Close()
+	}
+	if m.cancel != nil {
+		m.cancel()
+	}
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownTimeout):
+		errs = append(errs, errors.New("provisioner did not stop in time"))
+	}
+	if m.store != nil {
+		if err := m.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if m.logger != nil {
+		m.logger.Info("approvals stopped")
+	}
+	return errors.Join(errs...)
+}
