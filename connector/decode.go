@@ -215,12 +215,13 @@ func (d *Decoder) decode(body []byte, keepClaims bool) (su approvals.SignUp, err
 	if approvals.ValidateEmail(email) != nil {
 		return fail(MsgInvalidEmail, "email invalid")
 	}
-	if su.Identity != nil {
-		if err := d.validate.Struct(identityRules(*su.Identity)); err != nil {
+	if id := su.Identity; id != nil {
+		// Normalize first: an issuer of blanks is no issuer.
+		id.Issuer = approvals.NormalizeIssuer(id.Issuer)
+		id.IssuerAssignedID = strings.TrimSpace(id.IssuerAssignedID)
+		if err := d.validate.Struct(identityRules(*id)); err != nil {
 			return fail(MsgBadRequest, "identities[0] lacks a valid issuer or issuerAssignedId")
 		}
-		su.Identity.Issuer = approvals.NormalizeIssuer(su.Identity.Issuer)
-		su.Identity.IssuerAssignedID = strings.TrimSpace(su.Identity.IssuerAssignedID)
 	}
 	su.Email = email
 	su.Claims = claims

@@ -145,6 +145,8 @@ func TestDecodeRules(t *testing.T) {
 		{name: "email too long", body: `{"email":"` + strings.Repeat("a", 250) + `@example.com"}`, key: MsgInvalidEmail},
 		{name: "email as object", body: `{"email":{"value":"a@example.com"}}`, key: MsgInvalidEmail},
 		{name: "identity without id", body: `{"email":"a@example.com","identities":[{"issuer":"google.com"}]}`, key: MsgBadRequest},
+		{name: "identity id of blanks", body: `{"email":"a@example.com","identities":[{"issuer":"google.com","issuerAssignedId":"  "}]}`, key: MsgBadRequest},
+		{name: "identity issuer of blanks", body: `{"email":"a@example.com","identities":[{"issuer":" ","issuerAssignedId":"1"}]}`, key: MsgBadRequest},
 		{name: "identity issuer not a string", body: `{"email":"a@example.com","identities":[{"issuer":1,"issuerAssignedId":"1"}]}`, key: MsgBadRequest},
 		{name: "identities of strings", body: `{"email":"a@example.com","identities":["google.com"]}`, key: MsgBadRequest},
 		{name: "ui_locales not a string", body: `{"email":"a@example.com","ui_locales":["fr"]}`, key: MsgBadRequest},
