@@ -180,7 +180,7 @@ func validLanguage(s string) bool {
 	return true
 }
 
-// Language returns the language to answer in for an ui_locales value: the
+// Language returns the language to answer in for a ui_locales value: the
 // primary language subtag of the first tag (of a space-separated list)
 // that is in have, or "" when none is. Tags are matched by their language
 // only, case-insensitively, with '-' or '_' as separator: "fr-CA" and
