@@ -58,7 +58,7 @@ Run "approvals COMMAND --help" for the flags of a command.
 // clear line goes to stderr on failure.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprintln(stderr, `approvals: no command given; run "approvals help" for the list`)
 		return 2
 	}
 	var cmd command
@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "approvals: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "approvals: unknown command %q; run \"approvals help\" for the list\n", args[0])
 		return 2
 	}
 	err := cmd.ParseFlags(args[1:])

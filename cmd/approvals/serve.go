@@ -195,16 +195,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	ui, err := web.New(web.Config{
-		Service:           svc,
-		Store:             m.store,
-		Clock:             clock,
-		PublicURL:         c.PublicURL,
-		OIDC:              web.OIDCConfig{Issuer: c.Issuer(), ClientID: c.OIDCClientID, ClientSecret: c.OIDCClientSecret, HTTPClient: m.oidcClient},
-		ReviewerRole:      c.ReviewerRole,
-		AdminRole:         c.AdminRole,
-		Inviter:           flow,
-		InviteRedirectURL: c.InviteRedirectURL,
-		Logger:            m.logger,
+		Service:             svc,
+		Store:               m.store,
+		Clock:               clock,
+		PublicURL:           c.PublicURL,
+		OIDC:                web.OIDCConfig{Issuer: c.Issuer(), ClientID: c.OIDCClientID, ClientSecret: c.OIDCClientSecret, HTTPClient: m.oidcClient},
+		ReviewerRole:        c.ReviewerRole,
+		AdminRole:           c.AdminRole,
+		Inviter:             flow,
+		InviteRedirectURL:   c.InviteRedirectURL,
+		SkipInvitationEmail: !c.SendInvitationMessage,
+		Logger:              m.logger,
 	})
 	if err != nil {
 		return err
