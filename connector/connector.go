@@ -232,6 +232,10 @@ type outcome struct {
 	req     *approvals.Request
 	created bool
 	err     error // an internal error, logged once
+	// httpStatus overrides the status of the action's shape: 413 for a
+	// body over the limit, which Entra never sends (its claims are small),
+	// so that other clients get the standard answer.
+	httpStatus int
 }
 
 func continueOutcome(r *approvals.Request) outcome {
@@ -267,6 +271,9 @@ func (h *handler) serve(c echo.Context, st step) error {
 	return nil
 }
 
+// reasonBodyTooLarge refuses a body over Config.MaxBodyBytes.
+const reasonBodyTooLarge = "body too large"
+
 // readSignUp checks the content type, reads the body within the limit and
 // decodes it.
 func (h *handler) readSignUp(w http.ResponseWriter, r *http.Request, st step) (approvals.SignUp, error) {
@@ -274,13 +281,13 @@ func (h *handler) readSignUp(w http.ResponseWriter, r *http.Request, st step) (a
 		return approvals.SignUp{}, &DecodeError{Key: MsgBadRequest, Reason: "content type is not application/json"}
 	}
 	if r.ContentLength > h.maxBody {
-		return approvals.SignUp{}, &DecodeError{Key: MsgTooLarge, Reason: "body too large"}
+		return approvals.SignUp{}, &DecodeError{Key: MsgTooLarge, Reason: reasonBodyTooLarge}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return approvals.SignUp{}, &DecodeError{Key: MsgTooLarge, Reason: "body too large"}
+			return approvals.SignUp{}, &DecodeError{Key: MsgTooLarge, Reason: reasonBodyTooLarge}
 		}
 		return approvals.SignUp{}, &DecodeError{Key: MsgBadRequest, Reason: "body unreadable"}
 	}
@@ -301,7 +308,12 @@ func (h *handler) refused(st step, err error) outcome {
 		return tryLater(err)
 	}
 	o := outcome{name: "refused", action: actionBlock, key: de.Key, locale: de.Locale, reason: de.Reason}
-	if st == stepRequest {
+	switch {
+	case de.Reason == reasonBodyTooLarge:
+		// 413 with a block page at both steps: never Continue, and
+		// nothing a user could fix on the attribute page.
+		o.httpStatus = http.StatusRequestEntityTooLarge
+	case st == stepRequest:
 		o.action = actionValidation
 	}
 	return o
@@ -396,6 +408,9 @@ func (h *handler) write(c echo.Context, o outcome) int {
 		body = h.answerFor(o.locale, o.key).block
 	case actionValidation:
 		status, body = http.StatusBadRequest, h.answerFor(o.locale, o.key).validation
+	}
+	if o.httpStatus != 0 {
+		status = o.httpStatus
 	}
 	_ = c.Blob(status, echo.MIMEApplicationJSON, body) // a write error means the caller left
 	return status

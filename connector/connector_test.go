@@ -294,11 +294,12 @@ func TestBadInput(t *testing.T) {
 		chunked     bool // no Content-Length
 		key         MessageKey
 		lang        string
+		status      int // 413 for bodies over the limit; 0: the step's usual status
 	}
 	big := signUp("big@example.com", map[string]any{"city": strings.Repeat("x", DefaultMaxBodyBytes)})
 	inputs := []input{
-		{name: "oversize", body: big, key: MsgTooLarge},
-		{name: "oversize without Content-Length", body: big, chunked: true, key: MsgTooLarge},
+		{name: "oversize", body: big, key: MsgTooLarge, status: http.StatusRequestEntityTooLarge},
+		{name: "oversize without Content-Length", body: big, chunked: true, key: MsgTooLarge, status: http.StatusRequestEntityTooLarge},
 		{name: "text/plain", body: readTestdata(t, "request-approval-facebook.json"), contentType: "text/plain", key: MsgBadRequest},
 		{name: "form", body: []byte("email=a%40example.com"), contentType: "application/x-www-form-urlencoded", key: MsgBadRequest},
 		{name: "no content type", body: readTestdata(t, "request-approval-facebook.json"), contentType: "-", key: MsgBadRequest},
@@ -352,9 +353,15 @@ func TestBadInput(t *testing.T) {
 				r.SetBasicAuth(testUser, testPassword)
 				w := e.do(r)
 				rep := readReply(t, w, path)
-				wantAction := "ShowBlockPage"
+				wantAction, wantStatus := "ShowBlockPage", http.StatusOK
 				if path == RequestApprovalPath {
-					wantAction = "ValidationError"
+					wantAction, wantStatus = "ValidationError", http.StatusBadRequest
+				}
+				if in.status != 0 {
+					wantAction, wantStatus = "ShowBlockPage", in.status
+				}
+				if w.Code != wantStatus {
+					t.Errorf("HTTP %d, want %d", w.Code, wantStatus)
 				}
 				lang := in.lang
 				if lang == "" {

@@ -143,7 +143,7 @@ func readReply(t testing.TB, w *httptest.ResponseRecorder, path string) reply {
 		if rep.UserMessage != "" || rep.Status != nil {
 			t.Errorf("Continue carries more: %s", w.Body)
 		}
-	case w.Code == http.StatusOK && rep.Action == "ShowBlockPage":
+	case (w.Code == http.StatusOK || w.Code == http.StatusRequestEntityTooLarge) && rep.Action == "ShowBlockPage":
 		if rep.UserMessage == "" || rep.Status != nil {
 			t.Errorf("bad ShowBlockPage: %s", w.Body)
 		}
