@@ -89,6 +89,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		req.segs = append(req.segs, u)
 	}
 	call.Route = route(r.Method, req.segs)
+	s.mu.Lock()
+	s.arrivals[call.Route]++
+	s.mu.Unlock()
 
 	var resp response
 	var spec *FaultSpec
@@ -625,9 +628,13 @@ func (s *Server) listUsers(req *request) response {
 		top = n
 	}
 	value := []any{}
+	now := s.opts.Clock()
 	for _, u := range s.users {
 		if len(value) >= top {
 			break
+		}
+		if s.searchLag > 0 && u.source != "seed" && now.Sub(u.created) < s.searchLag {
+			continue
 		}
 		obj := map[string]any{"id": u.id}
 		for k, v := range u.props {

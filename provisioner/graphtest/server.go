@@ -187,9 +187,11 @@ type Server struct {
 	groups      map[string][]string // group id -> member ids, in order added
 	invitations []Invitation
 	calls       []Call
+	arrivals    map[string]int
 	faults      []*fault
 	lag         time.Duration
 	lagStatus   int
+	searchLag   time.Duration
 	restricted  bool
 	permissions map[string]bool
 	tokens      int
@@ -225,6 +227,7 @@ func New(opts Options) *Server {
 		tokenKey:    randomBytes(32),
 		rng:         mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		groups:      map[string][]string{},
+		arrivals:    map[string]int{},
 		permissions: map[string]bool{},
 		lagStatus:   http.StatusNotFound,
 	}
@@ -344,6 +347,16 @@ func (s *Server) ScopedReplicationLag(d time.Duration) {
 	defer s.mu.Unlock()
 	s.lag = d
 	s.lagStatus = http.StatusForbidden
+}
+
+// SearchLag makes users created less than d ago invisible to GET /users
+// with $filter, as the directory's list queries are eventually consistent
+// too: a create whose answer was lost may not be found right away. 0
+// turns it off.
+func (s *Server) SearchLag(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.searchLag = d
 }
 
 // RestrictInvitations makes POST /invitations answer 403, as in a tenant
@@ -495,6 +508,14 @@ func (s *Server) CallsTo(route string) []Call {
 		}
 	}
 	return out
+}
+
+// Arrivals returns how many calls on route have arrived, including those
+// still being answered (Calls holds answered calls only).
+func (s *Server) Arrivals(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.arrivals[route]
 }
 
 // ResetCalls forgets the recorded calls.
