@@ -1,0 +1,524 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// The browser end-to-end test drives the reviewer UI of `approvals demo` in
+// a real headless Chromium: sign-in through the OpenID Connect flow of the
+// demo's provider, the queue, approving a request until the fake Graph has
+// the account, denying another, and the 403 page of a user without a role.
+// It saves screenshots of the pages it sees in $APPROVALS_ARTIFACTS
+// (artifacts/e2e at the repository root by default).
+//
+// It needs Chromium (Debian: apt-get install chromium; .ci/run installs
+// it). $CHROMIUM names another binary; APPROVALS_SKIP_BROWSER=1 skips it.
+
+// Time bounds: the whole browser session, and each step in it.
+const (
+	browserSessionTimeout = 50 * time.Second
+	browserStepTimeout    = 15 * time.Second
+)
+
+// Viewports of the screenshots.
+var (
+	desktopViewport = chromedp.EmulateViewport(1280, 900)
+	phoneViewport   = chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
+)
+
+// chromiumPath finds the browser, or fails the test saying how to get one.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("APPROVALS_SKIP_BROWSER") == "1" {
+		t.Skip("APPROVALS_SKIP_BROWSER=1: skipping the browser end-to-end test")
+	}
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("$CHROMIUM names %s: %v", p, err)
+		}
+		return p
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	t.Fatal("the browser end-to-end test needs Chromium, which is not installed: run `apt-get install chromium` " +
+		"(Debian; .ci/run does it), or set $CHROMIUM to a Chromium or Chrome binary; " +
+		"APPROVALS_SKIP_BROWSER=1 skips this test")
+	return ""
+}
+
+// artifactsDir is where screenshots go: $APPROVALS_ARTIFACTS, or
+// artifacts/e2e at the repository root (ignored by git).
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("APPROVALS_ARTIFACTS")
+	if dir == "" {
+		// Tests run in their package's folder, two below the root.
+		dir = filepath.Join("..", "..", "artifacts", "e2e")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("artifacts folder: %v", err)
+	}
+	return dir
+}
+
+// tab is one browser tab of the test, with its own cookies when it was
+// opened in a new browser context.
+type tab struct {
+	t    *testing.T
+	ctx  context.Context
+	dir  string // screenshots
+	name string // in failure messages
+}
+
+// step runs actions with a time bound and fails the test, with a
+// screenshot of the tab, when one fails.
+func (b *tab) step(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.fail(what, err)
+	}
+}
+
+// load runs actions that navigate (a click on a link or a submit button)
+// and returns the HTTP status of the page they lead to.
+func (b *tab) load(what string, actions ...chromedp.Action[chromedp.Void]) int64 {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, actions...)
+	if err != nil {
+		b.fail(what, err)
+	}
+	return resp.Status
+}
+
+func (b *tab) fail(what string, err error) {
+	b.t.Helper()
+	loc, _ := b.location()
+	b.shotAs("failure-" + b.name)
+	b.t.Fatalf("%s: %s: %v (at %s)", b.name, what, err, loc)
+}
+
+func (b *tab) location() (string, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Location())
+}
+
+// eval evaluates a JavaScript expression in the page; no waiting.
+func eval[T any](b *tab, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		b.fail("evaluating "+expr, err)
+	}
+	return v
+}
+
+// text is the trimmed text of the first element matching a CSS selector,
+// waiting for it to be there.
+func (b *tab) text(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.fail("reading "+sel, err)
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// count is how many elements match a CSS selector now.
+func (b *tab) count(sel string) int {
+	b.t.Helper()
+	q, _ := json.Marshal(sel)
+	return eval[int](b, fmt.Sprintf("document.querySelectorAll(%s).length", q))
+}
+
+// texts are the trimmed texts of every element matching a CSS selector now.
+func (b *tab) texts(sel string) []string {
+	b.t.Helper()
+	q, _ := json.Marshal(sel)
+	return eval[[]string](b, fmt.Sprintf("Array.from(document.querySelectorAll(%s), e => e.innerText.trim().replace(/\\s+/g, ' '))", q))
+}
+
+// shot saves a full-page screenshot as name.png.
+func (b *tab) shot(name string) {
+	b.t.Helper()
+	if path := b.shotAs(name); path != "" {
+		b.t.Logf("screenshot %s", path)
+	}
+}
+
+func (b *tab) shotAs(name string) string {
+	ctx, cancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Errorf("screenshot %s: %v", name, err)
+		return ""
+	}
+	path := filepath.Join(b.dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Errorf("screenshot %s: %v", name, err)
+		return ""
+	}
+	return path
+}
+
+// signIn opens the reviewer UI, follows the redirect to the demo's sign-in
+// page and picks a user; it returns the status of the page it lands on.
+func (b *tab) signIn(d *Demo, user string) int64 {
+	b.t.Helper()
+	b.load("opening the reviewer UI", chromedp.Navigate(d.PublicURL+"/"))
+	if loc, _ := b.location(); !strings.HasPrefix(loc, d.idp.Issuer()) {
+		b.t.Fatalf("%s: the reviewer UI sent the browser to %s, not to the sign-in page of %s", b.name, loc, d.idp.Issuer())
+	}
+	button := fmt.Sprintf(`button[name="user"][value=%q]`, user)
+	b.step("waiting for the sign-in page", chromedp.WaitVisible(chromedp.CSS(button)))
+	return b.load("signing in as "+user, chromedp.Click(chromedp.CSS(button)))
+}
+
+// queueRow selects the link to a request from the queue, by email.
+func queueRow(email string) chromedp.Search {
+	return chromedp.Search(fmt.Sprintf(`//tr[.//*[contains(@class,"person-email") and normalize-space()=%q]]//a[contains(@class,"person-name")]`, email))
+}
+
+// requestID is the id of the request page the tab shows.
+func (b *tab) requestID() string {
+	b.t.Helper()
+	loc, err := b.location()
+	if err != nil {
+		b.fail("reading the location", err)
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	id, ok := strings.CutPrefix(u.Path, "/requests/")
+	if !ok || id == "" {
+		b.t.Fatalf("%s: not a request page: %s", b.name, loc)
+	}
+	return id
+}
+
+func TestBrowserEndToEnd(t *testing.T) {
+	chromium := chromiumPath(t)
+	dir := artifactsDir(t)
+	start := time.Now()
+	d, _, _ := startDemo(t)
+	t.Logf("demo up in %v", time.Since(start).Round(time.Millisecond))
+
+	var browserLog syncBuffer
+	allocCtx, cancel := chromedp.NewExecAllocator(t.Context(),
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-breakpad", true),
+		chromedp.Flag("disable-client-side-phishing-detection", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,AutofillServerCommunication,CertificateTransparencyComponentUpdater"),
+		chromedp.Flag("no-pings", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		// Loopback only: no host name resolves, so nothing leaves the
+		// machine; the demo listens on 127.0.0.1.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),
+		chromedp.CombinedOutput(&browserLog),
+	)
+	defer cancel()
+	ctx, cancel := context.WithTimeout(allocCtx, browserSessionTimeout)
+	defer cancel()
+	ctx, cancel = chromedp.NewContext(ctx)
+	defer cancel()
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("starting %s: %v; its output:\n%s", chromium, err, browserLog.String())
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("browser output:\n%s", browserLog.String())
+		}
+	}()
+
+	rob := &tab{t: t, ctx: ctx, dir: dir, name: "rob"}
+
+	// Every console error and uncaught exception in Rob's tab fails the
+	// test: a CSP violation shows up here.
+	var consoleMu sync.Mutex
+	var consoleErrors []string
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				consoleMu.Lock()
+				consoleErrors = append(consoleErrors, fmt.Sprintf("%s (%s:%d)", m.Text, m.URL, m.Line+1))
+				consoleMu.Unlock()
+			}
+		}
+	}()
+	// The deny button asks for confirmation; the reviewer says yes.
+	confirmations := make(chan string, 4)
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			select {
+			case confirmations <- ev.Message:
+			default:
+			}
+			if _, err := chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}); err != nil && ctx.Err() == nil {
+				t.Errorf("accepting the dialog %q: %v", ev.Message, err)
+			}
+		}
+	}()
+
+	// Sign in: the reviewer UI sends the browser to the provider, Rob picks
+	// himself, and the callback lands him on the queue.
+	rob.step("setting the desktop viewport", desktopViewport)
+	if status := rob.signIn(d, "rob"); status != 200 {
+		t.Fatalf("after signing in: HTTP %d", status)
+	}
+	if loc, _ := rob.location(); loc != d.PublicURL+"/" {
+		t.Fatalf("after signing in the browser is at %s, want the queue %s/", loc, d.PublicURL)
+	}
+	if who := rob.text(".account .who-name"); who != "Rob Reviewer" {
+		t.Fatalf("signed in as %q", who)
+	}
+	if got := rob.text("h1"); got != "Queue" {
+		t.Fatalf("heading %q", got)
+	}
+	if tab := rob.text(`.tabs [aria-current="page"]`); !strings.HasPrefix(tab, "Pending") {
+		t.Fatalf("current tab %q, want Pending", tab)
+	}
+	pending := rob.texts("tr.row-pending .person-email")
+	for _, want := range []string{"johnsmith@outlook.com", "maria.garcia@gmail.com", "li.wei@example.cn"} {
+		if !slices.Contains(pending, want) {
+			t.Fatalf("pending rows %q, want %s among them", pending, want)
+		}
+	}
+	if slices.Contains(pending, "ann.lee@partner.example") || slices.Contains(pending, "bot@spam.example") {
+		t.Fatalf("pending rows %q include a request a rule decided", pending)
+	}
+	if n := rob.count(`.mainnav a[href="/invite"]`); n != 0 {
+		t.Fatal("a reviewer without the admin role sees the Invite link")
+	}
+	rob.shot("queue-desktop")
+	rob.step("setting the phone viewport", phoneViewport)
+	rob.shot("queue-phone")
+	rob.step("setting the desktop viewport", desktopViewport)
+
+	// Approve John Smith (Facebook): provisioning creates the guest in the
+	// fake Graph, and the request page says so.
+	if status := rob.load("opening John Smith's request", chromedp.Click(queueRow("johnsmith@outlook.com"))); status != 200 {
+		t.Fatalf("request page: HTTP %d", status)
+	}
+	johnID := rob.requestID()
+	if h := rob.text("h1"); h != "John Smith" {
+		t.Fatalf("request heading %q", h)
+	}
+	if s := rob.text(".request-head .pill"); s != "Pending" {
+		t.Fatalf("request status %q, want Pending", s)
+	}
+	if idp := rob.text(".props"); !strings.Contains(idp, "Facebook") {
+		t.Fatalf("details %q do not name Facebook", idp)
+	}
+	rob.shot("request-pending-desktop")
+	rob.step("setting the phone viewport", phoneViewport)
+	rob.shot("request-pending-phone")
+	rob.step("setting the desktop viewport", desktopViewport)
+
+	rob.step("typing the approval note", chromedp.SendKeys(chromedp.ID("approve-reason"), "Known supplier, checked with purchasing"))
+	if status := rob.load("approving", chromedp.Click(chromedp.CSS(`form[action$="/approve"] button[type="submit"]`))); status != 200 {
+		t.Fatalf("after approving: HTTP %d", status)
+	}
+	if msg := rob.text(".flash-success"); !strings.Contains(msg, "Approved John Smith") {
+		t.Fatalf("flash after approving: %q", msg)
+	}
+	rob.shot("queue-after-approve")
+	if status := rob.load("following the flash link", chromedp.Click(chromedp.CSS(".flash-success a"))); status != 200 {
+		t.Fatalf("request page: HTTP %d", status)
+	}
+	if id := rob.requestID(); id != johnID {
+		t.Fatalf("the flash links to %s, want %s", id, johnID)
+	}
+	// The provisioning card's pill carries the state in its class.
+	provState := func() string {
+		return eval[string](rob, `((document.querySelector('[aria-labelledby="h-prov"] .pill') || {}).className || '').replace(/.*pill-prov-(\S+).*/, '$1')`)
+	}
+	var prov string
+	for {
+		prov = provState()
+		if prov == "succeeded" || prov == "failed" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("provisioning still %q when the time ran out", prov)
+		case <-time.After(150 * time.Millisecond):
+		}
+		rob.load("reloading the request page", chromedp.Reload())
+	}
+	if prov != "succeeded" {
+		t.Fatalf("provisioning %s: %s", prov, rob.text(`[aria-labelledby="h-prov"]`))
+	}
+	if s := rob.texts(".request-head .pill"); len(s) != 2 || s[0] != "Approved" || s[1] != "Provisioned" {
+		t.Fatalf("request status pills %q, want Approved, Provisioned", s)
+	}
+	objectID := eval[string](rob, `(() => { for (const d of document.querySelectorAll('[aria-labelledby="h-prov"] dl > div')) { if (d.querySelector('dt').textContent.trim() === 'Directory object id') return d.querySelector('dd').textContent.trim(); } return ''; })()`)
+	u, ok := d.graph.User(objectID)
+	if !ok || u.Mail != "johnsmith@outlook.com" || u.UserType != "Guest" {
+		t.Fatalf("the page names directory object %q; the fake Graph has %+v (found %v)", objectID, u, ok)
+	}
+	if groups := d.graph.GroupsOf(u.ID); len(groups) != len(demoGroups) {
+		t.Fatalf("the new guest is in groups %v, want %v", groups, demoGroups)
+	}
+	if by := rob.text(`[aria-labelledby="h-decision"] dl`); !strings.Contains(by, "Rob Reviewer") || !strings.Contains(by, "Known supplier") {
+		t.Fatalf("decision card %q", by)
+	}
+	rob.shot("request-approved-desktop")
+
+	// Deny María García: the form wants a reason and a confirmation.
+	rob.load("going back to the queue", chromedp.Click(chromedp.CSS(".breadcrumb a")))
+	if rob.count(`tr.row-pending`) == 0 || slices.Contains(rob.texts("tr.row-pending .person-email"), "johnsmith@outlook.com") {
+		t.Fatal("the approved request is still in the pending queue")
+	}
+	rob.load("opening María García's request", chromedp.Click(queueRow("maria.garcia@gmail.com")))
+	mariaID := rob.requestID()
+	if rob.count(".claim-extension") == 0 {
+		t.Fatal("the extension attribute is not marked")
+	}
+	rob.step("typing the reason for denying", chromedp.SendKeys(chromedp.ID("deny-reason"), "Not a known supplier"))
+	if status := rob.load("denying", chromedp.Click(chromedp.CSS(`form[action$="/deny"] button[type="submit"]`))); status != 200 {
+		t.Fatalf("after denying: HTTP %d", status)
+	}
+	select {
+	case msg := <-confirmations:
+		if !strings.Contains(msg, "Deny this request?") {
+			t.Fatalf("confirmation %q", msg)
+		}
+	default:
+		t.Fatal("denying asked for no confirmation")
+	}
+	if msg := rob.text(".flash-success"); !strings.Contains(msg, "Denied María García") {
+		t.Fatalf("flash after denying: %q", msg)
+	}
+	rob.load("opening the denied request", chromedp.Click(chromedp.CSS(".flash-success a")))
+	if id := rob.requestID(); id != mariaID {
+		t.Fatalf("the flash links to %s, want %s", id, mariaID)
+	}
+	if s := rob.text(".request-head .pill"); s != "Denied" {
+		t.Fatalf("request status %q, want Denied", s)
+	}
+	if dec := rob.text(`[aria-labelledby="h-decision"] dl`); !strings.Contains(dec, "Not a known supplier") || !strings.Contains(dec, "Rob Reviewer") {
+		t.Fatalf("decision card %q", dec)
+	}
+	if rob.count(`form[action$="/reopen"]`) != 0 {
+		t.Fatal("a reviewer without the admin role is offered to reopen")
+	}
+	rob.shot("request-denied-desktop")
+
+	// The admin API agrees with the pages.
+	for id, want := range map[string]string{johnID: "approved", mariaID: "denied"} {
+		code, body := call(t, "GET", d.PublicURL+"/api/v1/requests/"+url.PathEscape(id), "Bearer "+d.APIKey, "")
+		var r struct {
+			Status   string `json:"status"`
+			Decision struct {
+				By string `json:"by"`
+			} `json:"decision"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil || code != 200 {
+			t.Fatalf("GET request %s: %d %s", id, code, body)
+		}
+		if r.Status != want || r.Decision.By != "Rob Reviewer" {
+			t.Fatalf("request %s through the API: %s", id, body)
+		}
+	}
+
+	// Signing out ends the session: the queue asks for a sign-in again.
+	rob.load("signing out", chromedp.Click(chromedp.CSS(`form.signout button`)))
+	if loc, _ := rob.location(); !strings.HasPrefix(loc, d.PublicURL+"/auth/signed-out") {
+		t.Fatalf("after signing out the browser is at %s", loc)
+	}
+	rob.load("opening the queue signed out", chromedp.Navigate(d.PublicURL+"/"))
+	if loc, _ := rob.location(); !strings.HasPrefix(loc, d.idp.Issuer()) {
+		t.Fatalf("signed out, the queue did not ask for a sign-in: at %s", loc)
+	}
+
+	// Nora, in a browser context of her own, has no role: a 403 page says
+	// which role she needs and how an administrator grants it.
+	noraCtx, cancelNora := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer cancelNora()
+	if err := chromedp.Do(noraCtx); err != nil {
+		t.Fatalf("opening a second browser context: %v", err)
+	}
+	nora := &tab{t: t, ctx: noraCtx, dir: dir, name: "nora"}
+	nora.step("setting the desktop viewport", desktopViewport)
+	if status := nora.signIn(d, "nora"); status != 403 {
+		t.Fatalf("Nora got HTTP %d, want 403", status)
+	}
+	if code := nora.text(".status-code"); !strings.Contains(code, "403") {
+		t.Fatalf("403 page says %q", code)
+	}
+	if role := nora.text("code.role"); role != "Approvals.Reviewer" {
+		t.Fatalf("the 403 page names the role %q", role)
+	}
+	if n := nora.count(".mainnav"); n != 0 {
+		t.Fatal("the 403 page shows the navigation")
+	}
+	nora.shot("forbidden-desktop")
+
+	consoleMu.Lock()
+	defer consoleMu.Unlock()
+	if len(consoleErrors) > 0 {
+		t.Fatalf("console errors in the reviewer UI:\n%s", strings.Join(consoleErrors, "\n"))
+	}
+	t.Logf("browser session took %v", time.Since(start).Round(time.Millisecond))
+	if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("the browser session ran out of time")
+	}
+}
