@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
+	"github.com/approvals-dev/approvals/store/bolt"
 	"github.com/approvals-dev/approvals/store/memory"
 )
 
@@ -381,23 +383,56 @@ func TestPermanentFailures(t *testing.T) {
 	}
 }
 
-// The server stops between the invitation and the PATCH; a new
-// provisioner on the same store finishes the job without inviting again.
-func TestCrashBetweenInvitationAndPatch(t *testing.T) {
-	h := newHarness(t, withConfig(func(c *provisioner.Config) { c.ShutdownGrace = 50 * time.Millisecond }))
-	h.srv.Fault("PATCH /users/{id}", graphtest.FaultSpec{Latency: 30 * time.Second})
-	h.start()
-	r := h.approve(person{"ivy@example.com", nil, map[string]any{"displayName": "Ivy", "city": "Trondheim", ext: "auditor"}})
+// openBolt opens the bbolt data file at path.
+func openBolt(t *testing.T, path string) approvals.Store {
+	t.Helper()
+	s, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// crash stops the provisioner, abandoning the Graph call in flight after
+// the grace, closes the data file, and reopens it as a restarted server
+// would.
+func (h *harness) crash(path string) {
+	h.t.Helper()
+	h.stop()
+	if err := h.store.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.store = openBolt(h.t, path)
+	h.svc.Store = h.store
+	h.t.Cleanup(func() { h.store.Close() })
+}
+
+func (h *harness) waitArrival(route string, n int) {
+	h.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for h.srv.Arrivals("PATCH /users/{id}") == 0 {
+	for h.srv.Arrivals(route) < n {
 		if time.Now().After(deadline) {
-			t.Fatal("no PATCH started")
+			h.t.Fatalf("%s: %d calls arrived, want %d", route, h.srv.Arrivals(route), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	h.stop() // the PATCH is in flight: it is abandoned after the grace
+}
 
-	mid, _ := h.store.Get(context.Background(), r.ID)
+// The server stops between the invitation and the PATCH; restarted on the
+// same data file, it finishes the job without inviting again.
+func TestCrashBetweenInvitationAndPatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "approvals.db")
+	h := newHarness(t, withStore(openBolt(t, path)), withConfig(func(c *provisioner.Config) { c.ShutdownGrace = 50 * time.Millisecond }))
+	h.srv.Fault("PATCH /users/{id}", graphtest.FaultSpec{Latency: 30 * time.Second})
+	h.start()
+	r := h.approve(person{"ivy@example.com", nil, map[string]any{"displayName": "Ivy", "city": "Trondheim", ext: "auditor"}})
+	h.waitArrival("PATCH /users/{id}", 1)
+	h.crash(path) // the PATCH is in flight
+
+	mid, err := h.store.Get(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if mid.Provisioning.State != approvals.ProvisioningInProgress || mid.Provisioning.Step != approvals.StepCreated || mid.Provisioning.UserID == "" {
 		t.Fatalf("after the crash: %+v", mid.Provisioning)
 	}
@@ -416,7 +451,34 @@ func TestCrashBetweenInvitationAndPatch(t *testing.T) {
 		t.Errorf("%d invitations, want 1", n)
 	}
 	if n := len(h.srv.CallsTo("GET /users")); n != 2 {
-		t.Errorf("%d look-ups, want 2 (identity skipped: none; mail, otherMails once)", n)
+		t.Errorf("%d look-ups, want 2 (mail and otherMails, before the crash only)", n)
+	}
+}
+
+// The server stops while adding the user to the second group; restarted,
+// it adds the second group only.
+func TestCrashBetweenGroups(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "approvals.db")
+	h := newHarness(t, withStore(openBolt(t, path)), withConfig(func(c *provisioner.Config) { c.ShutdownGrace = 50 * time.Millisecond }))
+	h.srv.Fault("POST /groups/{id}/members/$ref", graphtest.FaultSpec{Count: 1, Latency: 10 * time.Millisecond})
+	h.srv.Fault("POST /groups/{id}/members/$ref", graphtest.FaultSpec{Count: 1, Latency: 30 * time.Second})
+	h.start()
+	r := h.approve(person{"jay@example.com", &approvals.Identity{Issuer: "google.com", IssuerAssignedID: "j"}, nil})
+	h.waitArrival("POST /groups/{id}/members/$ref", 2)
+	h.crash(path)
+
+	mid, _ := h.store.Get(context.Background(), r.ID)
+	if mid.Provisioning.State != approvals.ProvisioningInProgress || len(mid.Provisioning.GroupsDone) != 1 || mid.Provisioning.GroupsDone[0] != h.groups[0] {
+		t.Fatalf("after the crash: %+v", mid.Provisioning)
+	}
+	h.srv.ClearFaults()
+	h.start()
+	h.checkProvisioned(h.wait(r.ID, approvals.ProvisioningSucceeded, 20*time.Second))
+	if n := len(h.srv.CallsTo("POST /users")); n != 1 {
+		t.Errorf("%d creates, want 1", n)
+	}
+	if n := len(h.srv.CallsTo("POST /groups/{id}/members/$ref")); n != 3 {
+		t.Errorf("%d group adds, want 3 (first, abandoned second, second again)", n)
 	}
 }
 

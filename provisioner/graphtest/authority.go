@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -157,33 +156,33 @@ func (s *Server) mac(data string) []byte {
 func (s *Server) checkToken(r *http.Request) error {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		return errors.New("Access token is empty.")
+		return graphMessage("Access token is empty.")
 	}
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok {
-		return errors.New("Access token validation failure. Invalid scheme.")
+		return graphMessage("Access token validation failure. Invalid scheme.")
 	}
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
-		return errors.New("Access token validation failure. Invalid audience.")
+		return graphMessage("Access token validation failure. Invalid audience.")
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil || !hmac.Equal(sig, s.mac(parts[0]+"."+parts[1])) {
-		return errors.New("Access token validation failure. Invalid signature.")
+		return graphMessage("Access token validation failure. Invalid signature.")
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	var c tokenClaims
 	if err != nil || json.Unmarshal(payload, &c) != nil {
-		return errors.New("Access token validation failure. Malformed token.")
+		return graphMessage("Access token validation failure. Malformed token.")
 	}
 	if strings.TrimSuffix(c.Aud, "/") != s.graph.URL {
-		return errors.New("Access token validation failure. Invalid audience.")
+		return graphMessage("Access token validation failure. Invalid audience.")
 	}
 	if c.Tid != s.opts.TenantID {
-		return errors.New("Access token validation failure. Invalid tenant.")
+		return graphMessage("Access token validation failure. Invalid tenant.")
 	}
 	if s.opts.Clock().Unix() >= c.Exp {
-		return errors.New("Lifetime validation failed, the token is expired.")
+		return graphMessage("Lifetime validation failed, the token is expired.")
 	}
 	return nil
 }

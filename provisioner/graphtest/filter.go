@@ -17,6 +17,16 @@ import (
 //
 // String comparisons are case-insensitive, as they are in the directory.
 
+// messageError carries the text Graph answers, verbatim (capitalised, with
+// its full stop), to put in an error envelope.
+type messageError struct{ msg string }
+
+func (e *messageError) Error() string { return e.msg }
+
+func graphMessage(format string, args ...any) error {
+	return &messageError{fmt.Sprintf(format, args...)}
+}
+
 // filterNode is a parsed $filter expression evaluated against a JSON object.
 type filterNode interface {
 	eval(obj map[string]any, vars map[string]any) bool
@@ -118,7 +128,7 @@ func parseFilter(s string) (filterNode, error) {
 		return nil, err
 	}
 	if p.pos != len(p.toks) {
-		return nil, fmt.Errorf("Invalid filter clause: syntax error at position %d in '%s'.", p.pos, s)
+		return nil, graphMessage("Invalid filter clause: syntax error at position %d in '%s'.", p.pos, s)
 	}
 	return n, nil
 }
@@ -139,7 +149,7 @@ func tokenize(s string) ([]string, error) {
 			j := i + 1
 			for {
 				if j >= len(s) {
-					return nil, fmt.Errorf("Invalid filter clause: unterminated string literal at position %d in '%s'.", i, s)
+					return nil, graphMessage("Invalid filter clause: unterminated string literal at position %d in '%s'.", i, s)
 				}
 				if s[j] == '\'' {
 					if j+1 < len(s) && s[j+1] == '\'' {
@@ -161,7 +171,7 @@ func tokenize(s string) ([]string, error) {
 				j++
 			}
 			if j == i {
-				return nil, fmt.Errorf("Invalid filter clause: unexpected character '%c' at position %d in '%s'.", c, i, s)
+				return nil, graphMessage("Invalid filter clause: unexpected character '%c' at position %d in '%s'.", c, i, s)
 			}
 			toks = append(toks, s[i:j])
 			i = j
@@ -185,7 +195,7 @@ func (p *filterParser) next() string {
 
 func (p *filterParser) expect(t string) error {
 	if got := p.next(); got != t {
-		return fmt.Errorf("Invalid filter clause: expected '%s' but found '%s'.", t, got)
+		return graphMessage("Invalid filter clause: expected '%s' but found '%s'.", t, got)
 	}
 	return nil
 }
@@ -236,7 +246,7 @@ func (p *filterParser) factor() (filterNode, error) {
 		n, err := p.factor()
 		return notNode{n}, err
 	case t == "" || strings.HasPrefix(t, "'"):
-		return nil, fmt.Errorf("Invalid filter clause: expected a property but found '%s'.", t)
+		return nil, graphMessage("Invalid filter clause: expected a property but found '%s'.", t)
 	}
 	name := p.next()
 	path := []string{name}
@@ -252,7 +262,7 @@ func (p *filterParser) factor() (filterNode, error) {
 		return nil, err
 	}
 	if op := p.next(); op != "eq" {
-		return nil, fmt.Errorf("Invalid filter clause: unsupported operator '%s'; only 'eq' is supported here.", op)
+		return nil, graphMessage("Invalid filter clause: unsupported operator '%s'; only 'eq' is supported here.", op)
 	}
 	v, err := p.literal()
 	if err != nil {
@@ -264,29 +274,29 @@ func (p *filterParser) factor() (filterNode, error) {
 func (p *filterParser) checkPath(path []string) error {
 	if p.vars[path[0]] {
 		if len(path) == 2 && !lambdaProperties[path[1]] {
-			return fmt.Errorf("Could not find a property named '%s' on type 'microsoft.graph.objectIdentity'.", path[1])
+			return graphMessage("Could not find a property named '%s' on type 'microsoft.graph.objectIdentity'.", path[1])
 		}
 		return nil
 	}
 	if len(path) > 1 || !filterProperties[path[0]] {
-		return fmt.Errorf("Unsupported or invalid query filter clause specified for property '%s' of resource 'User'.", strings.Join(path, "/"))
+		return graphMessage("Unsupported or invalid query filter clause specified for property '%s' of resource 'User'.", strings.Join(path, "/"))
 	}
 	if path[0] == "otherMails" || path[0] == "identities" || path[0] == "proxyAddresses" {
-		return fmt.Errorf("Invalid filter clause: the collection property '%s' must be used with any().", path[0])
+		return graphMessage("Invalid filter clause: the collection property '%s' must be used with any().", path[0])
 	}
 	return nil
 }
 
 func (p *filterParser) lambda(collection string) (filterNode, error) {
 	if collection != "otherMails" && collection != "identities" && collection != "proxyAddresses" {
-		return nil, fmt.Errorf("Unsupported or invalid query filter clause specified for property '%s' of resource 'User'.", collection)
+		return nil, graphMessage("Unsupported or invalid query filter clause specified for property '%s' of resource 'User'.", collection)
 	}
 	if err := p.expect("("); err != nil {
 		return nil, err
 	}
 	v := p.next()
 	if v == "" || !unicode.IsLetter(rune(v[0])) || filterProperties[v] {
-		return nil, fmt.Errorf("Invalid filter clause: bad lambda variable '%s'.", v)
+		return nil, graphMessage("Invalid filter clause: bad lambda variable '%s'.", v)
 	}
 	if err := p.expect(":"); err != nil {
 		return nil, err
@@ -315,5 +325,5 @@ func (p *filterParser) literal() (any, error) {
 	case t == "null":
 		return nil, nil
 	}
-	return nil, fmt.Errorf("Invalid filter clause: expected a literal but found '%s'.", t)
+	return nil, graphMessage("Invalid filter clause: expected a literal but found '%s'.", t)
 }
