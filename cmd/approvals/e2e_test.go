@@ -479,6 +479,21 @@ func TestBrowserEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The All tab lists pending requests first, then the decided ones with
+	// who decided.
+	rob.load("going back to the queue", chromedp.Click(chromedp.CSS(".breadcrumb a")))
+	rob.load("opening the All tab", chromedp.Click(chromedp.CSS(".tabs a.tab-all")))
+	if n := rob.count("tr.row"); n != len(samples()) {
+		t.Fatalf("the All tab lists %d requests, want %d", n, len(samples()))
+	}
+	if dec := strings.Join(rob.texts("tr.row-denied td.col-outcome"), " | "); !strings.Contains(dec, "Rob Reviewer") || !strings.Contains(strings.ToLower(dec), "rule") {
+		t.Fatalf("decisions on the All tab: %q", dec)
+	}
+	rob.shot("queue-all-desktop")
+	rob.step("setting the phone viewport", phoneViewport)
+	rob.shot("queue-all-phone")
+	rob.step("setting the desktop viewport", desktopViewport)
+
 	// Signing out ends the session: the queue asks for a sign-in again.
 	rob.load("signing out", chromedp.Click(chromedp.CSS(`form.signout button`)))
 	if loc, _ := rob.location(); !strings.HasPrefix(loc, d.PublicURL+"/auth/signed-out") {
