@@ -25,16 +25,39 @@ const (
 	maxHeaderBytes    = 64 << 10
 )
 
+// serverTimeouts are the HTTP server's time limits. Zero fields take the
+// constants above; only tests shorten them (Main.timeouts).
+type serverTimeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+func (t serverTimeouts) withDefaults() serverTimeouts {
+	if t.readHeader <= 0 {
+		t.readHeader = readHeaderTimeout
+	}
+	if t.read <= 0 {
+		t.read = readTimeout
+	}
+	if t.write <= 0 {
+		t.write = writeTimeout
+	}
+	if t.idle <= 0 {
+		t.idle = idleTimeout
+	}
+	return t
+}
+
 // newHTTPServer returns a server with the timeouts above and, when tls is
 // not nil, TLS 1.2 or later that asks for (but does not require) a client
 // certificate, for connector certificate authentication.
-func newHTTPServer(h http.Handler, tlsCert *tls.Certificate, logger *slog.Logger) *http.Server {
+func newHTTPServer(h http.Handler, tlsCert *tls.Certificate, logger *slog.Logger, limits serverTimeouts) *http.Server {
+	limits = limits.withDefaults()
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: limits.readHeader,
+		ReadTimeout:       limits.read,
+		WriteTimeout:      limits.write,
+		IdleTimeout:       limits.idle,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -98,6 +121,16 @@ func logRequests(logger *slog.Logger, clock approvals.Clock, next http.Handler) 
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					// A handler cutting the connection on purpose (a
+					// stream that failed half-way): net/http must see
+					// it, or the client gets a short answer that looks
+					// complete.
+					logger.LogAttrs(r.Context(), slog.LevelWarn, "http request aborted", slog.String("request_id", id),
+						slog.String("method", r.Method), slog.String("route", r.URL.Path), slog.Int("status", rec.status),
+						slog.Int64("bytes", rec.bytes), slog.Duration("latency", clock.Now().Sub(start)))
+					panic(p)
+				}
 				logger.Error("panic serving request", "request_id", id, "route", r.URL.Path, "panic", p)
 				if rec.status == 0 {
 					http.Error(rec, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)

@@ -42,6 +42,7 @@ type Main struct {
 	oidcClient     *http.Client                  // for an issuer with a private CA
 	listener       net.Listener                  // opened by the caller; Config.Listen otherwise
 	onReady        func(m *Main)                 // called once the listener is open
+	timeouts       serverTimeouts                // zero: the constants of httpserver.go
 
 	logger  *slog.Logger
 	store   *bolt.Store
@@ -223,7 +224,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	mux.Handle("/", ui)
 
-	m.srv = newHTTPServer(logRequests(m.logger, clock, mux), tlsCert, m.logger)
+	m.srv = newHTTPServer(logRequests(m.logger, clock, mux), tlsCert, m.logger, m.timeouts)
 	if m.listener == nil {
 		m.listener, err = net.Listen("tcp", c.Listen)
 		if err != nil {
@@ -237,7 +238,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metricsHandler)
-		m.metrics = newHTTPServer(mmux, nil, m.logger)
+		m.metrics = newHTTPServer(mmux, nil, m.logger, m.timeouts)
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); _ = m.metrics.Serve(ml) }()
 	}
