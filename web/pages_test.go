@@ -640,3 +640,69 @@ func walk(n *html.Node, fn func(*html.Node)) {
 		walk(c, fn)
 	}
 }
+
+// TestRequestPageCards checks what the decision and provisioning cards
+// leave out: no provisioning card for a denied request, no retry schedule
+// once the account exists, rules named for people.
+func TestRequestPageCards(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Policy = approvals.Policy{AutoDenyDomains: []string{"spam.example"}}
+	ctx := context.Background()
+	b, _ := e.login("rob")
+	card := func(p *page, id string) string {
+		t.Helper()
+		nodes := queryAll(t, p.doc, "section[aria-labelledby="+id+"]")
+		if len(nodes) == 0 {
+			return ""
+		}
+		return textOf(nodes[0])
+	}
+
+	denied := e.signUp(t0.Add(-time.Hour), "dee@fabrikam.com", "Dee", nil, nil)
+	if _, err := e.svc.Deny(ctx, denied.ID, reviewer, "not a partner"); err != nil {
+		t.Fatal(err)
+	}
+	p := b.get("/requests/" + denied.ID)
+	if got := card(p, "h-prov"); got != "" {
+		t.Errorf("a denied request shows provisioning: %q", got)
+	}
+	if got := card(p, "h-decision"); !strings.Contains(got, "Rita Reviewer") || !strings.Contains(got, reviewer.ID) {
+		t.Errorf("decision card %q", got)
+	}
+
+	bot := e.signUp(t0.Add(-time.Hour), "bot@spam.example", "Bot", nil, nil)
+	p = b.get("/requests/" + bot.ID)
+	if got := card(p, "h-decision"); !strings.Contains(got, "Auto-deny domain spam.example") || strings.Contains(got, "policy:") {
+		t.Errorf("decision card of a rule %q", got)
+	}
+	p = b.get("/?status=denied")
+	var cells []string
+	for _, c := range queryAll(t, p.doc, `tr.row td.col-outcome`) {
+		cells = append(cells, textOf(c))
+	}
+	if got := strings.Join(cells, " | "); !strings.Contains(got, "rule Auto-deny domain spam.example") || strings.Contains(got, "policy:") {
+		t.Errorf("queue decision cells %q", got)
+	}
+
+	ok := e.signUp(t0.Add(-time.Hour), "ann@fabrikam.com", "Ann", nil, nil)
+	if _, err := e.svc.Approve(ctx, ok.ID, reviewer, ""); err != nil {
+		t.Fatal(err)
+	}
+	p = b.get("/requests/" + ok.ID)
+	if got := card(p, "h-prov"); !strings.Contains(got, "Retries until") {
+		t.Errorf("in progress, the provisioning card has no retry deadline: %q", got)
+	}
+	if _, err := e.store.Update(ctx, ok.ID, func(r *approvals.Request) ([]approvals.Event, error) {
+		if _, err := r.CompleteStep(approvals.StepGroups, approvals.StepResult{UserID: "u-1", Method: approvals.MethodCreateUser}, t0); err != nil {
+			return nil, err
+		}
+		ev, err := r.SucceedProvisioning(t0)
+		return []approvals.Event{ev}, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p = b.get("/requests/" + ok.ID)
+	if got := card(p, "h-prov"); !strings.Contains(got, "Provisioned") || strings.Contains(got, "Retries until") || strings.Contains(got, "Last step") {
+		t.Errorf("provisioned card %q", got)
+	}
+}

@@ -101,6 +101,7 @@ func (u *UI) funcs() template.FuncMap {
 		"idp":         identityLabel,
 		"eventLabel":  eventLabel,
 		"actor":       actorLabel,
+		"decidedBy":   decidedBy,
 		"statusLabel": statusLabel,
 		"provLabel":   provisioningLabel,
 		"number":      formatInt,
@@ -197,7 +198,7 @@ func actorLabel(a approvals.Actor) string {
 	case approvals.ActorAPIKey:
 		return "API key " + a.ID
 	case approvals.ActorPolicy:
-		return "Rule " + a.ID
+		return ruleLabel(a.ID)
 	case approvals.ActorConnector:
 		return "Entra sign-up"
 	case approvals.ActorSystem:
@@ -206,6 +207,29 @@ func actorLabel(a approvals.Actor) string {
 		}
 	}
 	return a.String()
+}
+
+// ruleLabel names a policy rule for people: "auto-deny-domain:spam.example"
+// is "Auto-deny domain spam.example".
+func ruleLabel(rule string) string {
+	name, arg, _ := strings.Cut(rule, ":")
+	switch name {
+	case "auto-approve-domain":
+		name = "Auto-approve domain"
+	case "auto-deny-domain":
+		name = "Auto-deny domain"
+	default:
+		return "Rule " + rule
+	}
+	return strings.TrimSpace(name + " " + arg)
+}
+
+// decidedBy names who made a decision: the reviewer, API key or rule.
+func decidedBy(d *approvals.Decision) string {
+	if d.ActorKind == approvals.ActorPolicy && d.ByID != "" {
+		return ruleLabel(d.ByID)
+	}
+	return d.By
 }
 
 func statusLabel(s approvals.Status) string {

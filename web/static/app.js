@@ -1,7 +1,7 @@
 // Approvals reviewer UI: small enhancements only. Every page works without
-// this file; it adds select-all for bulk decisions, a selection count,
-// confirmations before denying, auto-applying the sort order and local
-// times on hover.
+// this file; it adds select-all for bulk decisions, a selection count, bulk
+// buttons that wait for a selection, confirmations before denying,
+// auto-applying the sort order and local times on hover.
 (function () {
   "use strict";
 
@@ -14,8 +14,10 @@
     var checked = all.filter(function (b) { return b.checked; }).length;
     var count = form.querySelector("[data-selected-count]");
     if (count) {
-      count.textContent = checked ? checked + " selected" : "";
+      count.textContent = checked ? String(checked) : "";
     }
+    // Nothing to decide until something is selected.
+    form.querySelectorAll('button[name="action"]').forEach(function (b) { b.disabled = checked === 0; });
     var master = form.querySelector("[data-select-all]");
     if (master) {
       master.checked = checked > 0 && checked === all.length;
