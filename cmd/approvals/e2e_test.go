@@ -19,16 +19,6 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// The browser end-to-end test drives the reviewer UI of `approvals demo` in
-// a real headless Chromium: sign-in through the OpenID Connect flow of the
-// demo's provider, the queue, approving a request until the fake Graph has
-// the account, denying another, and the 403 page of a user without a role.
-// It saves screenshots of the pages it sees in $APPROVALS_ARTIFACTS
-// (artifacts/e2e at the repository root by default).
-//
-// It needs Chromium (Debian: apt-get install chromium; .ci/run installs
-// it). $CHROMIUM names another binary; APPROVALS_SKIP_BROWSER=1 skips it.
-
 // Time bounds: the whole browser session, and each step in it.
 const (
 	browserSessionTimeout = 50 * time.Second
@@ -41,28 +31,80 @@ var (
 	phoneViewport   = chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
 )
 
+// errNoChromium says how to get the browser the test needs.
+var errNoChromium = errors.New("the browser end-to-end test needs Chromium, which is not installed: run `apt-get install chromium` " +
+	"(Debian; .ci/run does it), or set $CHROMIUM to a Chromium or Chrome binary; APPROVALS_SKIP_BROWSER=1 skips this test")
+
+// findChromium returns $CHROMIUM, else chromium on the PATH, else
+// /usr/bin/chromium.
+func findChromium(getenv func(string) string, lookPath func(string) (string, error), exists func(string) bool) (string, error) {
+	if p := getenv("CHROMIUM"); p != "" {
+		if !exists(p) {
+			return "", fmt.Errorf("$CHROMIUM names %s, which does not exist", p)
+		}
+		return p, nil
+	}
+	if p, err := lookPath("chromium"); err == nil {
+		return p, nil
+	}
+	if exists("/usr/bin/chromium") {
+		return "/usr/bin/chromium", nil
+	}
+	return "", errNoChromium
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // chromiumPath finds the browser, or fails the test saying how to get one.
+// Without Chromium the test fails rather than skips, so that CI cannot pass
+// without running it; APPROVALS_SKIP_BROWSER=1 skips it on purpose.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
 	if os.Getenv("APPROVALS_SKIP_BROWSER") == "1" {
 		t.Skip("APPROVALS_SKIP_BROWSER=1: skipping the browser end-to-end test")
 	}
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("$CHROMIUM names %s: %v", p, err)
-		}
-		return p
+	p, err := findChromium(os.Getenv, exec.LookPath, fileExists)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
+	return p
+}
+
+func TestFindChromium(t *testing.T) {
+	none := func(string) (string, error) { return "", exec.ErrNotFound }
+	onPath := func(string) (string, error) { return "/opt/bin/chromium", nil }
+	tests := []struct {
+		name     string
+		env      string
+		lookPath func(string) (string, error)
+		files    []string
+		want     string
+		wantErr  string
+	}{
+		{"$CHROMIUM", "/opt/chrome", none, []string{"/opt/chrome"}, "/opt/chrome", ""},
+		{"$CHROMIUM missing", "/opt/chrome", onPath, nil, "", "$CHROMIUM names /opt/chrome"},
+		{"on the PATH", "", onPath, nil, "/opt/bin/chromium", ""},
+		{"Debian's place", "", none, []string{"/usr/bin/chromium"}, "/usr/bin/chromium", ""},
+		{"not installed", "", none, nil, "", "apt-get install chromium"},
 	}
-	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
-		return "/usr/bin/chromium"
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string {
+				if k == "CHROMIUM" {
+					return tt.env
+				}
+				return ""
+			}
+			exists := func(p string) bool { return slices.Contains(tt.files, p) }
+			got, err := findChromium(getenv, tt.lookPath, exists)
+			if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("findChromium = %q, %v; want %q, an error with %q", got, err, tt.want, tt.wantErr)
+			}
+		})
 	}
-	t.Fatal("the browser end-to-end test needs Chromium, which is not installed: run `apt-get install chromium` " +
-		"(Debian; .ci/run does it), or set $CHROMIUM to a Chromium or Chrome binary; " +
-		"APPROVALS_SKIP_BROWSER=1 skips this test")
-	return ""
 }
 
 // artifactsDir is where screenshots go: $APPROVALS_ARTIFACTS, or
@@ -229,6 +271,17 @@ func (b *tab) requestID() string {
 	return id
 }
 
+// TestBrowserEndToEnd drives the reviewer UI of `approvals demo` in a real
+// headless Chromium, as a reviewer would: sign-in through the OpenID
+// Connect flow of the demo's provider, the queue, approving a request until
+// the fake Graph has the account, denying another, signing out, and the 403
+// page of a user without a role. Console errors (a CSP violation, a script
+// error) fail it. It saves screenshots of the pages, at desktop and phone
+// widths, in $APPROVALS_ARTIFACTS (artifacts/e2e at the repository root by
+// default).
+//
+// It needs Chromium (Debian: apt-get install chromium; .ci/run installs
+// it). $CHROMIUM names another binary; APPROVALS_SKIP_BROWSER=1 skips it.
 func TestBrowserEndToEnd(t *testing.T) {
 	chromium := chromiumPath(t)
 	dir := artifactsDir(t)
@@ -532,7 +585,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if len(consoleErrors) > 0 {
 		t.Fatalf("console errors in the reviewer UI:\n%s", strings.Join(consoleErrors, "\n"))
 	}
-	t.Logf("browser session took %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("the whole test took %v", time.Since(start).Round(time.Millisecond))
 	if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal("the browser session ran out of time")
 	}
