@@ -178,3 +178,22 @@ func isAlreadyMember(e *GraphError) bool {
 func isCanceled(ctx context.Context, err error) bool {
 	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctx.Err()))
 }
+
+// hint says what an admin can do about a permanent failure, or "".
+func hint(e *GraphError) string {
+	switch {
+	case e.Status == 0:
+		return "Check the Graph credential settings (AZURE_*); retry when fixed."
+	case e.Status == http.StatusUnauthorized:
+		return "Check that the Graph credential (AZURE_*) is for this tenant and that APPROVALS_GRAPH_URL matches its cloud."
+	case e.Status == http.StatusForbidden && e.Route == "POST /invitations":
+		return "Check that the app has User.Invite.All and that the tenant's external collaboration settings let apps invite guests."
+	case e.Status == http.StatusForbidden && e.Route == "POST /groups/{id}/members/$ref":
+		return "Check that the app has GroupMember.ReadWrite.All."
+	case e.Status == http.StatusForbidden:
+		return "Check that the app has User.ReadWrite.All."
+	case e.Status == http.StatusNotFound && e.Route == "POST /groups/{id}/members/$ref":
+		return "Check APPROVALS_GROUP_IDS: the group does not exist."
+	}
+	return ""
+}

@@ -63,7 +63,7 @@ func newJobMetrics(reg prometheus.Registerer) (*jobMetrics, error) {
 	m := &jobMetrics{
 		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: metricJobs,
-			Help: "Provisioning jobs by state: queued (due, waiting for a worker; counted up to 1000) and in_progress (running).",
+			Help: "Provisioning jobs by state: queued (due, waiting for a worker), scheduled (waiting for a retry time) and in_progress (running); counted up to 1000.",
 		}, []string{"state"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricJobsFinished,
@@ -91,7 +91,7 @@ func newJobMetrics(reg prometheus.Registerer) (*jobMetrics, error) {
 	if m.retries, err = register(reg, m.retries); err != nil {
 		return nil, err
 	}
-	for _, s := range []string{"queued", "in_progress"} {
+	for _, s := range []string{"queued", "scheduled", "in_progress"} {
 		m.jobs.WithLabelValues(s)
 	}
 	for _, s := range []string{"succeeded", "failed"} {

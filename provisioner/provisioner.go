@@ -298,7 +298,7 @@ func (p *Provisioner) dispatch(ctx, jobCtx context.Context, wg *sync.WaitGroup) 
 	wait := p.cfg.PollInterval
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	queued := 0
+	queued, scheduled := 0, 0
 	for _, r := range jobs {
 		if p.running[r.ID] {
 			continue
@@ -307,13 +307,15 @@ func (p *Provisioner) dispatch(ctx, jobCtx context.Context, wg *sync.WaitGroup) 
 		if h, ok := p.held[r.ID]; ok {
 			if h.After(now) {
 				wait = min(wait, h.Sub(now))
+				scheduled++
 				continue
 			}
 			delete(p.held, r.ID)
 		}
 		if due.After(now) {
 			wait = min(wait, due.Sub(now))
-			break
+			scheduled++
+			continue
 		}
 		if len(p.running) >= p.cfg.Workers {
 			queued++
@@ -324,6 +326,7 @@ func (p *Provisioner) dispatch(ctx, jobCtx context.Context, wg *sync.WaitGroup) 
 		go p.work(ctx, jobCtx, wg, r.ID)
 	}
 	p.metrics.jobs.WithLabelValues("queued").Set(float64(queued))
+	p.metrics.jobs.WithLabelValues("scheduled").Set(float64(scheduled))
 	p.metrics.jobs.WithLabelValues("in_progress").Set(float64(len(p.running)))
 	return max(wait, 0)
 }
@@ -431,12 +434,16 @@ func (p *Provisioner) graphFailure(j *job, ge *GraphError) {
 		}
 		p.mu.Unlock()
 		if now.Sub(since) >= p.cfg.Retry.LagWindow {
-			p.finish(j.ctx, j.log, j.r.ID, ge, fmt.Sprintf("%s; still failing after %s, so it is not replication lag", ge.Error(), p.cfg.Retry.LagWindow))
+			p.finish(j.ctx, j.log, j.r.ID, ge, strings.TrimSpace(fmt.Sprintf("%s; still failing after %s, so it is not replication lag. %s", ge.Error(), p.cfg.Retry.LagWindow, hint(ge))))
 			return
 		}
 	}
 	if c == permanent {
-		p.finish(j.ctx, j.log, j.r.ID, ge, ge.Error())
+		cause := ge.Error()
+		if h := hint(ge); h != "" {
+			cause += " " + h
+		}
+		p.finish(j.ctx, j.log, j.r.ID, ge, cause)
 		return
 	}
 	delay := p.backoff(j.r.Provisioning.Attempts, ge.RetryAfter)

@@ -332,8 +332,8 @@ func TestPermanentFailureThenRetry(t *testing.T) {
 	h.start()
 	r := h.wait(h.approve(person{"gus@example.com", nil, map[string]any{"city": "Oslo"}}).ID, approvals.ProvisioningFailed, 20*time.Second)
 	call := h.srv.CallsTo("POST /invitations")[0]
-	want := "invite gus@example.com: Graph Authorization_RequestDenied: Guest invitations not allowed for your company. Contact your company administrator for more details. (request-id " + call.RequestID + ")"
-	if r.Provisioning.LastError != want || r.Provisioning.RequestID != call.RequestID || r.Provisioning.Attempts != 1 {
+	want := "invite gus@example.com: Graph Authorization_RequestDenied: Guest invitations not allowed for your company. Contact your company administrator for more details. (request-id " + call.RequestID + ") Check that the app has User.Invite.All"
+	if !strings.HasPrefix(r.Provisioning.LastError, want) || r.Provisioning.RequestID != call.RequestID || r.Provisioning.Attempts != 1 {
 		t.Errorf("failed record = %+v\nwant last_error %q", r.Provisioning, want)
 	}
 	if got := h.counter("approvals_provisioning_jobs_finished_total", "state", "failed"); got != 1 {
@@ -366,7 +366,7 @@ func TestPermanentFailures(t *testing.T) {
 			s.Fault("PATCH /users/{id}", graphtest.FaultSpec{Status: 400, Code: "Request_BadRequest", Message: "Invalid value specified for property 'country' of resource 'User'."})
 		}, person{"v@example.com", nil, map[string]any{"country": "Narnia"}}, []string{"update user", "Invalid value specified for property 'country'"}},
 		{"missing group permission, past the lag window", func(s *graphtest.Server) { s.SetPermissions(graphtest.PermUserReadWriteAll) },
-			person{"g@example.com", nil, nil}, []string{"Authorization_RequestDenied", "still failing after 300ms"}},
+			person{"g@example.com", nil, nil}, []string{"Authorization_RequestDenied", "still failing after 300ms", "GroupMember.ReadWrite.All"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,7 +41,7 @@ type tokenClaims struct {
 func (s *Server) serveAuthority(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if len(parts) < 2 || (parts[0] != s.opts.TenantID && !strings.EqualFold(parts[0], s.opts.TenantDomain)) {
-		oauthError(w, http.StatusBadRequest, "invalid_tenant", 90002, "Tenant '"+parts[0]+"' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
+		s.oauthError(w, http.StatusBadRequest, "invalid_tenant", 90002, "Tenant '"+parts[0]+"' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
 		return
 	}
 	rest := strings.Join(parts[1:], "/")
@@ -62,36 +62,36 @@ func (s *Server) serveAuthority(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && rest == "oauth2/v2.0/token":
 		s.serveToken(w, r)
 	default:
-		oauthError(w, http.StatusNotFound, "invalid_request", 900561, "The endpoint only accepts POST requests and the openid-configuration GET.")
+		s.oauthError(w, http.StatusNotFound, "invalid_request", 900561, "The endpoint only accepts POST requests and the openid-configuration GET.")
 	}
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
+		s.oauthError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
 		return
 	}
 	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '"+gt+"'.")
+		s.oauthError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '"+gt+"'.")
 		return
 	}
 	if r.PostForm.Get("client_id") != s.opts.ClientID {
-		oauthError(w, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+r.PostForm.Get("client_id")+"' was not found in the directory.")
+		s.oauthError(w, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+r.PostForm.Get("client_id")+"' was not found in the directory.")
 		return
 	}
 	switch {
 	case r.PostForm.Has("client_secret"):
 		if !hmac.Equal([]byte(r.PostForm.Get("client_secret")), []byte(s.opts.ClientSecret)) {
-			oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")
+			s.oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")
 			return
 		}
 	case r.PostForm.Has("client_assertion"):
 		if !s.validAssertion(r.PostForm.Get("client_assertion")) {
-			oauthError(w, http.StatusUnauthorized, "invalid_client", 700027, "Client assertion failed signature validation or names another client.")
+			s.oauthError(w, http.StatusUnauthorized, "invalid_client", 700027, "Client assertion failed signature validation or names another client.")
 			return
 		}
 	default:
-		oauthError(w, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+		s.oauthError(w, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		return
 	}
 	var aud string
@@ -101,7 +101,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if aud == "" {
-		oauthError(w, http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope "+r.PostForm.Get("scope")+" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
+		s.oauthError(w, http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope "+r.PostForm.Get("scope")+" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
 		return
 	}
 	s.mu.Lock()
@@ -187,12 +187,12 @@ func (s *Server) checkToken(r *http.Request) error {
 	return nil
 }
 
-func oauthError(w http.ResponseWriter, status int, code string, aadsts int, desc string) {
+func (s *Server) oauthError(w http.ResponseWriter, status int, code string, aadsts int, desc string) {
 	writeJSON(w, status, map[string]any{
 		"error":             code,
 		"error_description": "AADSTS" + strconv.Itoa(aadsts) + ": " + desc,
 		"error_codes":       []int{aadsts},
-		"timestamp":         time.Now().UTC().Format("2006-01-02 15:04:05Z"),
+		"timestamp":         s.opts.Clock().UTC().Format("2006-01-02 15:04:05Z"),
 		"trace_id":          newGUID(),
 		"correlation_id":    newGUID(),
 	})
