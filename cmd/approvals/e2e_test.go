@@ -400,7 +400,20 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if n := rob.count(`.mainnav a[href="/invite"]`); n != 0 {
 		t.Fatal("a reviewer without the admin role sees the Invite link")
 	}
+	// The script runs (under the CSP): bulk buttons wait for a selection.
+	bulkDisabled := `Array.from(document.querySelectorAll('#bulk-form button[name="action"]'), b => b.disabled)`
+	if got := eval[[]bool](rob, bulkDisabled); len(got) != 2 || !got[0] || !got[1] {
+		t.Fatalf("bulk buttons disabled %v before a selection, want both", got)
+	}
 	rob.shot("queue-desktop")
+	rob.step("selecting a request", chromedp.Click(chromedp.CSS(`#bulk-form input[name="id"]`)))
+	if got := eval[[]bool](rob, bulkDisabled); len(got) != 2 || got[0] || got[1] {
+		t.Fatalf("bulk buttons disabled %v after a selection, want neither", got)
+	}
+	if n := rob.text("[data-selected-count]"); n != "1" {
+		t.Fatalf("selection count %q", n)
+	}
+	rob.step("clearing the selection", chromedp.Click(chromedp.CSS(`#bulk-form input[name="id"]`)))
 	rob.step("setting the phone viewport", phoneViewport)
 	rob.shot("queue-phone")
 	rob.step("setting the desktop viewport", desktopViewport)
