@@ -123,6 +123,11 @@ func artifactsDir(t *testing.T) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("artifacts folder: %v", err)
 	}
+	// A failure screenshot of an earlier run would mislead.
+	old, _ := filepath.Glob(filepath.Join(dir, "failure-*.png"))
+	for _, f := range old {
+		_ = os.Remove(f)
+	}
 	return dir
 }
 
