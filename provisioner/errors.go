@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -54,13 +56,17 @@ func (e *GraphError) Summary() string {
 	var s string
 	switch {
 	case e.Status == 0 && e.Err != nil:
-		s = "no answer from Graph: " + e.Err.Error()
+		s = "no answer from Graph: " + causeText(e.Err)
 	case e.Code != "":
 		s = fmt.Sprintf("Graph %s: %s", e.Code, e.Message)
 	default:
 		s = fmt.Sprintf("Graph HTTP %d: %s", e.Status, e.Message)
 	}
-	if e.RequestID != "" {
+	switch {
+	case e.RequestID == "":
+	case e.Status == 0:
+		s += " (client-request-id " + e.RequestID + ")"
+	default:
 		s += " (request-id " + e.RequestID + ")"
 	}
 	return s
@@ -68,6 +74,40 @@ func (e *GraphError) Summary() string {
 
 // Unwrap returns the cause of a call that got no answer.
 func (e *GraphError) Unwrap() error { return e.Err }
+
+var aadsts = regexp.MustCompile(`AADSTS\d+:[^"\n]*`)
+
+// causeText renders why a call got no answer on one line, without the
+// query string (it holds a person's email) and without azidentity's
+// multi-line report.
+func causeText(err error) string {
+	var af *azidentity.AuthenticationFailedError
+	if errors.As(err, &af) {
+		status := ""
+		if af.RawResponse != nil {
+			status = fmt.Sprintf(" (HTTP %d)", af.RawResponse.StatusCode)
+		}
+		if m := aadsts.FindString(af.Error()); m != "" {
+			return "the token authority refused the credential" + status + ": " + strings.TrimSpace(m)
+		}
+		return "could not get a token" + status + ": " + firstLine(af.Error())
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		where := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			u.RawQuery, u.Fragment = "", ""
+			where = u.String()
+		}
+		return ue.Op + " " + where + ": " + causeText(ue.Err)
+	}
+	return firstLine(err.Error())
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
 
 // toGraphError converts what the SDK returned into a *GraphError. It never
 // calls the SDK error's Error method: ODataError.Error panics when the body
@@ -143,8 +183,10 @@ func classify(e *GraphError) class {
 	switch e.Status {
 	case 0:
 		var af *azidentity.AuthenticationFailedError
-		if errors.As(e.Err, &af) && af.RawResponse != nil && af.RawResponse.StatusCode >= 400 && af.RawResponse.StatusCode < 500 {
-			return permanent // the authority refused the credential
+		if errors.As(e.Err, &af) && af.RawResponse != nil {
+			if c := af.RawResponse.StatusCode; c >= 400 && c < 500 && c != http.StatusRequestTimeout && c != http.StatusTooManyRequests {
+				return permanent // the authority refused the credential
+			}
 		}
 		return transient // timeout, reset, DNS, authority unreachable
 	case http.StatusRequestTimeout, http.StatusTooManyRequests,

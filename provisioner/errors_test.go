@@ -18,6 +18,8 @@ func TestClassify(t *testing.T) {
 	}{
 		{GraphError{Route: "GET /users", Err: io.ErrUnexpectedEOF}, transient},
 		{GraphError{Route: "GET /users", Err: authFailed}, permanent},
+		{GraphError{Route: "GET /users", Err: &azidentity.AuthenticationFailedError{RawResponse: &http.Response{StatusCode: 429}}}, transient},
+		{GraphError{Route: "GET /users", Err: &azidentity.AuthenticationFailedError{}}, transient},
 		{GraphError{Route: "POST /invitations", Status: 429}, transient},
 		{GraphError{Route: "POST /invitations", Status: 503}, transient},
 		{GraphError{Route: "POST /invitations", Status: 504}, transient},

@@ -167,7 +167,7 @@ func TestExistingAccountIsLinked(t *testing.T) {
 // the account. One account in the end.
 func TestDuplicateUPNConflictIsResolvedByLinking(t *testing.T) {
 	h := newHarness(t)
-	h.srv.SearchLag(400 * time.Millisecond)
+	h.srv.SearchLag(1500 * time.Millisecond)
 	h.srv.Fault("POST /users", graphtest.FaultSpec{Reset: true, AfterEffect: true, Count: 1})
 	h.start()
 	r := h.wait(h.approve(person{"gina@example.com", &approvals.Identity{Issuer: "google.com", IssuerAssignedID: "g-9"}, nil}).ID, approvals.ProvisioningSucceeded, 20*time.Second)
@@ -222,13 +222,13 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 			s.Fault("POST /groups/{id}/members/$ref", graphtest.FaultSpec{Status: 503, AfterEffect: true, Count: 1})
 		}, person{"t9@example.com", nil, nil}, "503"},
 		{"replication lag: 404 on PATCH, 400 on group add", func(s *graphtest.Server) {
-			s.ReplicationLag(300 * time.Millisecond)
+			s.ReplicationLag(time.Second)
 		}, person{"t10@example.com", nil, map[string]any{"city": "J"}}, "404"},
 		{"replication lag of a created guest: 400 on group add", func(s *graphtest.Server) {
-			s.ReplicationLag(300 * time.Millisecond)
+			s.ReplicationLag(time.Second)
 		}, person{"t11@example.com", &approvals.Identity{Issuer: "mail", IssuerAssignedID: "t11@example.com"}, nil}, "400"},
 		{"scoped replication lag: 403", func(s *graphtest.Server) {
-			s.ScopedReplicationLag(300 * time.Millisecond)
+			s.ScopedReplicationLag(time.Second)
 		}, person{"t12@example.com", nil, map[string]any{"city": "L"}}, "403"},
 	}
 	for _, tt := range tests {
