@@ -51,6 +51,25 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+func TestTransient(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{&GraphError{Route: "POST /invitations", Status: 429}, true},
+		{&GraphError{Route: "PATCH /users/{id}", Status: 404}, true},
+		{&GraphError{Route: "GET /users", Err: io.EOF}, true},
+		{&GraphError{Route: "POST /invitations", Status: 403}, false},
+		{&GraphError{Route: "POST /users", Status: 400, ConflictProperty: "userPrincipalName"}, false},
+		{errors.New("not Graph"), false},
+		{nil, false},
+	} {
+		if got := Transient(tt.err); got != tt.want {
+			t.Errorf("Transient(%v) = %v", tt.err, got)
+		}
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	p := &Provisioner{cfg: Config{Retry: RetryPolicy{Base: 100 * time.Millisecond, Max: time.Second}}}
 	for attempt := 1; attempt <= 12; attempt++ {
