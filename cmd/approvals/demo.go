@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -96,8 +97,10 @@ func (d *Demo) Run(ctx context.Context) error {
 	}
 	db := filepath.Join(d.dir, "approvals.db")
 	if d.fresh {
-		if err := os.Remove(db); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+		for _, f := range []string{db, filepath.Join(d.dir, "secrets.json")} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
 		}
 	}
 	ln, err := net.Listen("tcp", d.listen)
@@ -123,7 +126,10 @@ func (d *Demo) Run(ctx context.Context) error {
 		return err
 	}
 
-	d.ConnectorUser, d.ConnectorPassword, d.APIKey = "entra-connector", randomSecret(), randomSecret()
+	d.ConnectorUser = "entra-connector"
+	if d.ConnectorPassword, d.APIKey, err = demoSecrets(filepath.Join(d.dir, "secrets.json")); err != nil {
+		return err
+	}
 	env := map[string]string{
 		"APPROVALS_DB":                      db,
 		"APPROVALS_PUBLIC_URL":              d.PublicURL,
@@ -176,6 +182,22 @@ func (d *Demo) Run(ctx context.Context) error {
 	return d.main.Run(ctx)
 }
 
+// demoSecrets returns the connector password and the API key kept in
+// path, making them on the first run, so that the curl lines of an earlier
+// run keep working against the kept data file.
+func demoSecrets(path string) (password, apiKey string, err error) {
+	var s struct{ ConnectorPassword, APIKey string }
+	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &s) == nil && len(s.ConnectorPassword) >= 16 && len(s.APIKey) >= 24 {
+		return s.ConnectorPassword, s.APIKey, nil
+	}
+	s.ConnectorPassword, s.APIKey = randomSecret(), randomSecret()
+	b, _ := json.Marshal(s)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return "", "", err
+	}
+	return s.ConnectorPassword, s.APIKey, nil
+}
+
 // samples are sign-ups of each kind, as Entra's API connector sends them.
 func samples() []string {
 	return []string{
@@ -216,7 +238,13 @@ func (d *Demo) sendSamples(ctx context.Context) error {
 func (d *Demo) printBanner() {
 	u := d.PublicURL
 	fmt.Fprintf(d.Stdout, `
-approvals demo is running (no Azure tenant: fake Microsoft Graph at %s)
+approvals demo is running: no Azure tenant, an in-process fake Microsoft Graph (it forgets its
+users when the demo stops) and a built-in sign-in page.
+
+Sample sign-ups came in through the real connector endpoint: Google, Facebook, email one-time
+passcode, Entra ID and Microsoft-account people are pending. Rules decided two more: %s is
+auto-approved (Entra creates the account) and %s is auto-denied. Approving Sam Taylor links
+the guest account the directory already has instead of inviting again.
 
   Reviewer UI        %s/
                      sign in as Ada Reviewer (reviewer + admin), Rob Reviewer (reviewer)
@@ -239,8 +267,8 @@ List pending requests:
 
   curl -H 'Authorization: Bearer %s' '%s/api/v1/requests?status=pending'
 
-Data file: %s (delete it, or pass --fresh, to start over). Ctrl-C stops the demo.
-`, d.graph.URL(), u, u, u, d.ConnectorUser, d.ConnectorPassword, u, d.APIKey,
+Data file: %s (pass --fresh to start over). Ctrl-C stops the demo.
+`, demoAutoApprove, demoAutoDeny, u, u, u, d.ConnectorUser, d.ConnectorPassword, u, d.APIKey,
 		d.ConnectorUser, d.ConnectorPassword, u, d.APIKey, u, d.main.Config.DB)
 }
 

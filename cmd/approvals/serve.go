@@ -130,7 +130,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	cred, err := provisioner.NewCredential(credCfg)
 	if err != nil {
-		return fmt.Errorf("Graph credentials: %w", err)
+		return fmt.Errorf("credentials for Microsoft Graph: %w", err)
 	}
 	dir, err := provisioner.NewDirectory(provisioner.GraphConfig{
 		URL: c.GraphURL, Credential: cred, Transport: m.graphTransport, Logger: m.logger, Metrics: reg, Clock: clock,
