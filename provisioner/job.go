@@ -48,7 +48,19 @@ func (j *job) run() error {
 			return err
 		}
 	}
-	for _, g := range j.p.cfg.GroupIDs {
+	// The configured groups, then those this request asked for. A
+	// line-of-business invitation names its own groups and gets only
+	// those, as when the invite API ran the steps itself.
+	groups := slices.Clone(j.p.cfg.GroupIDs)
+	if j.r.Source == approvals.SourceInvitation {
+		groups = nil
+	}
+	for _, g := range j.r.Provisioning.GroupIDs {
+		if !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	for _, g := range groups {
 		if slices.Contains(j.r.Provisioning.GroupsDone, g) {
 			continue
 		}

@@ -380,6 +380,7 @@ func (f *InviteFlow) record(ctx context.Context, in InviteInput, res InviteResul
 	p := approvals.Provisioning{
 		State: approvals.ProvisioningSucceeded, Method: approvals.MethodInvitation, UserID: res.UserID,
 		Attempts: 1, RedeemURL: res.RedeemURL, Step: approvals.StepGroups, GroupsDone: res.GroupsAdded,
+		GroupIDs: in.GroupIDs, // a retry of a failed invitation finishes these
 	}
 	if ierr != nil {
 		var ie *InviteError
