@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -26,6 +28,8 @@ type target struct {
 	newWorker func(w int) func() error
 	// close releases what the target holds (idle connections).
 	close func()
+	// dials counts the connections an HTTP target opened.
+	dials *atomic.Int64
 }
 
 // PhaseResult is one target run for one round.
@@ -39,6 +43,15 @@ type PhaseResult struct {
 	Seconds     float64 `json:"seconds"`
 	PerSecond   float64 `json:"per_second"`
 	Latency     Latency `json:"latency_ms"`
+	// Connections is how many connections an HTTP target opened during
+	// the phase: more than Concurrency means it reconnected.
+	Connections int64 `json:"connections"`
+	// CPUSeconds is the CPU time this process used during the phase, the
+	// in-process server's included (with -url, only the load
+	// generator's); CPUPerCall divides it by the calls, in microseconds.
+	// On a shared machine it varies much less than calls/s.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	CPUPerCall float64 `json:"cpu_us_per_call"`
 
 	hist *histogram
 }
@@ -71,7 +84,12 @@ func runPhase(ctx context.Context, t target, d time.Duration) PhaseResult {
 	for w := range t.Conc {
 		ops[w] = t.newWorker(w)
 	}
+	var dialsBefore int64
+	if t.dials != nil {
+		dialsBefore = t.dials.Load()
+	}
 	var wg sync.WaitGroup
+	cpu0 := cpuTime()
 	start := time.Now()
 	deadline := start.Add(d)
 	for w := range t.Conc {
@@ -103,7 +121,7 @@ func runPhase(ctx context.Context, t target, d time.Duration) PhaseResult {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	r := PhaseResult{Target: t.Name, Concurrency: t.Conc, Seconds: elapsed.Seconds(), hist: &histogram{}}
+	r := PhaseResult{Target: t.Name, Concurrency: t.Conc, Seconds: elapsed.Seconds(), CPUSeconds: (cpuTime() - cpu0).Seconds(), hist: &histogram{}}
 	for w := range t.Conc {
 		r.hist.merge(&hists[w])
 		r.Errors += errs[w]
@@ -112,9 +130,24 @@ func runPhase(ctx context.Context, t target, d time.Duration) PhaseResult {
 		}
 	}
 	r.Ops = r.hist.n
+	if t.dials != nil {
+		r.Connections = t.dials.Load() - dialsBefore
+	}
 	r.PerSecond = float64(r.Ops) / elapsed.Seconds()
+	if r.Ops > 0 {
+		r.CPUPerCall = r.CPUSeconds / float64(r.Ops) * 1e6
+	}
 	r.Latency = latencyOf(r.hist)
 	return r
+}
+
+// cpuTime returns the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // LoadResult is the outcome of interleaved rounds over several targets.
@@ -133,6 +166,10 @@ type Ratio struct {
 	Overall  float64   `json:"overall"`
 	PerRound []float64 `json:"per_round"`
 	Median   float64   `json:"median"`
+	// CPU compares CPU time per call instead: the baseline's divided by
+	// the target's, over all rounds. It is the throughput ratio the two
+	// would have if both had the machine's CPU to themselves.
+	CPU float64 `json:"cpu"`
 }
 
 // runRounds warms every target up, then runs rounds of d each, rotating
@@ -178,6 +215,8 @@ func runRounds(ctx context.Context, out io.Writer, targets []target, rounds int,
 			sum.hist.merge(p.hist)
 			sum.Errors += p.Errors
 			sum.Seconds += p.Seconds
+			sum.Connections += p.Connections
+			sum.CPUSeconds += p.CPUSeconds
 			if sum.FirstError == "" {
 				sum.FirstError = p.FirstError
 			}
@@ -185,6 +224,9 @@ func runRounds(ctx context.Context, out io.Writer, targets []target, rounds int,
 		sum.Ops = sum.hist.n
 		if sum.Seconds > 0 {
 			sum.PerSecond = float64(sum.Ops) / sum.Seconds
+		}
+		if sum.Ops > 0 {
+			sum.CPUPerCall = sum.CPUSeconds / float64(sum.Ops) * 1e6
 		}
 		sum.Latency = latencyOf(sum.hist)
 		res.Targets = append(res.Targets, sum)
@@ -217,6 +259,9 @@ func (res *LoadResult) ratio(target, baseline string) Ratio {
 	}
 	if b.PerSecond > 0 {
 		rt.Overall = t.PerSecond / b.PerSecond
+	}
+	if t.CPUPerCall > 0 {
+		rt.CPU = b.CPUPerCall / t.CPUPerCall
 	}
 	rounds := map[int][2]float64{}
 	for _, p := range res.Phases {
@@ -261,7 +306,7 @@ func printRatio(out io.Writer, r Ratio) {
 	for _, v := range r.PerRound {
 		fmt.Fprintf(out, " %.2f", v)
 	}
-	fmt.Fprintf(out, " (median %.2fx)\n", r.Median)
+	fmt.Fprintf(out, " (median %.2fx); by CPU time per call %.2fx\n", r.Median, r.CPU)
 }
 
 func newTable(out io.Writer) *tabwriter.Writer {
@@ -270,25 +315,34 @@ func newTable(out io.Writer) *tabwriter.Writer {
 
 // The phase table has fixed columns, so that rows printed one by one as
 // phases end line up.
-const phaseFormat = "%5s  %-9s %5s %9s %7s %7s %9s %8s %8s %8s %8s\n"
+const phaseFormat = "%5s  %-9s %5s %6s %9s %7s %7s %9s %8s %8s %8s %8s %11s\n"
 
 func printPhaseHeader(out io.Writer) {
-	fmt.Fprintf(out, phaseFormat, "round", "target", "conns", "calls", "errors", "seconds", "calls/s", "p50 ms", "p90 ms", "p99 ms", "max ms")
+	fmt.Fprintf(out, phaseFormat, "round", "target", "conns", "dials", "calls", "errors", "seconds", "calls/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "cpu us/call")
 }
 
 func printPhase(out io.Writer, round string, p PhaseResult) {
-	fmt.Fprintf(out, phaseFormat, round, p.Target, fmt.Sprint(p.Concurrency), fmt.Sprint(p.Ops), fmt.Sprint(p.Errors),
+	fmt.Fprintf(out, phaseFormat, round, p.Target, fmt.Sprint(p.Concurrency), fmt.Sprint(p.Connections), fmt.Sprint(p.Ops), fmt.Sprint(p.Errors),
 		fmt.Sprintf("%.1f", p.Seconds), fmt.Sprintf("%.0f", p.PerSecond), fmt.Sprintf("%.2f", p.Latency.P50),
-		fmt.Sprintf("%.2f", p.Latency.P90), fmt.Sprintf("%.2f", p.Latency.P99), fmt.Sprintf("%.1f", p.Latency.Max))
+		fmt.Sprintf("%.2f", p.Latency.P90), fmt.Sprintf("%.2f", p.Latency.P99), fmt.Sprintf("%.1f", p.Latency.Max), fmt.Sprintf("%.1f", p.CPUPerCall))
 }
 
 // newClient returns an HTTP/1.1 client that keeps conc connections to one
 // host open, as a load generator must: the default keeps only two idle
 // connections per host and would open and close the rest on every call.
-func newClient(conc int) *http.Client {
+//
+// dials, when not nil, counts the connections opened: a load generator
+// that keeps reconnecting measures TCP set-up, not the server.
+func newClient(conc int, dials *atomic.Int64) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{
 		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				if dials != nil {
+					dials.Add(1)
+				}
+				return dialer.DialContext(ctx, network, addr)
+			},
 			MaxIdleConns:        conc,
 			MaxIdleConnsPerHost: conc,
 			MaxConnsPerHost:     conc,
@@ -309,10 +363,12 @@ type call struct {
 // httpTarget posts the calls next returns to url with conc connections,
 // checking that every answer has the wanted action.
 func httpTarget(name, url, auth string, conc int, next func(w int) func() call) target {
-	client := newClient(conc)
+	var dials atomic.Int64
+	client := newClient(conc, &dials)
 	return target{
-		Name: name,
-		Conc: conc,
+		Name:  name,
+		Conc:  conc,
+		dials: &dials,
 		newWorker: func(w int) func() error {
 			nextCall := next(w)
 			var buf bytes.Buffer

@@ -175,7 +175,7 @@ func (b *Bench) ParseFlags(args []string) error {
 	fs.BoolVar(&b.cold, "cold", false, "queue, export: evict the data file from the page cache first (posix_fadvise), as after a reboot")
 	fs.BoolVar(&b.inProcess, "inprocess", false, "export: run the export's library calls in this process instead of the binary (for -cpuprofile)")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process server included) during the measured rounds")
-	fs.StringVar(&b.profileTarget, "profile", "", "with -cpuprofile: profile only the phases of this target (e.g. check), one file per round, FILE.TARGET.ROUND")
+	fs.StringVar(&b.profileTarget, "profile", "", "with -cpuprofile: profile only the phases of this target (e.g. check; all: every target apart), one file per phase, FILE.TARGET.ROUND")
 	fs.StringVar(&b.memProfile, "memprofile", "", "write a heap profile of this process at the end")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -302,7 +302,7 @@ func (b *Bench) load(ctx context.Context, targets []target) (LoadResult, error) 
 	case b.cpuProfile != "":
 		// One profile per phase of the target: go tool pprof merges them.
 		around = func(name string, round int) func() {
-			if name != b.profileTarget {
+			if name != b.profileTarget && b.profileTarget != "all" {
 				return func() {}
 			}
 			stop, err := startCPUProfile(fmt.Sprintf("%s.%s.%d", b.cpuProfile, name, round))

@@ -177,7 +177,7 @@ func (b *Bench) runCheck(ctx context.Context) error {
 
 // postAll posts every call to url from conc workers and checks each answer.
 func postAll(ctx context.Context, url, auth string, calls []call, conc int) error {
-	client := newClient(conc)
+	client := newClient(conc, nil)
 	defer client.CloseIdleConnections()
 	var next atomic.Int64
 	var mu sync.Mutex

@@ -40,6 +40,7 @@ type QueueResult struct {
 type PageTiming struct {
 	Name    string  `json:"name"`
 	Path    string  `json:"path"`
+	Goal    bool    `json:"goal"` // counted in the goal
 	Rows    int     `json:"rows"`
 	Bytes   int     `json:"bytes"`
 	FirstMs float64 `json:"first_ms"`
@@ -78,8 +79,10 @@ func (b *Bench) runQueue(ctx context.Context) error {
 	// other processes' bursts (the maximum is reported beside).
 	worst, worstMax := 0.0, 0.0
 	for _, p := range res.Pages {
-		worst = max(worst, p.FirstMs, p.P50Ms)
-		worstMax = max(worstMax, p.MaxMs)
+		if p.Goal {
+			worst = max(worst, p.FirstMs, p.P50Ms)
+			worstMax = max(worstMax, p.MaxMs)
+		}
 	}
 	b.goal(fmt.Sprintf("with %d stored requests: first page of the queue and of GET /api/v1/requests under 50 ms", res.Requests),
 		worst < 50, fmt.Sprintf("slowest first load or median %.1f ms; slowest single load %.1f ms", worst, worstMax))
@@ -138,22 +141,25 @@ func (b *Bench) queueInProcess(ctx context.Context, res *QueueResult) error {
 	} else if !bytes.Contains(body, []byte("<table")) && !bytes.Contains(body, []byte("queue")) {
 		return errors.New("signing in to the reviewer UI: the queue page did not come back")
 	}
+	// The goal covers the queue as a reviewer first sees it and the API's
+	// first pages; the other tabs are shown for comparison.
 	pages := []struct {
 		name, path string
 		c          *http.Client
 		auth       string
+		goal       bool
 	}{
-		{"API: GET /api/v1/requests (all, newest first)", "/api/v1/requests", client, "Bearer " + benchAPIKey},
-		{"API: GET /api/v1/requests?status=pending", "/api/v1/requests?status=pending", client, "Bearer " + benchAPIKey},
-		{"UI: queue (pending, oldest first)", "/", browser, ""},
-		{"UI: queue, all statuses", "/?status=all", browser, ""},
-		{"UI: queue, denied", "/?status=denied", browser, ""},
+		{"API: GET /api/v1/requests (all, newest first)", "/api/v1/requests", client, "Bearer " + benchAPIKey, true},
+		{"API: GET /api/v1/requests?status=pending", "/api/v1/requests?status=pending", client, "Bearer " + benchAPIKey, true},
+		{"UI: queue (pending, oldest first)", "/", browser, "", true},
+		{"UI: queue, all statuses", "/?status=all", browser, "", false},
+		{"UI: queue, denied", "/?status=denied", browser, "", false},
 	}
 	tw := newTable(b.Stdout)
 	fmt.Fprintln(tw, "page\trows\tKB\tfirst ms\tp50 ms\tmax ms\t")
 	for _, p := range pages {
 		var h histogram
-		pt := PageTiming{Name: p.name, Path: p.path}
+		pt := PageTiming{Name: p.name, Path: p.path, Goal: p.goal}
 		for i := range b.samples {
 			t0 := time.Now()
 			body, err := get(ctx, p.c, sys.URL+p.path, p.auth)
