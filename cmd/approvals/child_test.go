@@ -71,6 +71,7 @@ func startChild(t *testing.T, env map[string]string) *childServer {
 	c := &childServer{t: t, cmd: cmd, log: newChildLog(), done: make(chan struct{})}
 	cmd.Stdout = io.Discard
 	cmd.Stderr = c.log
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -551,53 +551,71 @@ func listRequests(ctx context.Context, client *http.Client, base, status string)
 	}
 }
 
-// signUpAndApprove sends every person's sign-up through the connector and
-// approves every pending request through the admin API, 4 at a time. Both
-// are idempotent, so a round cut short by a kill is simply done again. It
-// returns how many approvals the API answered.
-func signUpAndApprove(ctx context.Context, client *http.Client, base string, persons []person) (int, error) {
+// signUpAndApprove sends the sign-ups of the people not yet answered
+// through the connector, then approves every pending request through the
+// admin API, 8 at a time. Both are idempotent, so a round cut short by a
+// kill is simply done again; signedUp remembers the answered sign-ups
+// across rounds.
+func signUpAndApprove(ctx context.Context, client *http.Client, base string, persons []person, signedUp *sync.Map) error {
+	var firstErr atomic.Pointer[error]
+	fail := func(err error) { firstErr.CompareAndSwap(nil, &err) }
+	var wg sync.WaitGroup
+	work := make(chan person)
+	for range 8 {
+		wg.Go(func() {
+			for p := range work {
+				status, a, err := postSignUp(ctx, client, base+"/connector/request-approval", crashUser, crashPassword, p.body)
+				switch ok, _ := p.expected(status, a); {
+				case err != nil:
+					fail(err)
+				case ok, status == 200 && a.Action == "ShowBlockPage" && strings.Contains(a.UserMessage, "approved"),
+					status == 200 && a.Action == "Continue": // approved and provisioned already
+					signedUp.Store(p.n, true)
+				default:
+					fail(fmt.Errorf("sign-up of %s: %d %+v", p.email, status, a))
+				}
+			}
+		})
+	}
 	for _, p := range persons {
-		status, a, err := postSignUp(ctx, client, base+"/connector/request-approval", crashUser, crashPassword, p.body)
-		if err != nil {
-			return 0, err
+		if _, ok := signedUp.Load(p.n); !ok && firstErr.Load() == nil {
+			work <- p
 		}
-		if ok, _ := p.expected(status, a); !ok && !(status == 200 && a.Action == "ShowBlockPage") && a.Action != "Continue" {
-			return 0, fmt.Errorf("sign-up of %s: %d %+v", p.email, status, a)
-		}
+	}
+	close(work)
+	wg.Wait()
+	if e := firstErr.Load(); e != nil {
+		return *e
 	}
 	pending, err := listRequests(ctx, client, base, "pending")
 	if err != nil {
-		return 0, err
+		return err
 	}
-	var approved atomic.Int64
-	var firstErr atomic.Pointer[error]
-	var wg sync.WaitGroup
-	work := make(chan apiRequest)
-	for range 4 {
+	toApprove := make(chan apiRequest)
+	for range 8 {
 		wg.Go(func() {
-			for r := range work {
+			for r := range toApprove {
 				code, err := apiCall(ctx, client, http.MethodPost, base+"/api/v1/requests/"+r.ID+"/approve", `{"reason":"crash test"}`, nil)
 				switch {
 				case err != nil:
-					firstErr.CompareAndSwap(nil, &err)
+					fail(err)
 				case code != http.StatusOK:
-					err := fmt.Errorf("approve %s: status %d", r.ID, code)
-					firstErr.CompareAndSwap(nil, &err)
-				default:
-					approved.Add(1)
+					fail(fmt.Errorf("approve %s: status %d", r.ID, code))
 				}
 			}
 		})
 	}
 	for _, r := range pending {
-		work <- r
+		if firstErr.Load() == nil {
+			toApprove <- r
+		}
 	}
-	close(work)
+	close(toApprove)
 	wg.Wait()
 	if e := firstErr.Load(); e != nil {
-		return int(approved.Load()), *e
+		return *e
 	}
-	return int(approved.Load()), nil
+	return nil
 }
 
 // usersByMail groups the fake directory's users by lower-cased mail.
@@ -707,6 +725,7 @@ func TestCrashProvisioning(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	kills := 0
 	var rep provisioningReport
+	var signedUp sync.Map
 	for round := 0; ; round++ {
 		last := round >= *crashRounds
 		c := startChild(t, env)
@@ -717,20 +736,26 @@ func TestCrashProvisioning(t *testing.T) {
 		base := "http://" + addr
 		ctx, cancel := context.WithCancel(context.Background())
 		driven := make(chan error, 1)
-		go func() {
-			_, err := signUpAndApprove(ctx, client, base, persons)
-			driven <- err
-		}()
+		go func() { driven <- signUpAndApprove(ctx, client, base, persons, &signedUp) }()
 		if !last {
+			// Kill while provisioning: a moment after the sign-ups and
+			// approvals are in (or during them, when they take long).
 			up := 200*time.Millisecond + time.Duration(rng.IntN(800))*time.Millisecond
+			select {
+			case <-driven:
+			case <-time.After(10 * time.Second):
+			}
 			time.Sleep(up)
 			c.kill()
 			kills++
 			cancel()
-			<-driven
+			select {
+			case <-driven:
+			default:
+			}
 			checkProblems(t, c)
 			rep = verifyProvisioning(t, db, persons, g)
-			t.Logf("round %d: killed after %s up; %d approved, %d provisioned, %d in progress, %d directory users", round+1, up.Round(time.Millisecond), rep.approved, rep.succeeded, rep.inProgress, len(g.Users()))
+			t.Logf("round %d: killed %s after the approvals; %d approved, %d provisioned, %d in progress, %d directory users", round+1, up.Round(time.Millisecond), rep.approved, rep.succeeded, rep.inProgress, len(g.Users()))
 			if t.Failed() {
 				return
 			}
