@@ -168,8 +168,9 @@ type Ratio struct {
 	Median   float64   `json:"median"`
 	// CPU compares CPU time per call instead: the baseline's divided by
 	// the target's, over all rounds. It is the throughput ratio the two
-	// would have if both had the machine's CPU to themselves.
-	CPU float64 `json:"cpu"`
+	// would have if both had the machine's CPU to themselves. Zero when
+	// it means nothing (a -url target, or an I/O-bound baseline).
+	CPU float64 `json:"cpu,omitempty"`
 }
 
 // runRounds warms every target up, then runs rounds of d each, rotating
@@ -245,8 +246,10 @@ func runRounds(ctx context.Context, out io.Writer, targets []target, rounds int,
 	return res, nil
 }
 
-// ratio compares target with baseline in res.
-func (res *LoadResult) ratio(target, baseline string) Ratio {
+// ratio compares target with baseline in res. With cpu, it also compares
+// their CPU time per call: only meaningful when both are CPU-bound and
+// served in this process.
+func (res *LoadResult) ratio(target, baseline string, cpu bool) Ratio {
 	rt := Ratio{Target: target, Baseline: baseline}
 	var t, b PhaseResult
 	for _, p := range res.Targets {
@@ -260,7 +263,7 @@ func (res *LoadResult) ratio(target, baseline string) Ratio {
 	if b.PerSecond > 0 {
 		rt.Overall = t.PerSecond / b.PerSecond
 	}
-	if t.CPUPerCall > 0 {
+	if cpu && t.CPUPerCall > 0 {
 		rt.CPU = b.CPUPerCall / t.CPUPerCall
 	}
 	rounds := map[int][2]float64{}
@@ -306,7 +309,11 @@ func printRatio(out io.Writer, r Ratio) {
 	for _, v := range r.PerRound {
 		fmt.Fprintf(out, " %.2f", v)
 	}
-	fmt.Fprintf(out, " (median %.2fx); by CPU time per call %.2fx\n", r.Median, r.CPU)
+	fmt.Fprintf(out, " (median %.2fx)", r.Median)
+	if r.CPU > 0 {
+		fmt.Fprintf(out, "; by CPU time per call %.2fx", r.CPU)
+	}
+	fmt.Fprintln(out)
 }
 
 func newTable(out io.Writer) *tabwriter.Writer {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,10 +166,11 @@ func (b *Bench) runCheck(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r := res.ratio("check", "baseline")
+	r := res.ratio("check", "baseline", b.url == "")
 	printRatio(b.Stdout, r)
 	b.result.Load = &res
 	check := res.Targets[1]
+	b.project(check)
 	b.goal(fmt.Sprintf("check-approval-status at %d connections: at least 0.8x the bare Echo baseline", b.conc), r.Median >= 0.8, fmt.Sprintf("%.2fx (median of rounds)", r.Median))
 	b.goal(fmt.Sprintf("check-approval-status at %d connections: p99 under 25 ms", b.conc), check.Latency.P99 < 25, fmt.Sprintf("p99 %.2f ms", check.Latency.P99))
 	b.goal("no failed calls", check.Errors == 0 && res.Targets[0].Errors == 0, fmt.Sprintf("%d errors", check.Errors+res.Targets[0].Errors))
@@ -247,12 +249,13 @@ func (b *Bench) runRequest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rb := res.ratio("request", "baseline")
-	rr := res.ratio("request", "rawfsync")
+	rb := res.ratio("request", "baseline", b.url == "")
+	rr := res.ratio("request", "rawfsync", false)
 	printRatio(b.Stdout, rb)
 	printRatio(b.Stdout, rr)
 	b.result.Load = &res
 	req := res.Targets[2]
+	b.project(req)
 	if b.conc == 1 {
 		b.goal("request-approval at 1 connection: at least 0.7x raw bbolt with one fsync per transaction", rr.Median >= 0.7, fmt.Sprintf("%.2fx (median of rounds)", rr.Median))
 	} else {
@@ -315,4 +318,24 @@ func rawFsyncTarget(path string) (*rawFsync, error) {
 		},
 		closeDB: db.Close,
 	}, nil
+}
+
+// project prints what the measured CPU time per call would allow if this
+// process had every CPU of the machine to itself: on a shared machine the
+// calls/s measured are what was left over by others. In process only,
+// where the server's CPU time is counted.
+func (b *Bench) project(p PhaseResult) {
+	if b.url != "" || p.CPUPerCall <= 0 {
+		return
+	}
+	cpus := runtime.NumCPU()
+	rate := float64(cpus) / (p.CPUPerCall / 1e6)
+	used := p.CPUSeconds / p.Seconds
+	fmt.Fprintf(b.Stdout, "%s used %.2f of %d CPUs (%.0f us of CPU per call, load generator included): %d CPUs to itself would give about %.0f calls/s\n",
+		p.Target, used, cpus, p.CPUPerCall, cpus, rate)
+	if b.result.Extra == nil {
+		b.result.Extra = map[string]any{}
+	}
+	b.result.Extra["projected_calls_per_second"] = rate
+	b.result.Extra["cpus_used"] = used
 }
