@@ -765,7 +765,8 @@ func TestCrashProvisioning(t *testing.T) {
 		if err := <-driven; err != nil {
 			t.Fatalf("last round: %v", err)
 		}
-		deadline := time.Now().Add(120 * time.Second)
+		lastStart, before := time.Now(), rep.succeeded
+		deadline := lastStart.Add(2*time.Minute + time.Duration(n)*300*time.Millisecond)
 		for {
 			rs, err := listRequests(ctx, client, base, "approved")
 			if err != nil {
@@ -785,6 +786,7 @@ func TestCrashProvisioning(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		t.Logf("last run: %d jobs finished in %s", n-before, time.Since(lastStart).Round(time.Millisecond))
 		cancel()
 		if err := c.stop(30 * time.Second); err != nil {
 			t.Errorf("graceful stop: %v; log:\n%s", err, c.log.tail())
