@@ -570,6 +570,11 @@ func abuseIdle(t *testing.T, addr string) {
 // while 127.0.0.1 (the prober) is served as usual.
 func abuseFlood(t *testing.T, base string) {
 	const perWorker = 40
+	if l, err := net.Listen("tcp", "127.0.0.2:0"); err != nil {
+		t.Skipf("this machine cannot use 127.0.0.2 as a second client address: %v", err)
+	} else {
+		l.Close()
+	}
 	bad := basicAuth(crashUser, "wrong-password-guess-0000")
 	var unauthorized, throttled, other atomic.Int64
 	var noRetryAfter atomic.Int64
