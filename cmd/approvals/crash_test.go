@@ -555,8 +555,9 @@ func listRequests(ctx context.Context, client *http.Client, base, status string)
 // through the connector, then approves every pending request through the
 // admin API, 8 at a time. Both are idempotent, so a round cut short by a
 // kill is simply done again; signedUp remembers the answered sign-ups
-// across rounds.
-func signUpAndApprove(ctx context.Context, client *http.Client, base string, persons []person, signedUp *sync.Map) error {
+// across rounds (by person number), approved the answered approvals (by
+// request id).
+func signUpAndApprove(ctx context.Context, client *http.Client, base string, persons []person, signedUp, approved *sync.Map) error {
 	var firstErr atomic.Pointer[error]
 	fail := func(err error) { firstErr.CompareAndSwap(nil, &err) }
 	var wg sync.WaitGroup
@@ -601,6 +602,8 @@ func signUpAndApprove(ctx context.Context, client *http.Client, base string, per
 					fail(err)
 				case code != http.StatusOK:
 					fail(fmt.Errorf("approve %s: status %d", r.ID, code))
+				default:
+					approved.Store(r.ID, true)
 				}
 			}
 		})
@@ -633,10 +636,10 @@ type provisioningReport struct {
 }
 
 // verifyProvisioning opens the data file of a stopped server, runs Check,
-// and checks the provisioning invariants: no job failed, no person has two
-// directory accounts, and every succeeded job names that person's one
-// account.
-func verifyProvisioning(t *testing.T, db string, persons []person, g *graphtest.Server) provisioningReport {
+// and checks that no answered sign-up or approval was lost and the
+// provisioning invariants: no job failed, no person has two directory
+// accounts, and every succeeded job names that person's one account.
+func verifyProvisioning(t *testing.T, db string, persons []person, g *graphtest.Server, signedUp, approved *sync.Map) provisioningReport {
 	t.Helper()
 	s, err := bolt.Open(db, bolt.Options{Timeout: 10 * time.Second})
 	if err != nil {
@@ -651,6 +654,11 @@ func verifyProvisioning(t *testing.T, db string, persons []person, g *graphtest.
 		if n := len(users[strings.ToLower(p.email)]); n > 1 {
 			t.Errorf("%s has %d accounts in the directory", p.email, n)
 		}
+		if _, ok := signedUp.Load(p.n); ok {
+			if _, err := s.FindByPerson(context.Background(), p.key()); err != nil {
+				t.Errorf("%s: the sign-up was answered, but after the kill: %v", p.email, err)
+			}
+		}
 	}
 	var rep provisioningReport
 	seen := map[string]bool{}
@@ -659,6 +667,9 @@ func verifyProvisioning(t *testing.T, db string, persons []person, g *graphtest.
 			t.Errorf("%s has two requests", r.Email)
 		}
 		seen[r.Key()] = true
+		if _, ok := approved.Load(r.ID); ok && r.Status != approvals.StatusApproved {
+			t.Errorf("%s: the approval was answered, but after the kill the request is %s", r.Email, r.Status)
+		}
 		if r.Status != approvals.StatusApproved {
 			continue
 		}
@@ -725,7 +736,7 @@ func TestCrashProvisioning(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	kills := 0
 	var rep provisioningReport
-	var signedUp sync.Map
+	var signedUp, approved sync.Map
 	for round := 0; ; round++ {
 		last := round >= *crashRounds
 		c := startChild(t, env)
@@ -736,7 +747,7 @@ func TestCrashProvisioning(t *testing.T) {
 		base := "http://" + addr
 		ctx, cancel := context.WithCancel(context.Background())
 		driven := make(chan error, 1)
-		go func() { driven <- signUpAndApprove(ctx, client, base, persons, &signedUp) }()
+		go func() { driven <- signUpAndApprove(ctx, client, base, persons, &signedUp, &approved) }()
 		if !last {
 			// Kill while provisioning: a moment after the sign-ups and
 			// approvals are in (or during them, when they take long).
@@ -754,7 +765,7 @@ func TestCrashProvisioning(t *testing.T) {
 			default:
 			}
 			checkProblems(t, c)
-			rep = verifyProvisioning(t, db, persons, g)
+			rep = verifyProvisioning(t, db, persons, g, &signedUp, &approved)
 			t.Logf("round %d: killed %s after the approvals; %d approved, %d provisioned, %d in progress, %d directory users", round+1, up.Round(time.Millisecond), rep.approved, rep.succeeded, rep.inProgress, len(g.Users()))
 			if t.Failed() {
 				return
@@ -794,7 +805,7 @@ func TestCrashProvisioning(t *testing.T) {
 		checkProblems(t, c)
 		break
 	}
-	rep = verifyProvisioning(t, db, persons, g)
+	rep = verifyProvisioning(t, db, persons, g, &signedUp, &approved)
 	if rep.approved != n || rep.succeeded != n {
 		t.Errorf("%d approved, %d provisioned; want %d", rep.approved, rep.succeeded, n)
 	}
