@@ -155,6 +155,12 @@ func (s *Store) Audit(ctx context.Context, q approvals.AuditQuery) (out []approv
 	return out, next, nil
 }
 
+// releaseEvery is how many chunks of a Decisions scan pass between two
+// releases of the mapped pages: often enough to keep the resident set to a
+// few tens of megabytes, seldom enough that the tree's upper pages are not
+// faulted back in for every chunk.
+const releaseEvery = 16
+
 // Decisions implements approvals.Store. It merges the approved and denied
 // ranges of the decisions index by decision time, reading a chunk of
 // requests per read transaction so that neither memory nor a long-lived
@@ -188,12 +194,18 @@ func (s *Store) Decisions(ctx context.Context, q approvals.DecisionQuery, fn fun
 	}
 	// last[i] is the last key read for codes[i], nil before the first.
 	last := make([][]byte, len(codes))
+	chunks := 0
 	for {
 		var (
 			chunk []*approvals.Request
 			done  bool
 		)
 		err := s.db.View(func(tx *bbolt.Tx) error {
+			// The chunks hold copies: every releaseEvery chunks, drop the
+			// pages they read from this process's resident set.
+			if chunks++; chunks%releaseEvery == 0 {
+				defer releaseMapping(s.db, tx)
+			}
 			chunk, done = nil, false
 			b := tx.Bucket(bucketDecisions)
 			cursors := make([]*bbolt.Cursor, len(codes))
