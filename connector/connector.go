@@ -21,6 +21,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -220,6 +222,41 @@ type handler struct {
 	log                                           *slog.Logger
 	maxBody                                       int64
 	clock                                         approvals.Clock
+	// blocked remembers which requests had a blocked check recorded
+	// lately, so that a person retrying sign-in does not add a durable
+	// audit write per attempt.
+	blocked recentlyRecorded
+}
+
+// blockedAuditWindow is how long a blocked check of one request is
+// recorded once; blockedAuditMax bounds the memory it takes.
+const (
+	blockedAuditWindow = time.Hour
+	blockedAuditMax    = 10000
+)
+
+// recentlyRecorded is a bounded set of request ids with the time each was
+// last recorded.
+type recentlyRecorded struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+// first reports whether id was not recorded within the window before now,
+// and remembers now for it when so.
+func (s *recentlyRecorded) first(id string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at, ok := s.seen[id]; ok && now.Sub(at) < blockedAuditWindow {
+		return false
+	}
+	if s.seen == nil || len(s.seen) >= blockedAuditMax {
+		// Forget everything rather than scan: at worst a few blocked
+		// checks are recorded twice within the window.
+		s.seen = make(map[string]time.Time)
+	}
+	s.seen[id] = now
+	return true
 }
 
 // outcome is how a call ends: the answer, and what to log about it.
@@ -375,11 +412,17 @@ func requestDecided(r *approvals.Request, pending MessageKey) outcome {
 }
 
 // recordBlocked adds to the audit trail that the person tried to sign up
-// again and was stopped at the first step. A failure is only logged: the
-// answer stays the same.
+// again and was stopped at the first step, once per request, message and
+// blockedAuditWindow: someone retrying a dozen times in a minute is one
+// event, not a dozen durable writes. A failure is only logged: the answer
+// stays the same.
 func (h *handler) recordBlocked(r *http.Request, req *approvals.Request, key MessageKey) {
+	now := h.clock.Now().UTC()
+	if !h.blocked.first(req.ID+"\x00"+string(key), now) {
+		return
+	}
 	ev := approvals.Event{
-		At:        h.clock.Now().UTC(),
+		At:        now,
 		Type:      approvals.EventBlockedAtCheck,
 		RequestID: req.ID,
 		Actor:     approvals.ConnectorActor,

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
 )
@@ -606,5 +607,41 @@ func TestConfigValidate(t *testing.T) {
 	err := Config{}.Validate()
 	if err == nil || !strings.Contains(err.Error(), "Service is required") || !strings.Contains(err.Error(), "no caller authentication") {
 		t.Errorf("Validate of the zero Config: %v", err)
+	}
+}
+
+// TestBlockedCheckRecordedOncePerWindow: a pending person retrying sign-in
+// adds one request.blocked_at_check event per hour, not one per attempt.
+func TestBlockedCheckRecordedOncePerWindow(t *testing.T) {
+	e := newEnv(t, approvals.Policy{})
+	body := signUp("retrier@example.com", nil)
+	if w := e.post(RequestApprovalPath, body); w.Code != http.StatusOK {
+		t.Fatalf("request-approval: %d", w.Code)
+	}
+	blocked := func() int {
+		evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{Limit: approvals.MaxPageSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ev := range evs {
+			if ev.Type == approvals.EventBlockedAtCheck {
+				n++
+			}
+		}
+		return n
+	}
+	for range 5 {
+		if rep := readReply(t, e.post(CheckApprovalStatusPath, body), CheckApprovalStatusPath); rep.Action != "ShowBlockPage" {
+			t.Fatalf("check answered %+v", rep)
+		}
+	}
+	if n := blocked(); n != 1 {
+		t.Fatalf("%d blocked_at_check events after 5 checks in a minute, want 1", n)
+	}
+	e.clock.Advance(blockedAuditWindow + time.Second)
+	e.post(CheckApprovalStatusPath, body)
+	if n := blocked(); n != 2 {
+		t.Fatalf("%d blocked_at_check events after the window, want 2", n)
 	}
 }
