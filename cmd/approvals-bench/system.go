@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,13 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"regexp"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/connector"
+	"github.com/approvals-dev/approvals/internal/httplog"
 	"github.com/approvals-dev/approvals/store/bolt"
 	"github.com/approvals-dev/approvals/web"
 	"github.com/approvals-dev/approvals/web/api"
@@ -184,7 +182,7 @@ func startSystem(opts systemOptions) (s *system, err error) {
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	mux.Handle("/", ui)
-	s.srv = newServer(logRequests(logger, mux), logger)
+	s.srv = newServer(httplog.Middleware(logger, approvals.SystemClock, mux), logger)
 	s.Ready = time.Now()
 	go func() {
 		defer close(s.done)
@@ -216,73 +214,6 @@ func (s *system) Close() error {
 		_ = s.logFile.Close()
 	}
 	return errors.Join(errs...)
-}
-
-var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
-
-// statusRecorder remembers the status a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
-	return n, err
-}
-
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// logRequests does what the middleware of the same name in cmd/approvals
-// (httpserver.go) does on every request: a request id, a status recorder,
-// panic recovery and one JSON log line. It is copied, not shared, because
-// cmd/approvals is a main package; the -url mode measures the real binary.
-func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !requestIDRE.MatchString(id) {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-			r.Header.Set("X-Request-Id", id)
-		}
-		w.Header().Set("X-Request-Id", id)
-		rec := &statusRecorder{ResponseWriter: w}
-		defer func() {
-			if p := recover(); p != nil {
-				logger.Error("panic serving request", "request_id", id, "route", r.URL.Path, "panic", p)
-				if rec.status == 0 {
-					http.Error(rec, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
-				}
-			}
-			level := slog.LevelInfo
-			if rec.status >= 500 {
-				level = slog.LevelError
-			}
-			logger.LogAttrs(r.Context(), level, "http request",
-				slog.String("request_id", id),
-				slog.String("method", r.Method),
-				slog.String("route", r.URL.Path),
-				slog.Int("status", rec.status),
-				slog.Int64("bytes", rec.bytes),
-				slog.Duration("latency", time.Since(start)),
-			)
-		}()
-		next.ServeHTTP(rec, r)
-	})
 }
 
 // baseline is the yardstick of the connector: a bare Echo handler on both

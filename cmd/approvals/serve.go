@@ -20,6 +20,7 @@ import (
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/connector"
+	"github.com/approvals-dev/approvals/internal/httplog"
 	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/store/bolt"
 	"github.com/approvals-dev/approvals/web"
@@ -224,7 +225,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	mux.Handle("/", ui)
 
-	m.srv = newHTTPServer(logRequests(m.logger, clock, mux), tlsCert, m.logger, m.timeouts)
+	m.srv = newHTTPServer(httplog.Middleware(m.logger, clock, mux), tlsCert, m.logger, m.timeouts)
 	if m.listener == nil {
 		m.listener, err = net.Listen("tcp", c.Listen)
 		if err != nil {

@@ -1,0 +1,104 @@
+package httplog
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/approvals-dev/approvals/approvals"
+)
+
+// A handler that cuts the connection on purpose (web/api does so when an
+// export fails half-way) must cut it: the client sees a failed download,
+// not a short one that looks complete. Middleware used to recover
+// http.ErrAbortHandler like any panic, so net/http ended the chunked
+// answer cleanly.
+func TestLogRequestsLetsAbortCutTheConnection(t *testing.T) {
+	var log syncBuffer
+	h := Middleware(slog.New(slog.NewJSONHandler(&log, nil)), approvals.SystemClock, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "id,email\n1,a@example.com\n")
+		_ = http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler)
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/v1/decisions/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatalf("the aborted answer ended cleanly: %q", body)
+	}
+	if !strings.Contains(log.String(), `"msg":"http request aborted"`) || strings.Contains(log.String(), "panic serving request") {
+		t.Errorf("log: %s", log.String())
+	}
+}
+
+// Any other panic is still recovered, logged and answered 500.
+func TestLogRequestsRecoversPanics(t *testing.T) {
+	var log syncBuffer
+	h := Middleware(slog.New(slog.NewJSONHandler(&log, nil)), approvals.SystemClock, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic("bug")
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(log.String(), "panic serving request") {
+		t.Errorf("status %d; log %s", resp.StatusCode, log.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Every request gets an id, echoed in the answer and logged with the
+// route and status, and a well-formed caller id is kept; nothing of the
+// query string reaches the log.
+func TestMiddlewareLogsOneLinePerRequest(t *testing.T) {
+	var log syncBuffer
+	h := Middleware(slog.New(slog.NewJSONHandler(&log, nil)), approvals.SystemClock, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	for _, tt := range []struct{ sent, want string }{{"abc-123", "abc-123"}, {"bad id with spaces", ""}} {
+		r := httptest.NewRequest("GET", "/x?email=secret@example.com", nil)
+		r.Header.Set("X-Request-Id", tt.sent)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		got := w.Header().Get("X-Request-Id")
+		if (tt.want != "" && got != tt.want) || got == "" || got == tt.sent && tt.want == "" {
+			t.Errorf("sent %q, answered id %q", tt.sent, got)
+		}
+		if !strings.Contains(log.String(), `"request_id":"`+got+`"`) || !strings.Contains(log.String(), `"status":418`) {
+			t.Errorf("log: %s", log.String())
+		}
+	}
+	if strings.Contains(log.String(), "secret@example.com") {
+		t.Error("the query string reached the log")
+	}
+}
