@@ -201,12 +201,17 @@ func (d *Directory) FindUsers(ctx context.Context, filter string) (_ []Directory
 	if err != nil {
 		return nil, err
 	}
+	if resp == nil || resp.GetValue() == nil {
+		// Graph answers a list with a value collection, empty when
+		// nothing matches. An answer without one (an empty 200 from a
+		// proxy, say) is not "nobody": taking it for that would create a
+		// second account for a person already in the directory.
+		return nil, errors.New("the answer has no value collection")
+	}
 	var out []DirectoryUser
-	if resp != nil {
-		for _, u := range resp.GetValue() {
-			if u != nil {
-				out = append(out, toDirectoryUser(u))
-			}
+	for _, u := range resp.GetValue() {
+		if u != nil {
+			out = append(out, toDirectoryUser(u))
 		}
 	}
 	return out, nil

@@ -193,6 +193,11 @@ func classify(e *GraphError) class {
 		http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return transient
 	}
+	if e.Status >= 200 && e.Status < 300 {
+		// A success whose answer could not be read (no body, or not the
+		// expected one): as good as no answer.
+		return transient
+	}
 	switch e.Route {
 	case "POST /users":
 		if e.Status == http.StatusBadRequest && (e.ConflictProperty != "" || strings.HasPrefix(e.Message, "Another object with the same value for property")) {

@@ -36,6 +36,8 @@ func TestClassify(t *testing.T) {
 		{GraphError{Route: "POST /groups/{id}/members/$ref", Status: 403}, lagging},
 		{GraphError{Route: "POST /groups/{id}/members/$ref", Status: 404}, permanent},
 		{GraphError{Route: "POST /groups/{id}/members/$ref", Status: 401}, permanent},
+		{GraphError{Route: "GET /users", Status: 200, Message: "the answer has no value collection"}, transient},
+		{GraphError{Route: "POST /invitations", Status: 201, Message: "the answer has no invitedUser.id"}, transient},
 	}
 	for _, tt := range tests {
 		if got := classify(&tt.e); got != tt.want {
@@ -59,6 +61,7 @@ func TestTransient(t *testing.T) {
 		{&GraphError{Route: "POST /invitations", Status: 429}, true},
 		{&GraphError{Route: "PATCH /users/{id}", Status: 404}, true},
 		{&GraphError{Route: "GET /users", Err: io.EOF}, true},
+		{&GraphError{Route: "GET /users", Status: 200, Message: "the answer has no value collection"}, true},
 		{&GraphError{Route: "POST /invitations", Status: 403}, false},
 		{&GraphError{Route: "POST /users", Status: 400, ConflictProperty: "userPrincipalName"}, false},
 		{errors.New("not Graph"), false},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,8 @@ type harness struct {
 	logs   *syncBuffer
 	groups []string
 	cfg    provisioner.Config
+	// wrap, when set, wraps the transport to the fake Graph.
+	wrap func(http.RoundTripper) http.RoundTripper
 
 	cancel context.CancelFunc
 	done   chan error
@@ -45,6 +48,16 @@ func withConfig(f func(*provisioner.Config)) harnessOption {
 }
 
 func withStore(s approvals.Store) harnessOption { return func(h *harness) { h.store = s } }
+
+// withTransport wraps the transport to the fake Graph, to tamper with
+// answers in ways the fake itself never would.
+func withTransport(wrap func(http.RoundTripper) http.RoundTripper) harnessOption {
+	return func(h *harness) { h.wrap = wrap }
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
@@ -90,7 +103,11 @@ func (h *harness) start() {
 	h.reg = prometheus.NewRegistry()
 	cfg := h.cfg
 	cfg.Store = h.store
-	cfg.Graph = provisioner.GraphConfig{URL: h.srv.URL(), Credential: h.credential(), Transport: h.srv.Transport(), Timeout: cfg.Graph.Timeout}
+	var transport http.RoundTripper = h.srv.Transport()
+	if h.wrap != nil {
+		transport = h.wrap(transport)
+	}
+	cfg.Graph = provisioner.GraphConfig{URL: h.srv.URL(), Credential: h.credential(), Transport: transport, Timeout: cfg.Graph.Timeout}
 	cfg.Logger = slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Metrics = h.reg
 	p, err := provisioner.New(cfg)

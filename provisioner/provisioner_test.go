@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,6 +185,41 @@ func TestDuplicateUPNConflictIsResolvedByLinking(t *testing.T) {
 	}
 	if !linked {
 		t.Error("no audit event says the account was linked")
+	}
+}
+
+// A look-up answered 200 without a user collection (here with no body at
+// all, as a call abandoned at its timeout may still be answered) found
+// nobody only in appearance: the job retries the look-up rather than
+// invite a person who is in the directory.
+func TestLookUpWithoutAnswerIsRetried(t *testing.T) {
+	var lookUps atomic.Int32
+	h := newHarness(t, withTransport(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			resp, err := rt.RoundTrip(req)
+			if err == nil && req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/users") && lookUps.Add(1) == 1 {
+				resp.Body.Close()
+				resp = &http.Response{Status: "200 OK", StatusCode: http.StatusOK, Proto: resp.Proto, ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor,
+					Header: http.Header{}, Body: http.NoBody, Request: req}
+			}
+			return resp, err
+		})
+	}))
+	existing := h.srv.AddUser(graphtest.User{Mail: "kim@example.com"})
+	h.start()
+	r := h.wait(h.approve(person{"kim@example.com", nil, map[string]any{"city": "Oslo"}}).ID, approvals.ProvisioningSucceeded, 20*time.Second)
+	h.checkProvisioned(r)
+	if r.Provisioning.UserID != existing {
+		t.Errorf("linked to %s, want %s", r.Provisioning.UserID, existing)
+	}
+	if n := len(h.srv.CallsTo("POST /invitations")) + len(h.srv.CallsTo("POST /users")); n != 0 {
+		t.Errorf("%d creates for a person already in the directory", n)
+	}
+	if r.Provisioning.Attempts < 2 {
+		t.Errorf("attempts = %d, want a retry", r.Provisioning.Attempts)
+	}
+	if got := h.counter("approvals_provisioning_retries_total", "reason", "200"); got != 1 {
+		t.Errorf("retries{reason=200} = %v", got)
 	}
 }
 

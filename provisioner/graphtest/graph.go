@@ -121,8 +121,18 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 			call.Fault = describe(spec)
 		}
 		if !sleep(r, s.opts.Latency+latencyOf(spec)) {
+			// The client gave up while the answer was delayed: it gets
+			// none. Returning without writing would let net/http send an
+			// implicit empty 200, and a client whose timeout fired may
+			// still read it: Go's transport sends the TLS close_notify
+			// (which ends this request's context) before it closes the
+			// socket, and takes a response that races its own
+			// cancellation. The SDK reads an empty 200 as a successful
+			// answer with no content, such as a look-up that found
+			// nobody.
 			call.Status, call.End = 0, s.opts.Clock()
 			s.record(call)
+			resetConnection(w)
 			return
 		}
 		if spec != nil && !spec.AfterEffect && (spec.Reset || spec.Status != 0) {

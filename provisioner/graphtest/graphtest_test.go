@@ -3,7 +3,9 @@ package graphtest_test
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -421,5 +423,54 @@ func TestFaultsAndLag(t *testing.T) {
 	srv.ReplicationLag(0)
 	if r := c.do("PATCH", "/users/"+uid, map[string]any{"city": "x"}); r.status != 204 {
 		t.Errorf("patch after lag: %d", r.status)
+	}
+}
+
+// A client that leaves while its answer is delayed gets no answer at all,
+// not the empty 200 net/http sends for a handler that returns without
+// writing. Go's transport leaves this way when a call's context ends: the
+// TLS close_notify first, which ends the request's context on the server,
+// and the socket a moment later; a 200 sent in between is read as a
+// successful answer (a look-up that found nobody).
+func TestAbandonedCallGetsNoAnswer(t *testing.T) {
+	srv := graphtest.New(graphtest.Options{})
+	defer srv.Close()
+	c := newClient(t, srv)
+	srv.Fault("GET /users", graphtest.FaultSpec{Latency: time.Minute, Count: 1})
+	host := strings.TrimPrefix(strings.TrimSuffix(srv.URL(), "/v1.0"), "https://")
+	conn, err := tls.Dial("tcp", host, &tls.Config{RootCAs: srv.CertPool(), MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "GET /v1.0/users?$filter=mail%%20eq%%20%%27a%%40example.com%%27 HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", host, c.token); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Arrivals("GET /users") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the call never arrived")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := conn.CloseWrite(); err != nil { // close_notify, socket still open
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(conn)
+	if len(got) > 0 {
+		t.Errorf("a client that had left was answered: %q", got)
+	}
+	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+		t.Error("the connection was left open")
+	}
+	for len(srv.CallsTo("GET /users")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned call was not recorded")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if calls := srv.CallsTo("GET /users"); calls[0].Status != 0 || calls[0].Fault != "latency=1m0s" {
+		t.Errorf("recorded call: status %d, fault %q", calls[0].Status, calls[0].Fault)
 	}
 }
