@@ -67,11 +67,14 @@ func GuestUPN(email, tenantDomain string) (string, error) {
 	}
 	local := b.String()
 	const marker = "#EXT#"
-	if len(local)+len(marker) > MaxUPNLocalLength {
+	limit := MaxUPNLocalLength - len(marker)
+	if len(local) > limit {
 		changed = true
-		local = local[:MaxUPNLocalLength-len(marker)-1-upnHashLength]
 	}
 	if changed {
+		// The hash suffix must fit too: cut the mapped part to leave it
+		// room (the mapped part is ASCII, so bytes are characters).
+		local = local[:min(len(local), limit-1-upnHashLength)]
 		// '.' may not end the part before the marker's hash either way.
 		local = strings.TrimRight(local, ".")
 		sum := sha256.Sum256([]byte(email))
