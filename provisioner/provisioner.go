@@ -52,6 +52,12 @@ const (
 // scanLimit bounds how many jobs one look at the queue reads.
 const scanLimit = 1000
 
+// gaugeInterval is how often the dispatcher reads the whole queue (up to
+// scanLimit jobs) to refresh the queued and scheduled gauges. In between it
+// reads only the soonest jobs it needs, so that a large backlog does not
+// cost a full read every time a job finishes.
+const gaugeInterval = 10 * time.Second
+
 // RetryPolicy shapes the retries of transient failures. Zero fields take
 // the defaults.
 type RetryPolicy struct {
@@ -192,6 +198,10 @@ type Provisioner struct {
 	running  map[string]bool
 	held     map[string]time.Time // jobs not to start before a time (after a store failure)
 	lagSince map[string]time.Time
+
+	// lastFullScan is when dispatch last read the whole queue; only the
+	// Run goroutine touches it.
+	lastFullScan time.Time
 }
 
 var _ approvals.Provisioner = (*Provisioner)(nil)
@@ -286,9 +296,19 @@ func (p *Provisioner) Run(ctx context.Context) error {
 // the wait sooner).
 func (p *Provisioner) dispatch(ctx, jobCtx context.Context, wg *sync.WaitGroup) time.Duration {
 	now := p.cfg.Clock.Now()
-	// Every job in progress, soonest first: the ones running are skipped,
-	// and the first one not due yet tells when to look again.
-	jobs, err := p.cfg.Store.DueJobs(ctx, now.AddDate(100, 0, 0), scanLimit)
+	// The jobs in progress, soonest first: the ones running or held are
+	// skipped, and the first one not due yet tells when to look again.
+	// Running jobs are due already, so the soonest held + workers + 1 jobs
+	// are enough to fill every free worker and to see the next due time;
+	// the whole queue is read only now and then, for the gauges.
+	p.mu.Lock()
+	limit := min(len(p.held)+p.cfg.Workers+1, scanLimit)
+	p.mu.Unlock()
+	full := now.Sub(p.lastFullScan) >= gaugeInterval
+	if full {
+		limit = scanLimit
+	}
+	jobs, err := p.cfg.Store.DueJobs(ctx, now.AddDate(100, 0, 0), limit)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.log.Error("provisioner: cannot read the job queue", "error", err)
@@ -325,8 +345,11 @@ func (p *Provisioner) dispatch(ctx, jobCtx context.Context, wg *sync.WaitGroup) 
 		wg.Add(1)
 		go p.work(ctx, jobCtx, wg, r.ID)
 	}
-	p.metrics.jobs.WithLabelValues("queued").Set(float64(queued))
-	p.metrics.jobs.WithLabelValues("scheduled").Set(float64(scheduled))
+	if full {
+		p.lastFullScan = now
+		p.metrics.jobs.WithLabelValues("queued").Set(float64(queued))
+		p.metrics.jobs.WithLabelValues("scheduled").Set(float64(scheduled))
+	}
 	p.metrics.jobs.WithLabelValues("in_progress").Set(float64(len(p.running)))
 	return max(wait, 0)
 }
