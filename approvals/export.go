@@ -148,8 +148,8 @@ func ExportDecisions(ctx context.Context, w io.Writer, s Store, q DecisionQuery,
 	default:
 		return 0, Errorf(EInvalid, "unknown export format %q; use csv, json or ndjson", f)
 	}
-	err = s.Decisions(ctx, q, func(r *Request) error {
-		if err := write(NewDecisionRecord(r)); err != nil {
+	err = s.Decisions(ctx, q, func(rec DecisionRecord) error {
+		if err := write(rec); err != nil {
 			return err
 		}
 		n++

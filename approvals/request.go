@@ -153,6 +153,20 @@ type Request struct {
 // Key returns the request's PersonKey.
 func (r *Request) Key() string { return PersonKey(r.Email, r.Identity) }
 
+// Standing is what the connector's first step needs to know of a person's
+// request: enough to answer Entra without reading the whole request, which
+// a store can keep beside its person index.
+type Standing struct {
+	ID           string
+	Status       Status
+	Provisioning ProvisioningState
+}
+
+// Standing returns r's standing.
+func (r *Request) Standing() Standing {
+	return Standing{ID: r.ID, Status: r.Status, Provisioning: r.Provisioning.State}
+}
+
 // Clone returns a deep copy of r, so that a caller may change it without
 // touching a value another goroutine holds.
 func (r *Request) Clone() *Request {

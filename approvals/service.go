@@ -92,11 +92,12 @@ func (s *Service) deadline() time.Duration {
 	return s.ProvisioningDeadline
 }
 
-// CheckStatus returns the person's request, or an error with code
-// ENotFound when the person never asked. It is the connector's first step.
-func (s *Service) CheckStatus(ctx context.Context, email string, id *Identity) (r *Request, err error) {
+// CheckStatus returns the standing of the person's request, or an error
+// with code ENotFound when the person never asked. It is the connector's
+// first step, called on every sign-in.
+func (s *Service) CheckStatus(ctx context.Context, email string, id *Identity) (st Standing, err error) {
 	defer wrap(&err, "CheckStatus")
-	return s.Store.FindByPerson(ctx, PersonKey(email, id))
+	return s.Store.FindStanding(ctx, PersonKey(email, id))
 }
 
 // RequestApproval records a sign-up, decided by policy or pending for a

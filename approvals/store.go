@@ -117,6 +117,11 @@ type Store interface {
 	// FindByPerson returns the request of the person with the given
 	// PersonKey, or an error with code ENotFound.
 	FindByPerson(ctx context.Context, key string) (*Request, error)
+	// FindStanding returns the Standing of the request FindByPerson would
+	// return, or an error with code ENotFound. The connector calls it on
+	// every sign-in, so a store should answer it without decoding the
+	// request.
+	FindStanding(ctx context.Context, key string) (Standing, error)
 	// Update applies m to the request with the given id in one transaction
 	// and returns the stored result; Version and UpdatedAt are set by the
 	// store, and the store keeps its indexes (status, person, provisioning
@@ -141,10 +146,10 @@ type Store interface {
 	Audit(ctx context.Context, q AuditQuery) ([]Event, uint64, error)
 	// AppendEvents appends events that belong to no change of a request.
 	AppendEvents(ctx context.Context, events []Event) error
-	// Decisions calls fn for every decided request matching q, in decision
-	// time order, without holding all of them in memory. It stops at the
-	// first error fn returns.
-	Decisions(ctx context.Context, q DecisionQuery, fn func(*Request) error) error
+	// Decisions calls fn with the DecisionRecord of every decided request
+	// matching q, in decision time order, without holding all of them in
+	// memory. It stops at the first error fn returns.
+	Decisions(ctx context.Context, q DecisionQuery, fn func(DecisionRecord) error) error
 	// Close releases the store.
 	Close() error
 }

@@ -261,12 +261,14 @@ func (s *recentlyRecorded) first(id string, now time.Time) bool {
 
 // outcome is how a call ends: the answer, and what to log about it.
 type outcome struct {
-	name    string // for the log
-	action  action
-	key     MessageKey
-	locale  string
-	reason  string // why the input was refused
-	req     *approvals.Request
+	name   string // for the log
+	action action
+	key    MessageKey
+	locale string
+	reason string // why the input was refused
+	// st is the person's request, when there is one (known).
+	st      approvals.Standing
+	known   bool
 	created bool
 	err     error // an internal error, logged once
 	// httpStatus overrides the status of the action's shape: 413 for a
@@ -275,12 +277,12 @@ type outcome struct {
 	httpStatus int
 }
 
-func continueOutcome(r *approvals.Request) outcome {
-	return outcome{name: "continue", action: actionContinue, req: r}
+func continueOutcome(st approvals.Standing) outcome {
+	return outcome{name: "continue", action: actionContinue, st: st, known: true}
 }
 
-func blockOutcome(key MessageKey, r *approvals.Request) outcome {
-	return outcome{name: string(key), action: actionBlock, key: key, req: r}
+func blockOutcome(key MessageKey, st approvals.Standing) outcome {
+	return outcome{name: string(key), action: actionBlock, key: key, st: st, known: true}
 }
 
 func tryLater(err error) outcome {
@@ -359,16 +361,16 @@ func (h *handler) refused(st step, err error) outcome {
 // checkApprovalStatus is the first step: no request lets Entra continue to
 // the attribute page; any request decides as requestDecided says.
 func (h *handler) checkApprovalStatus(r *http.Request, su approvals.SignUp) outcome {
-	req, err := h.svc.CheckStatus(r.Context(), su.Email, su.Identity)
+	st, err := h.svc.CheckStatus(r.Context(), su.Email, su.Identity)
 	switch {
 	case approvals.Code(err) == approvals.ENotFound:
-		return continueOutcome(nil)
+		return outcome{name: "continue", action: actionContinue}
 	case err != nil:
 		return tryLater(err)
 	}
-	o := requestDecided(req, MsgAlreadyProcessing)
+	o := requestDecided(st, MsgAlreadyProcessing)
 	if o.action == actionBlock {
-		h.recordBlocked(r, req, o.key)
+		h.recordBlocked(r, st.ID, o.key)
 	}
 	return o
 }
@@ -383,7 +385,7 @@ func (h *handler) requestApproval(r *http.Request, su approvals.SignUp) outcome 
 		}
 		return tryLater(err)
 	}
-	o := requestDecided(req, MsgPending)
+	o := requestDecided(req.Standing(), MsgPending)
 	o.created = created
 	return o
 }
@@ -393,21 +395,21 @@ func (h *handler) requestApproval(r *http.Request, su approvals.SignUp) outcome 
 // or our provisioning is complete. While the provisioner is still creating
 // the account, or failed to and waits for an admin, Continue would make
 // Entra create a second one, so the person is told to wait.
-func requestDecided(r *approvals.Request, pending MessageKey) outcome {
-	switch r.Status {
+func requestDecided(st approvals.Standing, pending MessageKey) outcome {
+	switch st.Status {
 	case approvals.StatusPending:
-		return blockOutcome(pending, r)
+		return blockOutcome(pending, st)
 	case approvals.StatusDenied:
-		return blockOutcome(MsgDenied, r)
+		return blockOutcome(MsgDenied, st)
 	case approvals.StatusApproved:
-		switch r.Provisioning.State {
+		switch st.Provisioning {
 		case approvals.ProvisioningByEntra, approvals.ProvisioningSucceeded:
-			return continueOutcome(r)
+			return continueOutcome(st)
 		}
-		return blockOutcome(MsgProvisioning, r)
+		return blockOutcome(MsgProvisioning, st)
 	}
-	o := tryLater(fmt.Errorf("request %s has unknown status %q", r.ID, r.Status))
-	o.req = r
+	o := tryLater(fmt.Errorf("request %s has unknown status %q", st.ID, st.Status))
+	o.st, o.known = st, true
 	return o
 }
 
@@ -416,21 +418,21 @@ func requestDecided(r *approvals.Request, pending MessageKey) outcome {
 // blockedAuditWindow: someone retrying a dozen times in a minute is one
 // event, not a dozen durable writes. A failure is only logged: the answer
 // stays the same.
-func (h *handler) recordBlocked(r *http.Request, req *approvals.Request, key MessageKey) {
+func (h *handler) recordBlocked(r *http.Request, requestID string, key MessageKey) {
 	now := h.clock.Now().UTC()
-	if !h.blocked.first(req.ID+"\x00"+string(key), now) {
+	if !h.blocked.first(requestID+"\x00"+string(key), now) {
 		return
 	}
 	ev := approvals.Event{
 		At:        now,
 		Type:      approvals.EventBlockedAtCheck,
-		RequestID: req.ID,
+		RequestID: requestID,
 		Actor:     approvals.ConnectorActor,
 		Details:   map[string]string{"message": string(key)},
 	}
 	if err := h.svc.Store.AppendEvents(r.Context(), []approvals.Event{ev}); err != nil {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "connector: cannot record a blocked sign-up in the audit trail",
-			slog.String("request_id", req.ID), slog.String("error", err.Error()))
+			slog.String("request_id", requestID), slog.String("error", err.Error()))
 	}
 }
 
@@ -481,10 +483,10 @@ func (h *handler) logCall(r *http.Request, st step, o outcome, su approvals.Sign
 	if id := r.Header.Get("X-Request-Id"); id != "" {
 		attrs = append(attrs, slog.String("http_request_id", truncate(id, 128)))
 	}
-	if o.req != nil {
-		attrs = append(attrs, slog.String("request_id", o.req.ID), slog.String("request_status", string(o.req.Status)))
+	if o.known {
+		attrs = append(attrs, slog.String("request_id", o.st.ID), slog.String("request_status", string(o.st.Status)))
 	}
-	if st == stepRequest && o.req != nil {
+	if st == stepRequest && o.known {
 		attrs = append(attrs, slog.Bool("created", o.created))
 	}
 	if su.Email != "" {

@@ -472,6 +472,11 @@ func (s failingStore) FindByPerson(_ context.Context, key string) (*approvals.Re
 	return nil, s.fail(email)
 }
 
+func (s failingStore) FindStanding(_ context.Context, key string) (approvals.Standing, error) {
+	email, _, _ := strings.Cut(key, "\x00")
+	return approvals.Standing{}, s.fail(email)
+}
+
 func (s failingStore) Create(_ context.Context, r *approvals.Request, _ []approvals.Event) (*approvals.Request, bool, error) {
 	return nil, false, s.fail(r.Email)
 }

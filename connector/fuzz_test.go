@@ -218,9 +218,9 @@ func fuzzHandler(f *testing.F, path string) {
 			t.Fatalf("after %s, CheckStatus: %v", path, lookupErr)
 		}
 		wantContinue := r.Status == approvals.StatusApproved &&
-			(r.Provisioning.State == approvals.ProvisioningByEntra || r.Provisioning.State == approvals.ProvisioningSucceeded)
+			(r.Provisioning == approvals.ProvisioningByEntra || r.Provisioning == approvals.ProvisioningSucceeded)
 		if (rep.Action == "Continue") != wantContinue {
-			t.Fatalf("request %s/%s answered %+v", r.Status, r.Provisioning.State, rep)
+			t.Fatalf("request %s/%s answered %+v", r.Status, r.Provisioning, rep)
 		}
 		if w.Code != http.StatusOK {
 			t.Fatalf("valid body answered %d", w.Code)

@@ -243,9 +243,9 @@ func (e *env) approveAndProvision(id string, state approvals.ProvisioningState) 
 // there is none.
 func (e *env) requestOf(email string, id *approvals.Identity) *approvals.Request {
 	e.t.Helper()
-	r, err := e.svc.CheckStatus(context.Background(), email, id)
+	r, err := e.svc.Store.FindByPerson(context.Background(), approvals.PersonKey(email, id))
 	if err != nil {
-		e.t.Fatalf("CheckStatus(%s): %v", email, err)
+		e.t.Fatalf("FindByPerson(%s): %v", email, err)
 	}
 	return r
 }

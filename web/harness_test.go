@@ -142,7 +142,7 @@ func (s *countingStore) List(ctx context.Context, q approvals.ListQuery) (approv
 	return p, err
 }
 
-func (s *countingStore) Decisions(ctx context.Context, q approvals.DecisionQuery, fn func(*approvals.Request) error) error {
+func (s *countingStore) Decisions(ctx context.Context, q approvals.DecisionQuery, fn func(approvals.DecisionRecord) error) error {
 	s.mu.Lock()
 	s.decisions++
 	s.mu.Unlock()

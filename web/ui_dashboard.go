@@ -127,11 +127,11 @@ func (u *UI) dashboardData(ctx context.Context) (*dashboardView, error) {
 	perDay := make([][]time.Duration, dashboardDays)
 	var all []time.Duration
 	n := 0
-	err = u.store.Decisions(ctx, approvals.DecisionQuery{Since: since}, func(r *approvals.Request) error {
+	err = u.store.Decisions(ctx, approvals.DecisionQuery{Since: since}, func(r approvals.DecisionRecord) error {
 		if n++; n > dashboardDecisionLimit {
 			return errStopScan
 		}
-		d := day(r.Decision.At)
+		d := day(r.DecidedAt)
 		if d < 0 || d >= dashboardDays {
 			return nil
 		}
@@ -143,11 +143,11 @@ func (u *UI) dashboardData(ctx context.Context) (*dashboardView, error) {
 			denied[d]++
 			v.DecidedDenied++
 		}
-		if r.Decision.Automatic {
+		if r.Automatic {
 			v.Automatic++
 			return nil
 		}
-		took := r.Decision.At.Sub(r.CreatedAt)
+		took := r.DecidedAt.Sub(r.CreatedAt)
 		perDay[d] = append(perDay[d], took)
 		all = append(all, took)
 		return nil

@@ -166,7 +166,7 @@ const releaseEvery = 16
 // requests per read transaction so that neither memory nor a long-lived
 // transaction grows with the export; a request decided again while the
 // export runs may show up at both decision times.
-func (s *Store) Decisions(ctx context.Context, q approvals.DecisionQuery, fn func(*approvals.Request) error) (err error) {
+func (s *Store) Decisions(ctx context.Context, q approvals.DecisionQuery, fn func(approvals.DecisionRecord) error) (err error) {
 	defer wrap(&err, "Decisions")
 	var codes []byte
 	switch q.Status {
@@ -256,7 +256,7 @@ func (s *Store) Decisions(ctx context.Context, q approvals.DecisionQuery, fn fun
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := fn(r); err != nil {
+			if err := fn(approvals.NewDecisionRecord(r)); err != nil {
 				return err
 			}
 		}

@@ -82,6 +82,15 @@ func (s *Store) FindByPerson(ctx context.Context, key string) (r *approvals.Requ
 	return r, err
 }
 
+// FindStanding implements approvals.Store.
+func (s *Store) FindStanding(ctx context.Context, key string) (st approvals.Standing, err error) {
+	r, err := s.FindByPerson(ctx, key)
+	if err != nil {
+		return approvals.Standing{}, err
+	}
+	return r.Standing(), nil
+}
+
 // findByPerson returns the request of the person with the given
 // PersonKey, or nil.
 func findByPerson(tx *bbolt.Tx, key string) (*approvals.Request, error) {

@@ -156,7 +156,7 @@ func checkV1(t *testing.T, s *Store) {
 		t.Errorf("DueJobs = %v", jobs)
 	}
 	var decided []string
-	if err := s.Decisions(ctx, approvals.DecisionQuery{}, func(r *approvals.Request) error {
+	if err := s.Decisions(ctx, approvals.DecisionQuery{}, func(r approvals.DecisionRecord) error {
 		decided = append(decided, r.ID)
 		return nil
 	}); err != nil || !slices.Equal(decided, []string{id(2), id(3), id(4)}) {

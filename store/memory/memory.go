@@ -112,6 +112,17 @@ func (s *Store) FindByPerson(_ context.Context, key string) (*approvals.Request,
 	return s.byID[id].Clone(), nil
 }
 
+// FindStanding implements approvals.Store.
+func (s *Store) FindStanding(_ context.Context, key string) (approvals.Standing, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.byPerson[key]
+	if !ok {
+		return approvals.Standing{}, approvals.ErrNotFound
+	}
+	return s.byID[id].Standing(), nil
+}
+
 // Update implements approvals.Store.
 func (s *Store) Update(_ context.Context, id string, m approvals.Mutation) (*approvals.Request, error) {
 	s.mu.Lock()
@@ -314,12 +325,12 @@ func (s *Store) AppendEvents(_ context.Context, events []approvals.Event) error 
 }
 
 // Decisions implements approvals.Store.
-func (s *Store) Decisions(ctx context.Context, q approvals.DecisionQuery, fn func(*approvals.Request) error) error {
+func (s *Store) Decisions(ctx context.Context, q approvals.DecisionQuery, fn func(approvals.DecisionRecord) error) error {
 	if q.Status != "" && q.Status != approvals.StatusApproved && q.Status != approvals.StatusDenied {
 		return approvals.Errorf(approvals.EInvalid, "status %q has no decisions; use approved or denied", q.Status)
 	}
 	s.mu.Lock()
-	var out []*approvals.Request
+	var out []approvals.DecisionRecord
 	for _, r := range s.byID {
 		d := r.Decision
 		if d == nil || r.Status == approvals.StatusPending || (q.Status != "" && r.Status != q.Status) {
@@ -328,11 +339,11 @@ func (s *Store) Decisions(ctx context.Context, q approvals.DecisionQuery, fn fun
 		if (!q.Since.IsZero() && d.At.Before(q.Since)) || (!q.Until.IsZero() && !d.At.Before(q.Until)) {
 			continue
 		}
-		out = append(out, r.Clone())
+		out = append(out, approvals.NewDecisionRecord(r))
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b *approvals.Request) int {
-		return cmp.Or(a.Decision.At.Compare(b.Decision.At), strings.Compare(a.ID, b.ID))
+	slices.SortFunc(out, func(a, b approvals.DecisionRecord) int {
+		return cmp.Or(a.DecidedAt.Compare(b.DecidedAt), strings.Compare(a.ID, b.ID))
 	})
 	for _, r := range out {
 		if err := ctx.Err(); err != nil {

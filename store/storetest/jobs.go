@@ -170,33 +170,33 @@ func testDecisions(t *testing.T, s approvals.Store, c *Clock) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got []*approvals.Request
-			err := s.Decisions(ctx, tt.q, func(r *approvals.Request) error {
+			var got []approvals.DecisionRecord
+			err := s.Decisions(ctx, tt.q, func(r approvals.DecisionRecord) error {
 				got = append(got, r)
 				return nil
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(ids(got), tt.want) {
-				t.Errorf("Decisions(%+v) = %v\nwant %v", tt.q, ids(got), tt.want)
+			if !slices.Equal(recordIDs(got), tt.want) {
+				t.Errorf("Decisions(%+v) = %v\nwant %v", tt.q, recordIDs(got), tt.want)
 			}
 			for _, r := range got {
 				stored, _ := s.Get(ctx, r.ID)
-				checkSame(t, "decided request", r, stored)
+				checkRecord(t, r, stored)
 			}
 		})
 	}
 	t.Run("PendingRefused", func(t *testing.T) {
-		err := s.Decisions(ctx, approvals.DecisionQuery{Status: approvals.StatusPending}, func(*approvals.Request) error { return nil })
+		err := s.Decisions(ctx, approvals.DecisionQuery{Status: approvals.StatusPending}, func(approvals.DecisionRecord) error { return nil })
 		checkCode(t, "Decisions(pending)", err, approvals.EInvalid)
-		err = s.Decisions(ctx, approvals.DecisionQuery{Status: "maybe"}, func(*approvals.Request) error { return nil })
+		err = s.Decisions(ctx, approvals.DecisionQuery{Status: "maybe"}, func(approvals.DecisionRecord) error { return nil })
 		checkCode(t, "Decisions(maybe)", err, approvals.EInvalid)
 	})
 	t.Run("StopsAtError", func(t *testing.T) {
 		stop := errors.New("client went away")
 		calls := 0
-		err := s.Decisions(ctx, approvals.DecisionQuery{}, func(*approvals.Request) error {
+		err := s.Decisions(ctx, approvals.DecisionQuery{}, func(approvals.DecisionRecord) error {
 			calls++
 			if calls == 2 {
 				return stop
@@ -210,7 +210,7 @@ func testDecisions(t *testing.T, s approvals.Store, c *Clock) {
 	t.Run("Canceled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
 		calls := 0
-		err := s.Decisions(ctx, approvals.DecisionQuery{}, func(*approvals.Request) error {
+		err := s.Decisions(ctx, approvals.DecisionQuery{}, func(approvals.DecisionRecord) error {
 			calls++
 			cancel()
 			return nil
@@ -232,7 +232,7 @@ func testDecisions(t *testing.T, s approvals.Store, c *Clock) {
 			want = append(want, r.ID)
 		}
 		var got []string
-		if err := s.Decisions(ctx, approvals.DecisionQuery{}, func(r *approvals.Request) error {
+		if err := s.Decisions(ctx, approvals.DecisionQuery{}, func(r approvals.DecisionRecord) error {
 			got = append(got, r.ID)
 			return nil
 		}); err != nil {
@@ -251,4 +251,32 @@ func firstDiff(a, b []string) string {
 		}
 	}
 	return fmt.Sprint(min(len(a), len(b)))
+}
+
+// recordIDs returns the ids of export rows.
+func recordIDs(recs []approvals.DecisionRecord) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// checkRecord fails unless rec is the export row of the stored request as
+// it is now: a store that keeps rows beside its index must rewrite them
+// when provisioning changes the request.
+func checkRecord(t *testing.T, rec approvals.DecisionRecord, stored *approvals.Request) {
+	t.Helper()
+	if stored == nil {
+		t.Errorf("export row %s: no such request", rec.ID)
+		return
+	}
+	want := approvals.NewDecisionRecord(stored)
+	if !rec.DecidedAt.Equal(want.DecidedAt) || !rec.CreatedAt.Equal(want.CreatedAt) {
+		t.Errorf("export row %s times = %v, %v; want %v, %v", rec.ID, rec.DecidedAt, rec.CreatedAt, want.DecidedAt, want.CreatedAt)
+	}
+	rec.DecidedAt, rec.CreatedAt, want.DecidedAt, want.CreatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	if rec != want {
+		t.Errorf("export row = %+v\nwant %+v", rec, want)
+	}
 }

@@ -177,9 +177,15 @@ func (m *model) verify(t *testing.T, s approvals.Store, c *Clock) {
 			t.Fatalf("FindByPerson(%q) = %v", want.Key(), err)
 		}
 		checkSame(t, "FindByPerson", got, want)
+		if st, err := s.FindStanding(ctx, want.Key()); err != nil || st != want.Standing() {
+			t.Fatalf("FindStanding(%q) = %+v, %v; want %+v", want.Key(), st, err, want.Standing())
+		}
 	}
 	if _, err := s.FindByPerson(ctx, "nobody@example.com"); approvals.Code(err) != approvals.ENotFound {
 		t.Errorf("FindByPerson(nobody) = %v; want not found", err)
+	}
+	if _, err := s.FindStanding(ctx, "nobody@example.com"); approvals.Code(err) != approvals.ENotFound {
+		t.Errorf("FindStanding(nobody) = %v; want not found", err)
 	}
 	gotCounts, err := s.Count(ctx)
 	if err != nil {
@@ -249,8 +255,11 @@ func (m *model) verify(t *testing.T, s approvals.Store, c *Clock) {
 			return cmp.Or(a.Decision.At.Compare(b.Decision.At), strings.Compare(a.ID, b.ID))
 		})
 		var got []string
-		if err := s.Decisions(ctx, q, func(r *approvals.Request) error {
+		if err := s.Decisions(ctx, q, func(r approvals.DecisionRecord) error {
 			got = append(got, r.ID)
+			if m, ok := m.byID[r.ID]; ok {
+				checkRecord(t, r, m)
+			}
 			return nil
 		}); err != nil {
 			t.Fatal(err)

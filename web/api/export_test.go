@@ -204,9 +204,9 @@ type failingDecisions struct {
 	after int
 }
 
-func (f failingDecisions) Decisions(ctx context.Context, q approvals.DecisionQuery, fn func(*approvals.Request) error) error {
+func (f failingDecisions) Decisions(ctx context.Context, q approvals.DecisionQuery, fn func(approvals.DecisionRecord) error) error {
 	i := 0
-	return f.Store.Decisions(ctx, q, func(r *approvals.Request) error {
+	return f.Store.Decisions(ctx, q, func(r approvals.DecisionRecord) error {
 		if i == f.after {
 			return errors.New("bucket read: input/output error")
 		}
