@@ -27,6 +27,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/httplog"
 )
 
 // The paths the handler serves. Mount the handler so that it sees them
@@ -461,8 +462,10 @@ func (h *handler) write(c echo.Context, o outcome) int {
 	return status
 }
 
-// logCall writes the one log line of a call. It never logs claims, the
-// full email or credentials.
+// logCall writes the one log line of a call: its fields join the server's
+// request line when the server logs through httplog.Middleware, which
+// already has the HTTP fields, and make a line of their own otherwise. It
+// never logs claims, the full email or credentials.
 func (h *handler) logCall(r *http.Request, st step, o outcome, su approvals.SignUp, status int) {
 	level := slog.LevelInfo
 	switch {
@@ -472,17 +475,23 @@ func (h *handler) logCall(r *http.Request, st step, o outcome, su approvals.Sign
 		level = slog.LevelWarn
 	}
 	ctx := r.Context()
-	if !h.log.Enabled(ctx, level) {
-		return
-	}
 	attrs := make([]slog.Attr, 0, 10)
 	attrs = append(attrs,
 		slog.String("step", st.String()),
-		slog.String("outcome", o.name),
-		slog.Int("status", status))
+		slog.String("outcome", o.name))
+	attrs = h.appendCallAttrs(attrs, o, su, st)
+	if httplog.Annotate(ctx, level, attrs...) || !h.log.Enabled(ctx, level) {
+		return
+	}
+	attrs = append(attrs, slog.Int("status", status))
 	if id := r.Header.Get("X-Request-Id"); id != "" {
 		attrs = append(attrs, slog.String("http_request_id", truncate(id, 128)))
 	}
+	h.log.LogAttrs(ctx, level, "connector call", attrs...)
+}
+
+// appendCallAttrs appends what is known of the call's person and request.
+func (h *handler) appendCallAttrs(attrs []slog.Attr, o outcome, su approvals.SignUp, st step) []slog.Attr {
 	if o.known {
 		attrs = append(attrs, slog.String("request_id", o.st.ID), slog.String("request_status", string(o.st.Status)))
 	}
@@ -501,7 +510,7 @@ func (h *handler) logCall(r *http.Request, st step, o outcome, su approvals.Sign
 	if o.err != nil {
 		attrs = append(attrs, slog.String("error", redact(o.err.Error(), su.Email)))
 	}
-	h.log.LogAttrs(ctx, level, "connector call", attrs...)
+	return attrs
 }
 
 // emailDomain returns the part after the last '@', enough to follow the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/httplog"
 )
 
 var johnFacebook = &approvals.Identity{Issuer: "facebook.com", IssuerAssignedID: "0123456789"}
@@ -525,6 +527,28 @@ func TestLogs(t *testing.T) {
 	}
 	if n := strings.Count(logs, "\n"); n != 1 {
 		t.Errorf("%d log lines for one call, want 1:\n%s", n, logs)
+	}
+
+	// Behind httplog.Middleware, as in approvals serve, the call's fields
+	// join the server's request line: still one line per call.
+	e.logs.Reset()
+	served := httplog.Middleware(slog.New(slog.NewJSONHandler(e.logs, nil)), approvals.SystemClock, e.h)
+	r = httptest.NewRequest(http.MethodPost, CheckApprovalStatusPath, bytes.NewReader(readTestdata(t, "request-approval-facebook.json")))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-Request-Id", "req-43")
+	r.SetBasicAuth(testUser, testPassword)
+	w := httptest.NewRecorder()
+	served.ServeHTTP(w, r)
+	readReply(t, w, CheckApprovalStatusPath)
+	logs = e.logs.String()
+	for _, want := range []string{`"msg":"http request"`, `"http_request_id":"req-43"`, `"route":"/connector/check-approval-status"`,
+		`"status":200`, `"request_id":"` + req.ID + `"`, `"outcome":"already_processing"`, `"step":"check_approval_status"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
+	if n := strings.Count(logs, "\n"); n != 1 {
+		t.Errorf("%d log lines for one call behind the server's middleware, want 1:\n%s", n, logs)
 	}
 	// Wrong credentials are logged without the credentials.
 	r = httptest.NewRequest(http.MethodPost, RequestApprovalPath, bytes.NewReader(readTestdata(t, "request-approval-facebook.json")))

@@ -5,16 +5,61 @@
 package httplog
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/approvals-dev/approvals/approvals"
 )
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// Request ids this process makes are a random prefix, drawn once, and a
+// counter: unique across restarts and replicas without a system call per
+// request.
+var (
+	idPrefix  = newIDPrefix()
+	idCounter atomic.Uint64
+)
+
+func newIDPrefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:]) + "-"
+}
+
+// newRequestID returns the next request id of this process.
+func newRequestID() string {
+	return idPrefix + strconv.FormatUint(idCounter.Add(1), 36)
+}
+
+// annotations are what a handler adds to its request's log line.
+type annotations struct {
+	level slog.Level
+	attrs []slog.Attr
+}
+
+type annotationsKey struct{}
+
+// Annotate adds attrs to the one line Middleware logs for the request
+// whose context is ctx, and raises that line's level to level when it is
+// higher. It must be called from the goroutine serving the request, before
+// the handler returns. It reports false when the request does not pass
+// through Middleware: the caller then logs a line of its own.
+func Annotate(ctx context.Context, level slog.Level, attrs ...slog.Attr) bool {
+	a, ok := ctx.Value(annotationsKey{}).(*annotations)
+	if !ok {
+		return false
+	}
+	a.level = max(a.level, level)
+	a.attrs = append(a.attrs, attrs...)
+	return true
+}
 
 // statusRecorder remembers the status a handler wrote.
 type statusRecorder struct {
@@ -45,21 +90,22 @@ func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 
 // Middleware gives every request an id (the caller's X-Request-Id when it
 // is well-formed, otherwise a new one), echoes it in the response, recovers
-// from panics, and logs one line per request: id, method, route, status,
-// bytes and latency. It never logs bodies, query strings or headers, so no
-// claim or secret reaches the log.
+// from panics, and logs one line per request: http_request_id, method,
+// route, status, bytes and latency, then whatever the handler added with
+// Annotate. It never logs bodies, query strings or headers, so no claim or
+// secret reaches the log.
 func Middleware(logger *slog.Logger, clock approvals.Clock, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := clock.Now()
 		id := r.Header.Get("X-Request-Id")
 		if !requestIDRE.MatchString(id) {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+			id = newRequestID()
 			r.Header.Set("X-Request-Id", id)
 		}
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w}
+		notes := &annotations{level: slog.LevelInfo}
+		r = r.WithContext(context.WithValue(r.Context(), annotationsKey{}, notes))
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -67,28 +113,33 @@ func Middleware(logger *slog.Logger, clock approvals.Clock, next http.Handler) h
 					// stream that failed half-way): net/http must see
 					// it, or the client gets a short answer that looks
 					// complete.
-					logger.LogAttrs(r.Context(), slog.LevelWarn, "http request aborted", slog.String("request_id", id),
+					logger.LogAttrs(r.Context(), slog.LevelWarn, "http request aborted", slog.String("http_request_id", id),
 						slog.String("method", r.Method), slog.String("route", r.URL.Path), slog.Int("status", rec.status),
 						slog.Int64("bytes", rec.bytes), slog.Duration("latency", clock.Now().Sub(start)))
 					panic(p)
 				}
-				logger.Error("panic serving request", "request_id", id, "route", r.URL.Path, "panic", p)
+				logger.Error("panic serving request", "http_request_id", id, "route", r.URL.Path, "panic", p)
 				if rec.status == 0 {
 					http.Error(rec, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
 				}
 			}
-			level := slog.LevelInfo
+			level := notes.level
 			if rec.status >= 500 {
 				level = slog.LevelError
 			}
-			logger.LogAttrs(r.Context(), level, "http request",
-				slog.String("request_id", id),
+			ctx := r.Context()
+			if !logger.Enabled(ctx, level) {
+				return
+			}
+			attrs := append([]slog.Attr{
+				slog.String("http_request_id", id),
 				slog.String("method", r.Method),
 				slog.String("route", r.URL.Path),
 				slog.Int("status", rec.status),
 				slog.Int64("bytes", rec.bytes),
 				slog.Duration("latency", clock.Now().Sub(start)),
-			)
+			}, notes.attrs...)
+			logger.LogAttrs(ctx, level, "http request", attrs...)
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -94,11 +94,51 @@ func TestMiddlewareLogsOneLinePerRequest(t *testing.T) {
 		if (tt.want != "" && got != tt.want) || got == "" || got == tt.sent && tt.want == "" {
 			t.Errorf("sent %q, answered id %q", tt.sent, got)
 		}
-		if !strings.Contains(log.String(), `"request_id":"`+got+`"`) || !strings.Contains(log.String(), `"status":418`) {
+		if !strings.Contains(log.String(), `"http_request_id":"`+got+`"`) || !strings.Contains(log.String(), `"status":418`) {
 			t.Errorf("log: %s", log.String())
 		}
 	}
 	if strings.Contains(log.String(), "secret@example.com") {
 		t.Error("the query string reached the log")
+	}
+}
+
+// A handler's Annotate lands on the request's one line and raises its
+// level; outside Middleware it reports false so the caller logs itself.
+func TestAnnotate(t *testing.T) {
+	var log syncBuffer
+	h := Middleware(slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn})), approvals.SystemClock,
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			level := slog.LevelInfo
+			if r.URL.Path == "/warn" {
+				level = slog.LevelWarn
+			}
+			if !Annotate(r.Context(), level, slog.String("step", "check"), slog.Int("n", 7)) {
+				t.Error("Annotate inside Middleware reported false")
+			}
+		}))
+	for _, path := range []string{"/info", "/warn"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", path, nil))
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `"level":"WARN"`) || !strings.Contains(lines[0], `"route":"/warn"`) ||
+		!strings.Contains(lines[0], `"step":"check"`) || !strings.Contains(lines[0], `"n":7`) {
+		t.Errorf("want only the /warn line, with the annotations; got:\n%s", log.String())
+	}
+	if Annotate(httptest.NewRequest("GET", "/", nil).Context(), slog.LevelInfo) {
+		t.Error("Annotate outside Middleware reported true")
+	}
+}
+
+// Ids the middleware makes are distinct and pass its own format check, so
+// a proxy forwarding them keeps them.
+func TestNewRequestIDs(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newRequestID()
+		if seen[id] || !requestIDRE.MatchString(id) {
+			t.Fatalf("id %q repeated or malformed", id)
+		}
+		seen[id] = true
 	}
 }
