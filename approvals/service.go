@@ -141,6 +141,9 @@ func ValidateEmail(email string) error {
 	if e == "" {
 		return Errorf(EInvalid, "email is required")
 	}
+	if PlainAddress(e) {
+		return nil
+	}
 	a, err := mail.ParseAddress(e)
 	if err != nil || a.Address != e || a.Name != "" {
 		return Errorf(EInvalid, "email %q is not a valid address", email)
@@ -201,4 +204,66 @@ func (s *Service) update(ctx context.Context, id string, m Mutation) (*Request, 
 		return r, nil
 	}
 	return r, err
+}
+
+// PlainAddress reports whether s is an address of the everyday form:
+// ASCII, a dot-atom local part (letters, digits and !#$%&'*+-/=?^_`{|}~,
+// with single dots between runs), '@', and two or more domain labels of
+// letters, digits and inner hyphens, the last of letters only. Every such
+// address is one net/mail parses back to itself, so ValidateEmail accepts
+// it without parsing, and stricter checkers accept it too (the connector's
+// fuzz test holds it to the validator package's "email" rule). Anything
+// else is not refused by this function: callers fall back to the full
+// checks.
+func PlainAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return false
+	}
+	// The local part: atoms of atext separated by single dots.
+	prev := byte('.')
+	for i := 0; i < at; i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if prev == '.' {
+				return false
+			}
+		case isAlnum(c) || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0:
+		default:
+			return false
+		}
+		prev = c
+	}
+	if prev == '.' {
+		return false
+	}
+	// The domain: labels of letters, digits and inner hyphens.
+	labels, start := 0, at+1
+	for i := start; i <= len(s); i++ {
+		if i < len(s) && s[i] != '.' {
+			if c := s[i]; !isAlnum(c) && c != '-' {
+				return false
+			}
+			continue
+		}
+		label := s[start:i]
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		labels++
+		start = i + 1
+		if i == len(s) { // the last label: letters only
+			for j := 0; j < len(label); j++ {
+				if c := label[j] | 0x20; c < 'a' || c > 'z' {
+					return false
+				}
+			}
+		}
+	}
+	return labels >= 2
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }

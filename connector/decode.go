@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/go-playground/validator/v10"
@@ -203,17 +204,19 @@ func (d *Decoder) decode(body []byte, keepClaims bool) (su approvals.SignUp, err
 	if !hasEmail {
 		return fail(MsgInvalidEmail, "email missing")
 	}
-	if err := d.validate.Struct(signUpRules{Email: email, DisplayName: su.DisplayName}); err != nil {
-		var ve validator.ValidationErrors
-		if errors.As(err, &ve) && len(ve) > 0 && ve[0].Field() == "DisplayName" {
-			return fail(MsgTooLarge, "displayName too long")
+	if !everyday(email, su.DisplayName) {
+		if err := d.validate.Struct(signUpRules{Email: email, DisplayName: su.DisplayName}); err != nil {
+			var ve validator.ValidationErrors
+			if errors.As(err, &ve) && len(ve) > 0 && ve[0].Field() == "DisplayName" {
+				return fail(MsgTooLarge, "displayName too long")
+			}
+			return fail(MsgInvalidEmail, "email invalid")
 		}
-		return fail(MsgInvalidEmail, "email invalid")
-	}
-	// The domain's own rule too, so that Service.RequestApproval never
-	// refuses what was accepted here.
-	if approvals.ValidateEmail(email) != nil {
-		return fail(MsgInvalidEmail, "email invalid")
+		// The domain's own rule too, so that Service.RequestApproval
+		// never refuses what was accepted here.
+		if approvals.ValidateEmail(email) != nil {
+			return fail(MsgInvalidEmail, "email invalid")
+		}
 	}
 	if id := su.Identity; id != nil {
 		// Normalize first: an issuer of blanks is no issuer.
@@ -226,6 +229,15 @@ func (d *Decoder) decode(body []byte, keepClaims bool) (su approvals.SignUp, err
 	su.Email = email
 	su.Claims = claims
 	return su, nil
+}
+
+// everyday reports whether an email and display name pass signUpRules and
+// approvals.ValidateEmail for certain, without the validator: the address
+// is approvals.PlainAddress and both are within their lengths. Nearly every
+// sign-up is; the rest take the full checks. (The validator's "email" rule
+// is net/mail plus a long regular expression, 5 µs a call.)
+func everyday(email, displayName string) bool {
+	return len(email) <= 254 && approvals.PlainAddress(email) && utf8.RuneCountInString(displayName) <= 256
 }
 
 // typeError is a member whose value has the wrong JSON type.

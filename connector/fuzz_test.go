@@ -270,3 +270,48 @@ func FuzzParseThumbprint(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEveryday holds the decoder's fast path to the checks it skips: an
+// email and display name that everyday accepts must pass the validator's
+// rules and approvals.ValidateEmail, so the fast path never lets through
+// what the full checks refuse.
+func FuzzEveryday(f *testing.F) {
+	for _, s := range []string{
+		"john.smith@fabrikam.com", "a@b.co", "x+tag@sub.example.org", "o'brien@example.ie", "a..b@example.com",
+		".a@example.com", "a.@example.com", "a@-example.com", "a@example-.com", "a@example.c0m", "a@example",
+		"a@example.com.", "\"quoted\"@example.com", "a@[127.0.0.1]", "a b@example.com", "a@exam_ple.com",
+		"{|}~@example.com", "a@1.2.3.com", "jöhn@example.com", "a@x.y", strings.Repeat("a", 250) + "@b.co",
+	} {
+		f.Add(s, "John Smith")
+	}
+	v := NewDecoder().validate
+	f.Fuzz(func(t *testing.T, email, displayName string) {
+		if !everyday(email, displayName) {
+			return
+		}
+		if err := v.Struct(signUpRules{Email: email, DisplayName: displayName}); err != nil {
+			t.Fatalf("everyday(%q, %q), but the validator refuses: %v", email, displayName, err)
+		}
+		if err := approvals.ValidateEmail(email); err != nil {
+			t.Fatalf("everyday(%q), but ValidateEmail refuses: %v", email, err)
+		}
+	})
+}
+
+// The fast path is the common path: the addresses of the contract's
+// examples and of everyday sign-ups take it.
+func TestEverydayAddresses(t *testing.T) {
+	for _, s := range []string{"john.smith@fabrikam.onmicrosoft.com", "maria.garcia+test@contoso.com", "a@b.co", "first_last-1@mail.example.org"} {
+		if !everyday(s, "John Smith") {
+			t.Errorf("everyday(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"a..b@example.com", "a@example", "a@-x.com", "a@x.c0m", "\"q\"@example.com", "jöhn@example.com", "a@example.com."} {
+		if everyday(s, "") {
+			t.Errorf("everyday(%q) = true", s)
+		}
+	}
+	if everyday("a@example.com", strings.Repeat("é", 257)) {
+		t.Error("a 257-character display name took the fast path")
+	}
+}
