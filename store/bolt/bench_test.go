@@ -137,10 +137,7 @@ func load(b *testing.B, s *Store, n int) {
 					events = append(events, ev)
 				}
 				value, _ := json.Marshal(r)
-				if err := tx.Bucket(bucketRequests).Put([]byte(r.ID), value); err != nil {
-					return err
-				}
-				if err := tx.Bucket(bucketByPerson).Put(personKey(r.Key()), []byte(r.ID)); err != nil {
+				if err := writeBucket(tx, bucketRequests).Put([]byte(r.ID), value); err != nil {
 					return err
 				}
 				if err := reindex(tx, nil, r); err != nil {
@@ -198,6 +195,13 @@ func BenchmarkLargeStore(b *testing.B) {
 			{"FindByPerson", func() error {
 				_, err := s.FindByPerson(ctx, approvals.PersonKey(fmt.Sprintf("bench%09d@example.com", n/2), &approvals.Identity{Issuer: "google.com", IssuerAssignedID: fmt.Sprintf("g-%d", n/2)}))
 				return err
+			}},
+			{"FindStanding", func() error {
+				_, err := s.FindStanding(ctx, approvals.PersonKey(fmt.Sprintf("bench%09d@example.com", n/2), &approvals.Identity{Issuer: "google.com", IssuerAssignedID: fmt.Sprintf("g-%d", n/2)}))
+				return err
+			}},
+			{"DecisionsAll", func() error {
+				return s.Decisions(ctx, approvals.DecisionQuery{}, func(approvals.DecisionRecord) error { return nil })
 			}},
 			{"DueJobs50", func() error {
 				_, err := s.DueJobs(ctx, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), 50)

@@ -5,14 +5,15 @@
 // index, answer every query without scanning the file.
 package bolt
 
-// The schema, version 1. Every bucket is at the top level and is created
+// The schema, version 2. Every bucket is at the top level and is created
 // by Open. Keys are fixed-width big-endian so that they sort in numeric
 // order: u64 is an unsigned integer, t8 a time as Unix nanoseconds with the
 // sign bit flipped (so that times before 1970 sort first too), s1 a status
 // (1 pending, 2 approved, 3 denied). A request id comes last in every key
 // that holds one, so its length never disturbs the order; ids the store
 // makes are approvals.NewID's 24 hex digits, which sort by creation time.
-// Values are JSON.
+// Requests and events are JSON; the by_person and decisions values are
+// binary (values.go).
 //
 //	meta
 //	  "schema_version"         -> u64      layout of this file (schemaVersion)
@@ -20,8 +21,8 @@ package bolt
 //	  "events_max_at"          -> t8       largest Event.At appended so far
 //	requests
 //	  id                       -> approvals.Request
-//	by_person
-//	  sha256(PersonKey)        -> id
+//	by_person                               the check step's answer
+//	  sha256(PersonKey)        -> enum(Status) enum(Provisioning.State) id
 //	by_created                              every request, for listings of all
 //	  t8(CreatedAt) id         -> ""
 //	by_status                               every request, for listings by status
@@ -29,7 +30,7 @@ package bolt
 //	jobs                                    approved, provisioning in_progress
 //	  t8(NextAttemptAt) id     -> ""
 //	decisions                               approved or denied, with a Decision
-//	  s1 t8(Decision.At) id    -> ""
+//	  s1 t8(Decision.At) id    -> u8(1) approvals.DecisionRecord   the export row
 //	events                                  the audit trail; the bucket's
 //	  u64(Seq)                 -> approvals.Event   sequence is the last Seq
 //	events_by_request
@@ -37,15 +38,23 @@ package bolt
 //	events_by_time                          one entry per event whose At is
 //	  t8(At)                   -> u64(Seq)  later than every earlier event's
 //
+// Index entries change in the same transaction as the request they index,
+// values included: a provisioning step rewrites the standing and export
+// row though their keys stay.
+//
 // events_by_time makes Audit's Since filter exact without a scan although
 // event times need not follow Seq order: the first entry at or after Since
 // gives the first Seq that can match, and only the few late-stamped events
 // after it are skipped.
+//
+// Version 1 differed only in the by_person value (the bare id) and the
+// decisions value (empty); upgrade.go fills them in.
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
@@ -54,7 +63,7 @@ import (
 )
 
 // schemaVersion is the layout this code reads and writes.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // Bucket names.
 var (
@@ -103,6 +112,17 @@ type Options struct {
 	// ReadOnly opens the file for reading only, sharing it with other
 	// readers; every write fails. The file must exist.
 	ReadOnly bool
+	// Logger, when set, hears of a schema upgrade's start, progress and
+	// end: Open upgrades a file written by an older version, which takes
+	// minutes for millions of requests.
+	Logger *slog.Logger
+
+	// upgradeBatch is how many requests an upgrade rewrites per
+	// transaction; upgradeBatchSize when zero.
+	upgradeBatch int
+	// afterUpgradeBatch, when set, runs after each committed transaction
+	// of an upgrade; an error stops the upgrade there, as a crash would.
+	afterUpgradeBatch func() error
 }
 
 // Store is an approvals.Store kept in a bbolt file. It is safe for
@@ -114,7 +134,7 @@ type Store struct {
 	readOnly bool
 	// commits shares transactions among concurrent writes.
 	commits *groupCommit
-	// decisionChunk is how many requests Decisions reads per transaction.
+	// decisionChunk is how many rows Decisions reads per transaction.
 	decisionChunk int
 }
 
@@ -143,14 +163,14 @@ func Open(path string, opts Options) (s *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Store{db: db, clock: opts.Clock, readOnly: opts.ReadOnly, commits: &groupCommit{db: db}, decisionChunk: 256}
+	s = &Store{db: db, clock: opts.Clock, readOnly: opts.ReadOnly, commits: &groupCommit{db: db}, decisionChunk: 1024}
 	if s.clock == nil {
 		s.clock = approvals.SystemClock
 	}
 	if opts.ReadOnly {
 		err = db.View(checkSchema)
 	} else {
-		err = db.Update(initSchema)
+		err = initSchema(db, opts)
 	}
 	if err != nil {
 		_ = db.Close()
@@ -161,48 +181,57 @@ func Open(path string, opts Options) (s *Store, err error) {
 
 // initSchema creates the buckets of a new file, or checks the version of
 // an existing one and upgrades it.
-func initSchema(tx *bbolt.Tx) error {
-	meta := tx.Bucket(bucketMeta)
-	if meta == nil {
-		var foreign []byte
-		_ = tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
-			foreign = name
-			return errors.New("stop")
-		})
-		if foreign != nil {
-			return fmt.Errorf("not an approvals data file: it holds bucket %q but no schema version", foreign)
-		}
-		for _, name := range allBuckets() {
-			if _, err := tx.CreateBucket(name); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
+func initSchema(db *bbolt.DB, opts Options) error {
+	var v uint64
+	err := db.Update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			var foreign []byte
+			_ = tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+				foreign = name
+				return errors.New("stop")
+			})
+			if foreign != nil {
+				return fmt.Errorf("not an approvals data file: it holds bucket %q but no schema version", foreign)
 			}
+			for _, name := range allBuckets() {
+				if _, err := tx.CreateBucket(name); err != nil {
+					return fmt.Errorf("create bucket %s: %w", name, err)
+				}
+			}
+			v = schemaVersion
+			return tx.Bucket(bucketMeta).Put(keySchemaVersion, u64(schemaVersion))
 		}
-		return tx.Bucket(bucketMeta).Put(keySchemaVersion, u64(schemaVersion))
-	}
-	v, err := version(meta)
+		var err error
+		if v, err = version(meta); err != nil {
+			return err
+		}
+		if v > schemaVersion {
+			return newerSchema(v)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if v > schemaVersion {
-		return newerSchema(v)
-	}
+	// Each upgrade writes its version when it is done, in as many
+	// transactions as it needs.
 	for ; v < schemaVersion; v++ {
-		if err := migrate(tx, v); err != nil {
+		if err := migrate(db, v, opts); err != nil {
 			return fmt.Errorf("upgrade schema from version %d to %d: %w", v, v+1, err)
 		}
 	}
-	for _, name := range allBuckets() {
-		if tx.Bucket(name) == nil {
-			return fmt.Errorf("damaged data file: bucket %s is missing", name)
-		}
-	}
-	return meta.Put(keySchemaVersion, u64(schemaVersion))
+	return db.View(checkSchema)
 }
 
-// migrate upgrades the layout from version v to v+1 inside tx. Version 1
-// is the first: there is nothing to upgrade yet. Each later version adds a
-// case here, and a file written by the version before it to testdata/.
-func migrate(_ *bbolt.Tx, v uint64) error {
+// migrate upgrades the layout from version v to v+1 and writes version
+// v+1 when it is done. Each version adds a case here, and a file written by
+// the version before it to testdata/.
+func migrate(db *bbolt.DB, v uint64, opts Options) error {
+	switch v {
+	case 1:
+		return upgradeToV2(db, opts)
+	}
 	return fmt.Errorf("no upgrade from schema version %d", v)
 }
 

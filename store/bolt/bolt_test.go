@@ -237,6 +237,31 @@ func TestCheckFindsDamage(t *testing.T) {
 			k, _ := c.First()
 			return tx.Bucket(bucketByPerson).Put(bytes.Clone(k), []byte("someone-else"))
 		}, "index by_person key"},
+		{"StaleStanding", func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketByPerson)
+			k, v := b.Cursor().First()
+			st, err := decodeStanding(v)
+			if err != nil {
+				return err
+			}
+			return b.Put(bytes.Clone(k), standingValue(&approvals.Request{ID: st.ID, Status: st.Status,
+				Provisioning: approvals.Provisioning{State: approvals.ProvisioningFailed}}))
+		}, "index by_person key"},
+		{"StaleExportRow", func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketDecisions)
+			k, v := b.Cursor().First()
+			rec, err := decodeRow(v)
+			if err != nil {
+				return err
+			}
+			rec.UserID = "someone-else"
+			return b.Put(bytes.Clone(k), encodeRow(rec))
+		}, "UserID:someone-else"},
+		{"EmptyExportRow", func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketDecisions)
+			k, _ := b.Cursor().Last()
+			return b.Put(bytes.Clone(k), []byte{})
+		}, "index decisions key"},
 		{"MissingEventIndex", func(tx *bbolt.Tx) error {
 			k, _ := tx.Bucket(bucketEventsByRequest).Cursor().Last()
 			return tx.Bucket(bucketEventsByRequest).Delete(k)

@@ -49,9 +49,8 @@ func checkIndexes(tx *bbolt.Tx) error {
 			return nil
 		}
 		counts[r.Status]++
-		want[string(bucketByPerson)][string(personKey(r.Key()))] = r.ID
 		for _, e := range indexEntries(r) {
-			want[string(e.bucket)][string(e.key)] = ""
+			want[string(e.bucket)][string(e.key)] = string(e.value)
 		}
 		return nil
 	})
@@ -91,7 +90,7 @@ func checkIndexes(tx *bbolt.Tx) error {
 			case !ok:
 				bad("index %s holds stray key %x", name, k)
 			case w != string(v):
-				bad("index %s key %x holds %x; want %x", name, k, v, w)
+				bad("index %s key %x holds %s; want %s", name, k, describeValue(name, v), describeValue(name, []byte(w)))
 			}
 			delete(keys, string(k))
 			return nil
@@ -120,5 +119,24 @@ func checkIndexes(tx *bbolt.Tx) error {
 	if v, err := version(meta); err != nil || v != schemaVersion {
 		bad("schema version is %d (%v); want %d", v, err, schemaVersion)
 	}
+	if tx.Bucket(bucketUpgrade) != nil {
+		bad("bucket %s of an unfinished upgrade is left", bucketUpgrade)
+	}
 	return errors.Join(errs...)
+}
+
+// describeValue shows an index value in a Check report: the standing or
+// export row it holds, or its bytes.
+func describeValue(bucket string, v []byte) string {
+	switch bucket {
+	case string(bucketByPerson):
+		if st, err := decodeStanding(v); err == nil {
+			return fmt.Sprintf("%+v", st)
+		}
+	case string(bucketDecisions):
+		if rec, err := decodeRow(v); err == nil {
+			return fmt.Sprintf("%+v", rec)
+		}
+	}
+	return fmt.Sprintf("%x", v)
 }

@@ -27,11 +27,9 @@ func appendEvents(tx *bbolt.Tx, events []approvals.Event, defaultID string) erro
 	if len(events) == 0 {
 		return nil
 	}
-	all := tx.Bucket(bucketEvents)
-	all.FillPercent = appendFill
-	byRequest := tx.Bucket(bucketEventsByRequest)
-	byTime := tx.Bucket(bucketEventsByTime)
-	byTime.FillPercent = appendFill
+	all := writeBucket(tx, bucketEvents)
+	byRequest := writeBucket(tx, bucketEventsByRequest)
+	byTime := writeBucket(tx, bucketEventsByTime)
 	meta := tx.Bucket(bucketMeta)
 	maxAt := bytes.Clone(meta.Get(keyEventsMaxAt))
 	for _, ev := range events {
@@ -156,16 +154,17 @@ func (s *Store) Audit(ctx context.Context, q approvals.AuditQuery) (out []approv
 }
 
 // releaseEvery is how many chunks of a Decisions scan pass between two
-// releases of the mapped pages: often enough to keep the resident set to a
-// few tens of megabytes, seldom enough that the tree's upper pages are not
-// faulted back in for every chunk.
-const releaseEvery = 16
+// releases of the mapped pages: 64 chunks of 1,024 rows read about 16 MB,
+// often enough to keep the resident set to a few tens of megabytes, seldom
+// enough that the tree's upper pages are not faulted back in all the time.
+const releaseEvery = 64
 
 // Decisions implements approvals.Store. It merges the approved and denied
-// ranges of the decisions index by decision time, reading a chunk of
-// requests per read transaction so that neither memory nor a long-lived
-// transaction grows with the export; a request decided again while the
-// export runs may show up at both decision times.
+// ranges of the decisions index by decision time and yields the export
+// rows the entries hold, never reading a request. It reads a chunk of rows
+// per read transaction so that neither memory nor a long-lived transaction
+// grows with the export; a request decided again while the export runs
+// may show up at both decision times.
 func (s *Store) Decisions(ctx context.Context, q approvals.DecisionQuery, fn func(approvals.DecisionRecord) error) (err error) {
 	defer wrap(&err, "Decisions")
 	var codes []byte
@@ -194,31 +193,31 @@ func (s *Store) Decisions(ctx context.Context, q approvals.DecisionQuery, fn fun
 	}
 	// last[i] is the last key read for codes[i], nil before the first.
 	last := make([][]byte, len(codes))
+	chunk := make([]approvals.DecisionRecord, 0, s.decisionChunk)
 	chunks := 0
 	for {
-		var (
-			chunk []*approvals.Request
-			done  bool
-		)
+		done := false
+		chunk = chunk[:0]
 		err := s.db.View(func(tx *bbolt.Tx) error {
-			// The chunks hold copies: every releaseEvery chunks, drop the
-			// pages they read from this process's resident set.
+			// The rows are copies: every releaseEvery chunks, drop the
+			// pages they were read from from this process's resident set.
 			if chunks++; chunks%releaseEvery == 0 {
 				defer releaseMapping(s.db, tx)
 			}
-			chunk, done = nil, false
+			chunk, done = chunk[:0], false
 			b := tx.Bucket(bucketDecisions)
 			cursors := make([]*bbolt.Cursor, len(codes))
 			heads := make([][]byte, len(codes))
+			values := make([][]byte, len(codes))
 			for i, code := range codes {
 				cursors[i] = b.Cursor()
-				var k []byte
+				var k, v []byte
 				if last[i] == nil {
-					k, _ = cursors[i].Seek(cat([]byte{code}, from))
-				} else if k, _ = cursors[i].Seek(last[i]); bytes.Equal(k, last[i]) {
-					k, _ = cursors[i].Next()
+					k, v = cursors[i].Seek(cat([]byte{code}, from))
+				} else if k, v = cursors[i].Seek(last[i]); bytes.Equal(k, last[i]) {
+					k, v = cursors[i].Next()
 				}
-				heads[i] = inRange(k, code)
+				heads[i], values[i] = inRange(k, code), v
 			}
 			for len(chunk) < s.decisionChunk {
 				best := -1
@@ -231,32 +230,28 @@ func (s *Store) Decisions(ctx context.Context, q approvals.DecisionQuery, fn fun
 					done = true
 					return nil
 				}
-				k := heads[best]
-				r, err := indexedRequest(tx, k[9:], bucketDecisions)
+				rec, err := decodeRow(values[best])
 				if err != nil {
-					return err
-				}
-				if r.Decision == nil {
-					return fmt.Errorf("damaged data file: request %s is indexed as decided but has no decision", r.ID)
+					return fmt.Errorf("decisions entry %x: %w", heads[best], err)
 				}
 				// t8 clamps far-off times; the exact bounds decide.
-				if !r.Decision.At.Before(q.Since) && (q.Until.IsZero() || r.Decision.At.Before(q.Until)) {
-					chunk = append(chunk, r)
+				if !rec.DecidedAt.Before(q.Since) && (q.Until.IsZero() || rec.DecidedAt.Before(q.Until)) {
+					chunk = append(chunk, rec)
 				}
-				last[best] = bytes.Clone(k)
-				k, _ = cursors[best].Next()
-				heads[best] = inRange(k, codes[best])
+				last[best] = append(last[best][:0], heads[best]...)
+				k, v := cursors[best].Next()
+				heads[best], values[best] = inRange(k, codes[best]), v
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, r := range chunk {
+		for _, rec := range chunk {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := fn(approvals.NewDecisionRecord(r)); err != nil {
+			if err := fn(rec); err != nil {
 				return err
 			}
 		}

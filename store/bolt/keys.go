@@ -75,28 +75,29 @@ func eventsByRequestPrefix(id string) []byte {
 // id must fit the byte before it in events_by_request keys.
 const maxIDLen = 255
 
-// indexEntry is one key a request holds in an index bucket.
+// indexEntry is one entry a request holds in an index bucket.
 type indexEntry struct {
 	bucket []byte
 	key    []byte
+	value  []byte
 }
 
-// indexEntries returns the keys r must have in the by_created, by_status,
-// jobs and decisions buckets. (Its by_person entry never changes: Update
-// may not change the person.)
+// indexEntries returns the entries r must have in the by_person,
+// by_created, by_status, jobs and decisions buckets.
 func indexEntries(r *approvals.Request) []indexEntry {
 	id := []byte(r.ID)
 	code, _ := statusCode(r.Status)
 	created := t8(r.CreatedAt)
 	out := []indexEntry{
-		{bucketByCreated, cat(created, id)},
-		{bucketByStatus, cat([]byte{code}, created, id)},
+		{bucketByPerson, personKey(r.Key()), standingValue(r)},
+		{bucketByCreated, cat(created, id), []byte{}},
+		{bucketByStatus, cat([]byte{code}, created, id), []byte{}},
 	}
 	if isJob(r) {
-		out = append(out, indexEntry{bucketJobs, cat(t8(r.Provisioning.NextAttemptAt), id)})
+		out = append(out, indexEntry{bucketJobs, cat(t8(r.Provisioning.NextAttemptAt), id), []byte{}})
 	}
 	if isDecided(r) {
-		out = append(out, indexEntry{bucketDecisions, cat([]byte{code}, t8(r.Decision.At), id)})
+		out = append(out, indexEntry{bucketDecisions, cat([]byte{code}, t8(r.Decision.At), id), rowValue(r)})
 	}
 	return out
 }

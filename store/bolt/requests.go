@@ -18,6 +18,22 @@ import (
 // end: pages split nearly full instead of half full.
 const appendFill = 0.9
 
+// appendBuckets are the buckets written with appendFill.
+var appendBuckets = [][]byte{bucketByCreated, bucketEvents, bucketEventsByTime}
+
+// writeBucket returns the bucket name of tx, to write to: set to split its
+// pages as its keys call for.
+func writeBucket(tx *bbolt.Tx, name []byte) *bbolt.Bucket {
+	b := tx.Bucket(name)
+	for _, a := range appendBuckets {
+		if bytes.Equal(a, name) {
+			b.FillPercent = appendFill
+			break
+		}
+	}
+	return b
+}
+
 // decodeRequest decodes a stored request. Every read decodes whole
 // requests (an export decodes a million), so it uses json v2's decoder,
 // which reads the value once where encoding/json reads it twice: about a
@@ -82,21 +98,36 @@ func (s *Store) FindByPerson(ctx context.Context, key string) (r *approvals.Requ
 	return r, err
 }
 
-// FindStanding implements approvals.Store.
+// FindStanding implements approvals.Store. It reads only the by_person
+// entry, which holds the standing. Unlike findByPerson it does not read
+// the request to rule out a hash collision: two PersonKeys with one
+// SHA-256 are not a case to handle.
 func (s *Store) FindStanding(ctx context.Context, key string) (st approvals.Standing, err error) {
-	r, err := s.FindByPerson(ctx, key)
-	if err != nil {
-		return approvals.Standing{}, err
+	defer wrap(&err, "FindStanding")
+	if err := ctx.Err(); err != nil {
+		return st, err
 	}
-	return r.Standing(), nil
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketByPerson).Get(personKey(key))
+		if v == nil {
+			return approvals.ErrNotFound
+		}
+		st, err = decodeStanding(v)
+		return err
+	})
+	return st, err
 }
 
 // findByPerson returns the request of the person with the given
 // PersonKey, or nil.
 func findByPerson(tx *bbolt.Tx, key string) (*approvals.Request, error) {
-	id := tx.Bucket(bucketByPerson).Get(personKey(key))
-	if id == nil {
+	v := tx.Bucket(bucketByPerson).Get(personKey(key))
+	if v == nil {
 		return nil, nil
+	}
+	id, err := standingID(v)
+	if err != nil {
+		return nil, err
 	}
 	r, err := indexedRequest(tx, id, bucketByPerson)
 	if err != nil || r.Key() != key { // a hash collision: another person
@@ -152,15 +183,12 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request, events []appro
 			stored = existing
 			return err
 		}
-		requests := tx.Bucket(bucketRequests)
+		requests := writeBucket(tx, bucketRequests)
 		if requests.Get(id) != nil {
 			refused = approvals.Errorf(approvals.EConflict, "request id %s exists", c.ID)
 			return nil
 		}
 		if err := requests.Put(id, value); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketByPerson).Put(personKey(key), id); err != nil {
 			return err
 		}
 		if err := reindex(tx, nil, c); err != nil {
@@ -230,7 +258,7 @@ func (s *Store) Update(ctx context.Context, id string, m approvals.Mutation) (r 
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
-		if err := tx.Bucket(bucketRequests).Put([]byte(id), value); err != nil {
+		if err := writeBucket(tx, bucketRequests).Put([]byte(id), value); err != nil {
 			return err
 		}
 		if err := reindex(tx, cur, next); err != nil {
@@ -259,36 +287,34 @@ func (s *Store) Update(ctx context.Context, id string, m approvals.Mutation) (r 
 	return r, nil
 }
 
-// reindex moves r's index entries from what old needed to what r needs.
-// old is nil for a new request.
+// reindex moves r's index entries from what old needed to what r needs:
+// it deletes the keys r no longer has and writes the entries whose key or
+// value is new (a provisioning step changes the export row and the
+// standing, not their keys). old is nil for a new request.
 func reindex(tx *bbolt.Tx, old, r *approvals.Request) error {
 	var before []indexEntry
 	if old != nil {
 		before = indexEntries(old)
 	}
 	after := indexEntries(r)
-	has := func(list []indexEntry, e indexEntry) bool {
-		for _, x := range list {
+	find := func(list []indexEntry, e indexEntry) *indexEntry {
+		for i, x := range list {
 			if bytes.Equal(x.bucket, e.bucket) && bytes.Equal(x.key, e.key) {
-				return true
+				return &list[i]
 			}
 		}
-		return false
+		return nil
 	}
 	for _, e := range before {
-		if !has(after, e) {
+		if find(after, e) == nil {
 			if err := tx.Bucket(e.bucket).Delete(e.key); err != nil {
 				return fmt.Errorf("index %s: %w", e.bucket, err)
 			}
 		}
 	}
 	for _, e := range after {
-		if !has(before, e) {
-			b := tx.Bucket(e.bucket)
-			if bytes.Equal(e.bucket, bucketByCreated) {
-				b.FillPercent = appendFill
-			}
-			if err := b.Put(e.key, []byte{}); err != nil {
+		if was := find(before, e); was == nil || !bytes.Equal(was.value, e.value) {
+			if err := writeBucket(tx, e.bucket).Put(e.key, e.value); err != nil {
 				return fmt.Errorf("index %s: %w", e.bucket, err)
 			}
 		}

@@ -1,14 +1,21 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // The upgrade tests. testdata/vN.db is a small file written by schema
@@ -17,10 +24,10 @@ import (
 // changes, bump schemaVersion, add the migration, and create the new
 // version's file with
 //
-//	go test ./store/bolt -run 'TestSchema/v2' -update
+//	go test ./store/bolt -run 'TestSchema/v3' -update
 //
-// Never rewrite the file of an older version: it stands for the data files
-// out in the field.
+// -update rewrites only the current version's file: an older version's
+// file stands for the data files out in the field.
 
 var v1Time = time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
 
@@ -120,6 +127,9 @@ func checkV1(t *testing.T, s *Store) {
 		if err != nil || byPerson.ID != r.ID {
 			t.Errorf("FindByPerson(%q) = %v, %v", r.Key(), byPerson, err)
 		}
+		if st, err := s.FindStanding(ctx, r.Key()); err != nil || st != (approvals.Standing{ID: r.ID, Status: w.status, Provisioning: w.prov}) {
+			t.Errorf("FindStanding(%q) = %+v, %v", r.Key(), st, err)
+		}
 	}
 	if r, _ := s.Get(ctx, id(2)); r.Provisioning.LastError != "Graph answered 503" || r.Decision.Reason != "known supplier" {
 		t.Errorf("approved request = %+v", r)
@@ -156,8 +166,15 @@ func checkV1(t *testing.T, s *Store) {
 		t.Errorf("DueJobs = %v", jobs)
 	}
 	var decided []string
-	if err := s.Decisions(ctx, approvals.DecisionQuery{}, func(r approvals.DecisionRecord) error {
-		decided = append(decided, r.ID)
+	if err := s.Decisions(ctx, approvals.DecisionQuery{}, func(rec approvals.DecisionRecord) error {
+		decided = append(decided, rec.ID)
+		stored, err := s.Get(ctx, rec.ID)
+		if err != nil {
+			return err
+		}
+		if want := approvals.NewDecisionRecord(stored); rec != want {
+			t.Errorf("export row %+v\nwant %+v", rec, want)
+		}
 		return nil
 	}); err != nil || !slices.Equal(decided, []string{id(2), id(3), id(4)}) {
 		t.Errorf("Decisions = %v, %v", decided, err)
@@ -189,11 +206,14 @@ func TestSchema(t *testing.T) {
 		check   func(t *testing.T, s *Store)
 	}{
 		{"v1", 1, writeV1, checkV1},
+		// Version 2 changed only index values: the same requests, written
+		// by the new code, which must answer the same.
+		{"v2", 2, writeV1, checkV1},
 	}
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			golden := filepath.Join("testdata", v.name+".db")
-			if *update {
+			if *update && v.version == schemaVersion {
 				if err := os.Remove(golden); err != nil && !os.IsNotExist(err) {
 					t.Fatal(err)
 				}
@@ -203,14 +223,7 @@ func TestSchema(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			data, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (create it with -update)", err)
-			}
-			path := filepath.Join(t.TempDir(), "approvals.db")
-			if err := os.WriteFile(path, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := copyGolden(t, v.name)
 
 			// Read-only first: it reads a current file and refuses an old one,
 			// which it cannot upgrade.
@@ -221,6 +234,8 @@ func TestSchema(t *testing.T) {
 			} else if ro, err := Open(path, Options{ReadOnly: true}); err == nil {
 				ro.Close()
 				t.Errorf("read-only Open of a version %d file succeeded", v.version)
+			} else if !strings.Contains(err.Error(), "needs an upgrade") {
+				t.Errorf("read-only Open of a version %d file = %v; want it to say it needs an upgrade", v.version, err)
 			}
 			s := open(t, path, Options{Clock: clock})
 			defer s.Close()
@@ -233,5 +248,224 @@ func TestSchema(t *testing.T) {
 				t.Errorf("Check after a write: %v", err)
 			}
 		})
+	}
+}
+
+// copyGolden copies testdata/NAME.db to a temporary file and returns its
+// path.
+func copyGolden(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name+".db"))
+	if err != nil {
+		t.Fatalf("%v (create it with -update)", err)
+	}
+	path := filepath.Join(t.TempDir(), name+".db")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fileContents is every top-level bucket of a data file: its sequence and
+// its keys and values.
+type fileContents map[string]bucketContents
+
+type bucketContents struct {
+	sequence uint64
+	entries  map[string]string
+}
+
+func contents(t *testing.T, s *Store) fileContents {
+	t.Helper()
+	out := fileContents{}
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			bc := bucketContents{sequence: b.Sequence(), entries: map[string]string{}}
+			out[string(name)] = bc
+			return b.ForEach(func(k, v []byte) error {
+				if v == nil {
+					v = []byte("(bucket)")
+				}
+				bc.entries[string(k)] = string(v)
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// diffContents lists how got differs from want.
+func diffContents(got, want fileContents) []string {
+	var diffs []string
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		g, ok := got[name]
+		w := want[name]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("bucket %s is missing", name))
+			continue
+		case g.sequence != w.sequence:
+			diffs = append(diffs, fmt.Sprintf("bucket %s has sequence %d; want %d", name, g.sequence, w.sequence))
+		}
+		for _, k := range slices.Sorted(maps.Keys(w.entries)) {
+			if gv, ok := g.entries[k]; !ok || gv != w.entries[k] {
+				diffs = append(diffs, fmt.Sprintf("bucket %s key %x holds %s (present: %v); want %s", name, k, describeValue(name, []byte(gv)), ok, describeValue(name, []byte(w.entries[k]))))
+			}
+		}
+		for k := range g.entries {
+			if _, ok := w.entries[k]; !ok {
+				diffs = append(diffs, fmt.Sprintf("bucket %s holds stray key %x", name, k))
+			}
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			diffs = append(diffs, fmt.Sprintf("stray bucket %s", name))
+		}
+	}
+	return diffs
+}
+
+// freshV2 is what the current code writes for writeV1's requests.
+func freshV2(t *testing.T) (fileContents, *Store) {
+	t.Helper()
+	s := open(t, filepath.Join(t.TempDir(), "fresh.db"), Options{Clock: approvals.ClockFunc(func() time.Time { return clockTime })})
+	t.Cleanup(func() { s.Close() })
+	writeV1(t, s)
+	return contents(t, s), s
+}
+
+// sameAnswers compares the check step's and the export's answers of two
+// stores holding writeV1's requests.
+func sameAnswers(t *testing.T, got, want *Store) {
+	t.Helper()
+	ctx := context.Background()
+	for _, s := range []*Store{got, want} {
+		if err := s.Check(); err != nil {
+			t.Errorf("Check: %v", err)
+		}
+	}
+	p, err := want.List(ctx, approvals.ListQuery{})
+	if err != nil || len(p.Requests) != 5 {
+		t.Fatalf("List = %d requests, %v", len(p.Requests), err)
+	}
+	for _, r := range p.Requests {
+		gs, gerr := got.FindStanding(ctx, r.Key())
+		ws, werr := want.FindStanding(ctx, r.Key())
+		if gs != ws || gerr != nil || werr != nil {
+			t.Errorf("FindStanding(%q) = %+v, %v; want %+v, %v", r.Key(), gs, gerr, ws, werr)
+		}
+	}
+	rows := func(s *Store, q approvals.DecisionQuery) []approvals.DecisionRecord {
+		var out []approvals.DecisionRecord
+		if err := s.Decisions(ctx, q, func(rec approvals.DecisionRecord) error {
+			out = append(out, rec)
+			return nil
+		}); err != nil {
+			t.Fatalf("Decisions(%+v): %v", q, err)
+		}
+		return out
+	}
+	for _, q := range []approvals.DecisionQuery{{}, {Status: approvals.StatusApproved}, {Since: v1At(12)}, {Until: v1At(12)}} {
+		if g, w := rows(got, q), rows(want, q); !slices.Equal(g, w) || len(w) == 0 {
+			t.Errorf("Decisions(%+v) = %+v\nwant %+v", q, g, w)
+		}
+	}
+}
+
+// TestUpgradeMatchesFresh checks that upgrading the version 1 file gives,
+// bucket for bucket, the file the current code writes for the same
+// requests.
+func TestUpgradeMatchesFresh(t *testing.T) {
+	want, fresh := freshV2(t)
+	s := open(t, copyGolden(t, "v1"), Options{Clock: approvals.ClockFunc(func() time.Time { return clockTime })})
+	defer s.Close()
+	for _, d := range diffContents(contents(t, s), want) {
+		t.Error(d)
+	}
+	sameAnswers(t, s, fresh)
+}
+
+// TestUpgradeResumes stops the upgrade of the version 1 file after each of
+// its transactions in turn, as a crash would, and checks that the file is
+// refused meanwhile and that the next Open finishes the upgrade.
+func TestUpgradeResumes(t *testing.T) {
+	want, fresh := freshV2(t)
+	clock := approvals.ClockFunc(func() time.Time { return clockTime })
+	crash := errors.New("crash")
+	for stop := 1; ; stop++ {
+		path := copyGolden(t, "v1")
+		calls := 0
+		s, err := Open(path, Options{Clock: clock, upgradeBatch: 2, afterUpgradeBatch: func() error {
+			if calls++; calls == stop {
+				return crash
+			}
+			return nil
+		}})
+		if err == nil {
+			// The upgrade has fewer transactions than stop: every stop was
+			// tried. 5 requests in batches of 2: the start and 3 batches.
+			s.Close()
+			if stop != 5 {
+				t.Errorf("the upgrade ended after %d transactions; want 4", stop-1)
+			}
+			return
+		}
+		if !errors.Is(err, crash) {
+			t.Fatalf("Open stopped after transaction %d: %v", stop, err)
+		}
+
+		if ro, err := Open(path, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "needs an upgrade") {
+			if ro != nil {
+				ro.Close()
+			}
+			t.Errorf("read-only Open of a half-upgraded file = %v; want it to need an upgrade", err)
+		}
+		// A version 1 server refuses the file: it lacks by_person.
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = db.View(func(tx *bbolt.Tx) error {
+			if tx.Bucket(bucketByPerson) != nil || tx.Bucket(bucketUpgrade) == nil {
+				t.Errorf("stop %d: a version 1 server would read the half-upgraded file", stop)
+			}
+			if v, _ := version(tx.Bucket(bucketMeta)); v != 1 {
+				t.Errorf("stop %d: schema version %d before the upgrade ends; want 1", stop, v)
+			}
+			return nil
+		})
+		db.Close()
+
+		s = open(t, path, Options{Clock: clock, upgradeBatch: 2})
+		for _, d := range diffContents(contents(t, s), want) {
+			t.Errorf("stop %d: %s", stop, d)
+		}
+		sameAnswers(t, s, fresh)
+		s.Close()
+	}
+}
+
+// TestUpgradeLogs checks the log lines of an upgrade, which tell an
+// operator why a server takes long to start.
+func TestUpgradeLogs(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	s := open(t, copyGolden(t, "v1"), Options{Logger: logger})
+	s.Close()
+	got := buf.String()
+	for _, want := range []string{"upgrading the data file", "from_version=1 to_version=2 requests=5", "upgraded the data file", "requests=5 elapsed="} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log = %q; want %q in it", got, want)
+		}
+	}
+	buf.Reset()
+	s = open(t, filepath.Join(t.TempDir(), "new.db"), Options{Logger: logger})
+	s.Close()
+	if buf.Len() != 0 {
+		t.Errorf("opening a new file logged %q", buf.String())
 	}
 }
