@@ -40,7 +40,8 @@ package bolt
 //
 // Index entries change in the same transaction as the request they index,
 // values included: a provisioning step rewrites the standing and export
-// row though their keys stay.
+// row though their keys stay. The buckets whose keys mostly grow at the end
+// (all but by_person and jobs) are written with appendFill.
 //
 // events_by_time makes Audit's Since filter exact without a scan although
 // event times need not follow Seq order: the first entry at or after Since

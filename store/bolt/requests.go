@@ -15,11 +15,15 @@ import (
 )
 
 // appendFill is the fill percent of buckets whose keys mostly grow at the
-// end: pages split nearly full instead of half full.
+// end (request ids, creation and decision times and Seqs grow with time):
+// their pages split nearly full instead of half full (bbolt's default), as
+// later writes seldom land in them to fill the rest.
 const appendFill = 0.9
 
-// appendBuckets are the buckets written with appendFill.
-var appendBuckets = [][]byte{bucketByCreated, bucketEvents, bucketEventsByTime}
+// appendBuckets are the buckets written with appendFill. by_person (hashed
+// keys) and jobs (retry times) take writes anywhere.
+var appendBuckets = [][]byte{bucketRequests, bucketByCreated, bucketByStatus, bucketDecisions,
+	bucketEvents, bucketEventsByRequest, bucketEventsByTime}
 
 // writeBucket returns the bucket name of tx, to write to: set to split its
 // pages as its keys call for.

@@ -159,6 +159,7 @@ func upgradeBatchToV2(tx *bbolt.Tx, n int) (rewritten int, more bool, err error)
 	up := tx.Bucket(bucketUpgrade)
 	byPerson := up.Bucket(bucketByPerson)
 	decisions := up.Bucket(bucketDecisions)
+	decisions.FillPercent = appendFill
 
 	c := tx.Bucket(bucketRequests).Cursor()
 	var k, v []byte
