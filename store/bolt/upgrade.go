@@ -102,7 +102,7 @@ func upgradeToV2(db *bbolt.DB, opts Options) error {
 		return err
 	}
 	if done == 0 {
-		log.Info("upgrading the data file: this takes about a minute per million requests", "from_version", 1, "to_version", 2, "requests", total)
+		log.Info("upgrading the data file before serving: this can take minutes for millions of requests", "from_version", 1, "to_version", 2, "requests", total)
 	} else {
 		log.Info("resuming the upgrade of the data file", "from_version", 1, "to_version", 2, "requests", total, "done", done)
 	}
@@ -113,9 +113,11 @@ func upgradeToV2(db *bbolt.DB, opts Options) error {
 	for more := true; more; {
 		var n int
 		err := db.Update(func(tx *bbolt.Tx) (err error) {
+			// Drop the pages read through the mapping from the resident
+			// set, as Decisions does: those the last commit read back to
+			// write the changed index pages, then this batch's requests.
+			releaseMapping(db, tx)
 			n, more, err = upgradeBatchToV2(tx, batch)
-			// The batch's requests were read through the mapping: drop
-			// them from the resident set, as Decisions does.
 			releaseMapping(db, tx)
 			return err
 		})
