@@ -44,11 +44,18 @@ var abuseTimeouts = serverTimeouts{
 // and returns it with its base URL; it stops when the test ends.
 func startAbuseServer(t *testing.T) (*Main, string, *syncBuffer) {
 	t.Helper()
-	dir := t.TempDir()
+	return startServer(t, t.TempDir()+"/approvals.db", "warn", abuseTimeouts)
+}
+
+// startServer runs `approvals serve` in process on the data file db, with
+// the crash tests' settings, a fake Graph, the log level and the time
+// limits given; it stops when the test ends.
+func startServer(t *testing.T, db, logLevel string, limits serverTimeouts) (*Main, string, *syncBuffer) {
+	t.Helper()
 	g := graphtest.New(graphtest.Options{})
 	t.Cleanup(g.Close)
-	env := crashEnv(dir + "/approvals.db")
-	env["APPROVALS_LOG_LEVEL"] = "warn"
+	env := crashEnv(db)
+	env["APPROVALS_LOG_LEVEL"] = logLevel
 	env["APPROVALS_GRAPH_URL"] = g.URL()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,7 +71,7 @@ func startAbuseServer(t *testing.T) (*Main, string, *syncBuffer) {
 		},
 		graphTransport: g.Transport(),
 		listener:       ln,
-		timeouts:       abuseTimeouts,
+		timeouts:       limits,
 	}
 	if err := m.ParseFlags(nil); err != nil {
 		t.Fatal(err)

@@ -116,7 +116,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		tlsCert = &cert
 	}
 
-	m.store, err = bolt.Open(c.DB, bolt.Options{Clock: clock})
+	// A data file from an older version is upgraded here, with progress
+	// lines in the log, before anything is served.
+	m.store, err = bolt.Open(c.DB, bolt.Options{Clock: clock, Logger: m.logger})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// A data file written by the first version is upgraded when serve opens
+// it, with progress in the log, and everything in it is served afterwards.
+func TestServeUpgradesAnOldDataFile(t *testing.T) {
+	old, err := os.ReadFile("../../store/bolt/testdata/v1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := t.TempDir() + "/approvals.db"
+	if err := os.WriteFile(db, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, url, log := startServer(t, db, "info", serverTimeouts{})
+	for _, want := range []string{`"msg":"upgrading the data file before serving`, `"msg":"upgraded the data file"`, `"to_version":2`} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, log.String())
+		}
+	}
+	status, body := call(t, "GET", url+"/api/v1/requests?limit=500", "Bearer "+crashAPIKey, "")
+	var page struct {
+		Requests []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"requests"`
+	}
+	if err := json.Unmarshal(body, &page); status != 200 || err != nil || len(page.Requests) == 0 {
+		t.Fatalf("GET /api/v1/requests after the upgrade = %d %s (%v)", status, body, err)
+	}
+	// The upgraded export rows answer the export.
+	status, body = call(t, "GET", url+"/api/v1/decisions/export?format=ndjson", "Bearer "+crashAPIKey, "")
+	if status != 200 || strings.Count(string(body), "\n") == 0 {
+		t.Errorf("export after the upgrade = %d %q", status, body)
+	}
+}
