@@ -102,12 +102,17 @@ func startServer(t *testing.T, db, logLevel string, limits serverTimeouts) (*Mai
 
 // clientFrom returns an HTTP client whose connections come from the
 // loopback address ip (127.0.0.2 counts as another client than 127.0.0.1
-// for the failure limit).
+// for the failure limit). It never reuses a connection idle for more than
+// a quarter of the server's idle timeout: on a loaded machine a pause
+// between two requests could otherwise let the server close a connection
+// just as the client sends on it ("server closed idle connection"), a
+// race of keep-alive, not of the server under test.
 func clientFrom(ip string, keepAlive bool) *http.Client {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
 	return &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: !keepAlive, MaxIdleConnsPerHost: 16},
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: !keepAlive, MaxIdleConnsPerHost: 16,
+			IdleConnTimeout: abuseTimeouts.idle / 4},
 	}
 }
 
