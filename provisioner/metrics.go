@@ -171,21 +171,26 @@ func (t *instrumented) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// maxRetryAfter caps a Retry-After: far beyond any provisioning deadline,
+// and small enough that the backoff's added tenth cannot overflow.
+const maxRetryAfter = 100 * 365 * 24 * time.Hour
+
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
-// date. Zero when absent or unreadable.
+// date. Zero when absent or unreadable; at most maxRetryAfter (a huge
+// number of seconds would otherwise overflow to a negative duration).
 func parseRetryAfter(h string, now time.Time) time.Duration {
 	h = strings.TrimSpace(h)
 	if h == "" {
 		return 0
 	}
 	if secs, err := strconv.ParseFloat(h, 64); err == nil {
-		if secs <= 0 {
+		if !(secs > 0) { // NaN too
 			return 0
 		}
-		return time.Duration(secs * float64(time.Second))
+		return time.Duration(min(secs, maxRetryAfter.Seconds()) * float64(time.Second))
 	}
 	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxRetryAfter)
 	}
 	return 0
 }
