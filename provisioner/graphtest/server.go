@@ -20,15 +20,19 @@
 package graphtest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"log"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -245,8 +249,26 @@ func startTLS(h http.Handler, l net.Listener) *httptest.Server {
 		srv.Listener.Close()
 		srv.Listener = l
 	}
+	srv.Config.ErrorLog = quietHandshakes(os.Stderr)
 	srv.StartTLS()
 	return srv
+}
+
+// quietHandshakes is a server error log that drops "TLS handshake error"
+// lines: a client killed mid-handshake (a child process in the crash
+// tests) is not an error of the fake. Other errors still reach w.
+func quietHandshakes(w io.Writer) *log.Logger {
+	return log.New(handshakeFilter{w}, "", log.LstdFlags)
+}
+
+type handshakeFilter struct{ w io.Writer }
+
+// Write gets one log line per call (log.Logger writes each entry whole).
+func (f handshakeFilter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("http: TLS handshake error")) {
+		return len(p), nil
+	}
+	return f.w.Write(p)
 }
 
 // Close shuts both servers down.
