@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -59,7 +60,13 @@ func parseQueueQuery(c echo.Context) (queueQuery, error) {
 		q.Limit = min(max(n, 10), 200)
 	}
 	if len(q.Search) > 200 {
-		q.Search = q.Search[:200]
+		// Cut between characters and trim again, so that the term still
+		// matches and the page's links (href) read back as this query.
+		n := 200
+		for n > 0 && !utf8.RuneStart(q.Search[n]) {
+			n--
+		}
+		q.Search = strings.TrimSpace(q.Search[:n])
 	}
 	return q, nil
 }
