@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -62,14 +63,15 @@ func (f inviteForm) parse() (api.InviteInput, map[string]string) {
 	} else if strings.ContainsAny(in.Email, "+#!$%&*") {
 		errs["email"] = "Microsoft invitations do not accept addresses with + # ! $ % & or *."
 	}
-	if len(in.DisplayName) > 256 {
+	// Sizes are in characters, as the API's rules count them.
+	if utf8.RuneCountInString(in.DisplayName) > 256 {
 		errs["display_name"] = "Keep the display name under 256 characters."
 	}
 	if !absoluteHTTP(in.RedirectURL, true) || !strings.HasPrefix(in.RedirectURL, "https://") {
 		errs["redirect_url"] = "Enter an absolute https URL, such as https://myapps.microsoft.com."
 	}
 	switch {
-	case len(in.Message) > 4000:
+	case utf8.RuneCountInString(in.Message) > 4000:
 		errs["message"] = "Keep the message under 4,000 characters."
 	case in.Message != "" && !in.SendInvitationMessage:
 		errs["message"] = "The message is part of Microsoft's invitation email: tick “Let Microsoft email the invitation”, or leave the message empty."
