@@ -96,8 +96,11 @@ func (s *Service) deadline() time.Duration {
 // with code ENotFound when the person never asked. It is the connector's
 // first step, called on every sign-in.
 func (s *Service) CheckStatus(ctx context.Context, email string, id *Identity) (st Standing, err error) {
-	defer wrap(&err, "CheckStatus")
-	return s.Store.FindStanding(ctx, PersonKey(email, id))
+	st, err = s.Store.FindStanding(ctx, PersonKey(email, id))
+	if err != nil && err != ErrNotFound { // not found, the common answer, is not worth a formatted message per call
+		wrap(&err, "CheckStatus")
+	}
+	return st, err
 }
 
 // RequestApproval records a sign-up, decided by policy or pending for a

@@ -317,13 +317,13 @@ const reasonBodyTooLarge = "body too large"
 // readSignUp checks the content type, reads the body within the limit and
 // decodes it.
 func (h *handler) readSignUp(w http.ResponseWriter, r *http.Request, st step) (approvals.SignUp, error) {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !isJSON(r.Header.Get("Content-Type")) {
 		return approvals.SignUp{}, &DecodeError{Key: MsgBadRequest, Reason: "content type is not application/json"}
 	}
 	if r.ContentLength > h.maxBody {
 		return approvals.SignUp{}, &DecodeError{Key: MsgTooLarge, Reason: reasonBodyTooLarge}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, h.maxBody), r.ContentLength)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -335,6 +335,40 @@ func (h *handler) readSignUp(w http.ResponseWriter, r *http.Request, st step) (a
 		return h.decoder.DecodeCheck(body)
 	}
 	return h.decoder.Decode(body)
+}
+
+// isJSON reports whether a Content-Type header names application/json,
+// parameters (a charset) allowed. The two forms Entra sends are compared
+// first, saving the parser's map.
+func isJSON(ct string) bool {
+	if ct == "application/json" || ct == "application/json; charset=utf-8" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// readBody reads r whole into a buffer sized from the declared length,
+// when there is one, so that a body is read without regrowing the buffer.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	if length <= 0 || length > DefaultMaxBodyBytes {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, 0, length+1) // +1: EOF is seen without growing
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+		if len(buf) == cap(buf) { // longer than declared: let ReadAll finish
+			rest, err := io.ReadAll(r)
+			return append(buf, rest...), err
+		}
+	}
 }
 
 // refused answers input that could not be used. At the request step that

@@ -2,9 +2,11 @@ package connector
 
 import (
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/approvals-dev/approvals/approvals"
 )
@@ -178,5 +180,30 @@ func TestDecodeRules(t *testing.T) {
 				t.Errorf("refused body returned %+v", su)
 			}
 		})
+	}
+}
+
+// readBody returns the whole body whatever the declared length says.
+func TestReadBody(t *testing.T) {
+	body := strings.Repeat("x", 1000)
+	for _, length := range []int64{-1, 0, 1, 999, 1000, 1001, DefaultMaxBodyBytes + 1} {
+		got, err := readBody(iotest.OneByteReader(strings.NewReader(body)), length)
+		if err != nil || string(got) != body {
+			t.Errorf("declared %d: read %d bytes, %v", length, len(got), err)
+		}
+	}
+	if _, err := readBody(iotest.ErrReader(io.ErrUnexpectedEOF), 10); err != io.ErrUnexpectedEOF {
+		t.Errorf("read error = %v", err)
+	}
+}
+
+func TestIsJSON(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/json": true, "application/json; charset=utf-8": true, "Application/JSON; charset=UTF-8": true,
+		"application/json;charset=utf-8": true, "text/plain": false, "": false, "application/jsonx": false, "application/json; =": false,
+	} {
+		if got := isJSON(ct); got != want {
+			t.Errorf("isJSON(%q) = %v", ct, got)
+		}
 	}
 }

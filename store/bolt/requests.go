@@ -107,7 +107,13 @@ func (s *Store) FindByPerson(ctx context.Context, key string) (r *approvals.Requ
 // the request to rule out a hash collision: two PersonKeys with one
 // SHA-256 are not a case to handle.
 func (s *Store) FindStanding(ctx context.Context, key string) (st approvals.Standing, err error) {
-	defer wrap(&err, "FindStanding")
+	// Not found is the answer for everyone signing up for the first time:
+	// returned as is, not wrapped in a formatted message per call.
+	defer func() {
+		if err != approvals.ErrNotFound {
+			wrap(&err, "FindStanding")
+		}
+	}()
 	if err := ctx.Err(); err != nil {
 		return st, err
 	}
