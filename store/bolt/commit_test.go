@@ -45,11 +45,11 @@ func queued(t *testing.T, g *groupCommit, fns []func(*bbolt.Tx) error) []error {
 			}()
 			results[i] = g.do(fn)
 		}()
-		if i == 0 { // let the first lead, alone, before the others queue
-			waitFor(t, func() bool { c, q := state(g); return c && q == 0 })
-		}
+		// The first leads, alone; each other one queues before the next
+		// starts, so that the queue holds them in the order given (the
+		// failure test depends on it).
+		waitFor(t, func() bool { c, q := state(g); return c && q == i })
 	}
-	waitFor(t, func() bool { _, q := state(g); return q == len(fns)-1 })
 	if err := blocker.Rollback(); err != nil {
 		t.Fatal(err)
 	}
