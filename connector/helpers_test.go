@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/logcapture"
 	"github.com/approvals-dev/approvals/store/memory"
 )
 
@@ -56,31 +57,7 @@ type env struct {
 	store *memory.Store
 	svc   *approvals.Service
 	h     http.Handler
-	logs  *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *logcapture.Buffer
 }
 
 // newEnv builds a connector with Basic auth; edit may change the Config.
@@ -89,7 +66,7 @@ func newEnv(t testing.TB, policy approvals.Policy, edit ...func(*Config)) *env {
 	clock := newFakeClock()
 	store := memory.New(clock)
 	svc := &approvals.Service{Store: store, Clock: clock, Policy: policy}
-	logs := &syncBuffer{}
+	logs := &logcapture.Buffer{}
 	cfg := Config{
 		Service: svc,
 		Auth:    Auth{Username: testUser, Password: testPassword},

@@ -1,12 +1,10 @@
 package provisioner_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/logcapture"
 	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
 	"github.com/approvals-dev/approvals/store/memory"
@@ -31,7 +30,7 @@ type harness struct {
 	svc    *approvals.Service
 	prov   *provisioner.Provisioner
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *logcapture.Buffer
 	groups []string
 	cfg    provisioner.Config
 	// wrap, when set, wraps the transport to the fake Graph.
@@ -61,7 +60,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, srv: graphtest.New(graphtest.Options{}), logs: &syncBuffer{}}
+	h := &harness{t: t, srv: graphtest.New(graphtest.Options{}), logs: &logcapture.Buffer{}}
 	t.Cleanup(h.srv.Close)
 	h.groups = []string{h.srv.AddGroup(""), h.srv.AddGroup("")}
 	h.cfg = provisioner.Config{
@@ -260,24 +259,6 @@ func (h *harness) counter(name string, labels ...string) float64 {
 		}
 	}
 	return total
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // countingStore counts the reads of the job queue, to prove the

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/logcapture"
 	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
 )
@@ -42,7 +43,7 @@ var abuseTimeouts = serverTimeouts{
 
 // startAbuseServer runs `approvals serve` in process with abuseTimeouts
 // and returns it with its base URL; it stops when the test ends.
-func startAbuseServer(t *testing.T) (*Main, string, *syncBuffer) {
+func startAbuseServer(t *testing.T) (*Main, string, *logcapture.Buffer) {
 	t.Helper()
 	return startServer(t, t.TempDir()+"/approvals.db", "warn", abuseTimeouts)
 }
@@ -50,7 +51,7 @@ func startAbuseServer(t *testing.T) (*Main, string, *syncBuffer) {
 // startServer runs `approvals serve` in process on the data file db, with
 // the crash tests' settings, a fake Graph, the log level and the time
 // limits given; it stops when the test ends.
-func startServer(t *testing.T, db, logLevel string, limits serverTimeouts) (*Main, string, *syncBuffer) {
+func startServer(t *testing.T, db, logLevel string, limits serverTimeouts) (*Main, string, *logcapture.Buffer) {
 	t.Helper()
 	g := graphtest.New(graphtest.Options{})
 	t.Cleanup(g.Close)
@@ -61,7 +62,7 @@ func startServer(t *testing.T, db, logLevel string, limits serverTimeouts) (*Mai
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr logcapture.Buffer
 	m := &Main{
 		Stdout: &stdout, Stderr: &stderr,
 		Getenv: func(k string) string { return env[k] },

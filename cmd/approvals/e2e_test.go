@@ -17,6 +17,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/approvals-dev/approvals/internal/logcapture"
 )
 
 // Time bounds: the whole browser session, and each step in it.
@@ -294,7 +296,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	d, _, _ := startDemo(t)
 	t.Logf("demo up in %v", time.Since(start).Round(time.Millisecond))
 
-	var browserLog syncBuffer
+	var browserLog logcapture.Buffer
 	allocCtx, cancel := chromedp.NewExecAllocator(t.Context(),
 		chromedp.ExecPath(chromium),
 		chromedp.UserDataDir(t.TempDir()),

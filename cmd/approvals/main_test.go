@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/approvals-dev/approvals/internal/logcapture"
 )
 
 func TestRunCommands(t *testing.T) {
@@ -53,30 +55,12 @@ func TestRunCommands(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startDemo runs `approvals demo` on a free port in a temporary folder and
 // returns it once it serves; the demo stops when the test ends.
-func startDemo(t *testing.T, args ...string) (*Demo, *syncBuffer, func()) {
+func startDemo(t *testing.T, args ...string) (*Demo, *logcapture.Buffer, func()) {
 	t.Helper()
 	dir := t.TempDir()
-	var stdout, stderr syncBuffer
+	var stdout, stderr logcapture.Buffer
 	d := &Demo{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
 	ready := make(chan struct{})
 	d.Ready = func(*Demo) { close(ready) }

@@ -1,16 +1,15 @@
 package httplog
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/logcapture"
 )
 
 // A handler that cuts the connection on purpose (web/api does so when an
@@ -19,7 +18,7 @@ import (
 // http.ErrAbortHandler like any panic, so net/http ended the chunked
 // answer cleanly.
 func TestLogRequestsLetsAbortCutTheConnection(t *testing.T) {
-	var log syncBuffer
+	var log logcapture.Buffer
 	h := Middleware(slog.New(slog.NewJSONHandler(&log, nil)), approvals.SystemClock, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "id,email\n1,a@example.com\n")
 		_ = http.NewResponseController(w).Flush()
@@ -43,7 +42,7 @@ func TestLogRequestsLetsAbortCutTheConnection(t *testing.T) {
 
 // Any other panic is still recovered, logged and answered 500.
 func TestLogRequestsRecoversPanics(t *testing.T) {
-	var log syncBuffer
+	var log logcapture.Buffer
 	h := Middleware(slog.New(slog.NewJSONHandler(&log, nil)), approvals.SystemClock, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("bug")
 	}))
@@ -59,29 +58,11 @@ func TestLogRequestsRecoversPanics(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Every request gets an id, echoed in the answer and logged with the
 // route and status, and a well-formed caller id is kept; nothing of the
 // query string reaches the log.
 func TestMiddlewareLogsOneLinePerRequest(t *testing.T) {
-	var log syncBuffer
+	var log logcapture.Buffer
 	h := Middleware(slog.New(slog.NewJSONHandler(&log, nil)), approvals.SystemClock, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTeapot)
 	}))
@@ -106,7 +87,7 @@ func TestMiddlewareLogsOneLinePerRequest(t *testing.T) {
 // A handler's Annotate lands on the request's one line and raises its
 // level; outside Middleware it reports false so the caller logs itself.
 func TestAnnotate(t *testing.T) {
-	var log syncBuffer
+	var log logcapture.Buffer
 	h := Middleware(slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn})), approvals.SystemClock,
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			level := slog.LevelInfo

@@ -1,41 +1,23 @@
 package graphtest
 
 import (
-	"bytes"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/approvals-dev/approvals/internal/logcapture"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestQuietHandshakes drops a client mid-handshake and makes a handler
 // panic on a real TLS server: of the two lines net/http logs, only the
 // panic gets through.
 func TestQuietHandshakes(t *testing.T) {
-	var all, kept syncBuffer
+	var all, kept logcapture.Buffer
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
 	srv.Config.ErrorLog = log.New(io.MultiWriter(&all, quietHandshakes(&kept).Writer()), "", 0)
 	srv.StartTLS()
