@@ -13,7 +13,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	kauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
@@ -59,7 +58,7 @@ type GraphConfig struct {
 // inviting, writing attributes and adding group members. It is safe for
 // concurrent use. Errors from Graph are *GraphError.
 type Directory struct {
-	client  *msgraphsdk.GraphServiceClient
+	client  *graphClient
 	base    string
 	timeout time.Duration
 	log     *slog.Logger
@@ -105,7 +104,7 @@ func NewDirectory(cfg GraphConfig) (*Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new directory: %w", err)
 	}
-	opts := msgraphsdk.GetDefaultClientOptions()
+	opts := graphClientOptions()
 	middleware := []khttp.Middleware{
 		msgraphcore.NewGraphTelemetryHandler(&opts),
 		khttp.NewParametersNameDecodingHandler(),
@@ -119,16 +118,15 @@ func NewDirectory(cfg GraphConfig) (*Directory, error) {
 		}, middleware...),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient)
+	client, err := newGraphClient(auth, httpClient, base)
 	if err != nil {
 		return nil, fmt.Errorf("new directory: %w", err)
 	}
-	adapter.SetBaseUrl(base)
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultGraphTimeout
 	}
-	return &Directory{client: msgraphsdk.NewGraphServiceClient(adapter), base: base, timeout: timeout, log: logger}, nil
+	return &Directory{client: client, base: base, timeout: timeout, log: logger}, nil
 }
 
 // DirectoryUser is what the provisioner reads of a directory user.
