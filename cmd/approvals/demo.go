@@ -150,13 +150,14 @@ func (d *Demo) Run(ctx context.Context) error {
 	d.main = &Main{
 		Stdout: d.Stdout, Stderr: d.Stderr,
 		Getenv: func(k string) string {
-			if v, ok := env[k]; ok {
-				return v
+			// The demo logs warnings only, so that its printout stays
+			// readable, unless APPROVALS_LOG_LEVEL asks for more.
+			if k == "APPROVALS_LOG_LEVEL" && d.Getenv != nil {
+				if v := d.Getenv(k); v != "" {
+					return v
+				}
 			}
-			if d.Getenv != nil && k == "APPROVALS_LOG_LEVEL" {
-				return d.Getenv(k)
-			}
-			return ""
+			return env[k]
 		},
 		credentials: &provisioner.CredentialConfig{
 			TenantID: d.graph.TenantID(), ClientID: d.graph.ClientID(), ClientSecret: d.graph.ClientSecret(),
