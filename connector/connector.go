@@ -11,6 +11,7 @@
 package connector
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -354,21 +355,11 @@ func readBody(r io.Reader, length int64) ([]byte, error) {
 	if length <= 0 || length > DefaultMaxBodyBytes {
 		return io.ReadAll(r)
 	}
-	buf := make([]byte, 0, length+1) // +1: EOF is seen without growing
-	for {
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-		if len(buf) == cap(buf) { // longer than declared: let ReadAll finish
-			rest, err := io.ReadAll(r)
-			return append(buf, rest...), err
-		}
-	}
+	// ReadFrom keeps bytes.MinRead free before each read: with that much
+	// beyond the declared length, it never grows.
+	buf := bytes.NewBuffer(make([]byte, 0, length+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // refused answers input that could not be used. At the request step that

@@ -19,23 +19,23 @@ import (
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
-// Request ids this process makes are a random prefix, drawn once, and a
-// counter: unique across restarts and replicas without a system call per
-// request.
-var (
-	idPrefix  = newIDPrefix()
-	idCounter atomic.Uint64
-)
-
-func newIDPrefix() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:]) + "-"
+// requestIDs makes request ids: a random prefix, drawn once, and a
+// counter, so that ids are unique across restarts and replicas without a
+// system call per request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
 }
 
-// newRequestID returns the next request id of this process.
-func newRequestID() string {
-	return idPrefix + strconv.FormatUint(idCounter.Add(1), 36)
+func newRequestIDs() *requestIDs {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+// next returns the next id.
+func (g *requestIDs) next() string {
+	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
 }
 
 // annotations are what a handler adds to its request's log line.
@@ -95,11 +95,12 @@ func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // Annotate. It never logs bodies, query strings or headers, so no claim or
 // secret reaches the log.
 func Middleware(logger *slog.Logger, clock approvals.Clock, next http.Handler) http.Handler {
+	ids := newRequestIDs()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := clock.Now()
 		id := r.Header.Get("X-Request-Id")
 		if !requestIDRE.MatchString(id) {
-			id = newRequestID()
+			id = ids.next()
 			r.Header.Set("X-Request-Id", id)
 		}
 		w.Header().Set("X-Request-Id", id)

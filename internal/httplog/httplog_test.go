@@ -115,8 +115,12 @@ func TestAnnotate(t *testing.T) {
 // a proxy forwarding them keeps them.
 func TestNewRequestIDs(t *testing.T) {
 	seen := map[string]bool{}
+	ids, other := newRequestIDs(), newRequestIDs()
+	if ids.prefix == other.prefix {
+		t.Errorf("two generators drew the same prefix %q", ids.prefix)
+	}
 	for range 1000 {
-		id := newRequestID()
+		id := ids.next()
 		if seen[id] || !requestIDRE.MatchString(id) {
 			t.Fatalf("id %q repeated or malformed", id)
 		}
