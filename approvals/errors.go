@@ -24,6 +24,9 @@ const (
 type Error struct {
 	Code    ErrorCode
 	Message string
+	// Field names the input field an EInvalid error is about, as the admin
+	// API's JSON names it; empty when the error is not about one field.
+	Field string
 }
 
 // Error implements error.

@@ -137,11 +137,14 @@ type Request struct {
 	// under the names Entra used: built-in Graph user properties and
 	// extension_<appId>_<Name> custom attributes. Values are JSON scalars
 	// (string, bool or float64).
-	Claims    map[string]any `json:"claims,omitempty"`
-	Locale    string         `json:"locale,omitempty"`
-	Status    Status         `json:"status"`
-	CreatedAt time.Time      `json:"created_at"`
-	UpdatedAt time.Time      `json:"updated_at"`
+	Claims map[string]any `json:"claims,omitempty"`
+	Locale string         `json:"locale,omitempty"`
+	// Invitation is what a line-of-business invitation asked for; nil for
+	// sign-ups.
+	Invitation *InvitationOptions `json:"invitation,omitempty"`
+	Status     Status             `json:"status"`
+	CreatedAt  time.Time          `json:"created_at"`
+	UpdatedAt  time.Time          `json:"updated_at"`
 	// Decision is nil while the request is pending and has never been
 	// decided.
 	Decision     *Decision    `json:"decision,omitempty"`
@@ -188,6 +191,10 @@ func (r *Request) Clone() *Request {
 		d := *r.Decision
 		c.Decision = &d
 	}
+	if r.Invitation != nil {
+		inv := *r.Invitation
+		c.Invitation = &inv
+	}
 	c.Provisioning.GroupsDone = append([]string(nil), r.Provisioning.GroupsDone...)
 	c.Provisioning.GroupIDs = append([]string(nil), r.Provisioning.GroupIDs...)
 	return &c
@@ -217,6 +224,12 @@ type Provisioning struct {
 	LastError string             `json:"last_error,omitempty"`
 	// RequestID is Graph's request-id of the call that produced LastError.
 	RequestID string `json:"graph_request_id,omitempty"`
+	// GraphStatus and GraphCode are Graph's HTTP status and error code of
+	// that call, when Graph answered; FailedGroupID the group it was
+	// adding the user to, when that was the step.
+	GraphStatus   int    `json:"graph_status,omitempty"`
+	GraphCode     string `json:"graph_code,omitempty"`
+	FailedGroupID string `json:"failed_group_id,omitempty"`
 	// Step is the last Graph step completed, so that a restarted worker
 	// resumes after it instead of repeating it.
 	Step ProvisioningStep `json:"step,omitempty"`

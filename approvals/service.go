@@ -76,6 +76,14 @@ type Service struct {
 	Provisioner Provisioner
 	// ProvisioningDeadline defaults to DefaultProvisioningDeadline.
 	ProvisioningDeadline time.Duration
+	// Directory looks people up before an invitation; Invite answers
+	// EUnavailable when it is nil.
+	Directory Directory
+	// InviteRedirectURL and SendInvitationMessage are an invitation's
+	// defaults (APPROVALS_INVITE_REDIRECT_URL,
+	// APPROVALS_SEND_INVITATION_MESSAGE).
+	InviteRedirectURL     string
+	SendInvitationMessage bool
 }
 
 func (s *Service) now() time.Time {

@@ -23,7 +23,14 @@ const (
 	EventProvisioningFailed    EventType = "provisioning.failed"
 	EventProvisioningRequeued  EventType = "provisioning.requeued"
 	EventInvitationCreated     EventType = "invitation.created"
-	EventBlockedAtCheck        EventType = "request.blocked_at_check"
+	// EventInvitationLinked records an invitation that used an existing
+	// directory user (use_existing_id) instead of inviting.
+	EventInvitationLinked EventType = "invitation.linked_existing"
+	// EventInvitationFailed recorded, before invitations became requests
+	// provisioned like any other, an invitation Graph refused; stores
+	// written by older versions hold it.
+	EventInvitationFailed EventType = "invitation.failed"
+	EventBlockedAtCheck   EventType = "request.blocked_at_check"
 )
 
 // Event is one entry of the append-only audit trail.

@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -31,7 +32,7 @@ func (r *Request) Approve(by Actor, reason string, now time.Time, provisioningDe
 	r.Decision = &Decision{By: by.String(), ByID: by.ID, ActorKind: by.Kind, At: now, Reason: reason}
 	r.Provisioning = Provisioning{
 		State:         ProvisioningInProgress,
-		Method:        r.method(),
+		Method:        r.ProvisioningMethod(),
 		NextAttemptAt: now,
 		Deadline:      now.Add(provisioningDeadline),
 	}
@@ -110,8 +111,9 @@ func (r *Request) RetryProvisioning(by Actor, now time.Time, deadline time.Durat
 	return r.event(now, EventProvisioningRequeued, by, map[string]string{"previous_error": r.Provisioning.LastError}), nil
 }
 
-// errNotProvisioning is returned by the provisioning transitions when the
-// job is no longer in progress (for example it was reset by an admin).
+// checkProvisioning returns EConflict, for the provisioning transitions,
+// when the job is no longer in progress (for example it was reset by an
+// admin).
 func (r *Request) checkProvisioning() error {
 	if r.Status != StatusApproved || r.Provisioning.State != ProvisioningInProgress {
 		return Errorf(EConflict, "provisioning of request %s is not in progress", r.ID)
@@ -120,7 +122,7 @@ func (r *Request) checkProvisioning() error {
 }
 
 // StartAttempt counts one more provisioning attempt.
-func (r *Request) StartAttempt(now time.Time) error {
+func (r *Request) StartAttempt() error {
 	if err := r.checkProvisioning(); err != nil {
 		return err
 	}
@@ -166,29 +168,53 @@ type StepResult struct {
 	Note      string // for the audit trail, e.g. "linked existing account"
 }
 
+// Failure is why a provisioning step failed.
+type Failure struct {
+	// Cause says what failed and what to do, for people.
+	Cause string
+	// GraphStatus, GraphCode and GraphRequestID are Graph's answer, when
+	// it gave one.
+	GraphStatus    int
+	GraphCode      string
+	GraphRequestID string
+	// GroupID is the group the user was being added to, when that was the
+	// step.
+	GroupID string
+}
+
+func (p *Provisioning) setFailure(f Failure) {
+	p.LastError, p.RequestID, p.GraphStatus, p.GraphCode, p.FailedGroupID = f.Cause, f.GraphRequestID, f.GraphStatus, f.GraphCode, f.GroupID
+}
+
+func (f Failure) details() map[string]string {
+	d := map[string]string{"error": f.Cause, "graph_request_id": f.GraphRequestID, "graph_code": f.GraphCode, "group_id": f.GroupID}
+	if f.GraphStatus != 0 {
+		d["graph_status"] = strconv.Itoa(f.GraphStatus)
+	}
+	return d
+}
+
 // ScheduleRetry records a transient failure and when to try again.
-func (r *Request) ScheduleRetry(at time.Time, cause string, graphRequestID string, now time.Time) (Event, error) {
+func (r *Request) ScheduleRetry(at time.Time, f Failure, now time.Time) (Event, error) {
 	if err := r.checkProvisioning(); err != nil {
 		return Event{}, err
 	}
 	r.Provisioning.NextAttemptAt = at
-	r.Provisioning.LastError = cause
-	r.Provisioning.RequestID = graphRequestID
-	return r.event(now, EventProvisioningRetry, ProvisionerActor, map[string]string{
-		"error": cause, "graph_request_id": graphRequestID, "next_attempt_at": at.UTC().Format(time.RFC3339),
-	}), nil
+	r.Provisioning.setFailure(f)
+	d := f.details()
+	d["next_attempt_at"] = at.UTC().Format(time.RFC3339)
+	return r.event(now, EventProvisioningRetry, ProvisionerActor, d), nil
 }
 
 // FailProvisioning records a permanent failure; an admin may retry it.
-func (r *Request) FailProvisioning(cause string, graphRequestID string, now time.Time) (Event, error) {
+func (r *Request) FailProvisioning(f Failure, now time.Time) (Event, error) {
 	if err := r.checkProvisioning(); err != nil {
 		return Event{}, err
 	}
 	r.Provisioning.State = ProvisioningFailed
-	r.Provisioning.LastError = cause
-	r.Provisioning.RequestID = graphRequestID
+	r.Provisioning.setFailure(f)
 	r.Provisioning.NextAttemptAt = time.Time{}
-	return r.event(now, EventProvisioningFailed, ProvisionerActor, map[string]string{"error": cause, "graph_request_id": graphRequestID}), nil
+	return r.event(now, EventProvisioningFailed, ProvisionerActor, f.details()), nil
 }
 
 // SucceedProvisioning records that the account exists with every attribute
@@ -202,13 +228,16 @@ func (r *Request) SucceedProvisioning(now time.Time) (Event, error) {
 	}
 	r.Provisioning.State = ProvisioningSucceeded
 	r.Provisioning.Step = StepGroups
-	r.Provisioning.LastError = ""
-	r.Provisioning.RequestID = ""
+	r.Provisioning.setFailure(Failure{})
 	r.Provisioning.NextAttemptAt = time.Time{}
 	return r.event(now, EventProvisioningSucceeded, ProvisionerActor, map[string]string{"user_id": r.Provisioning.UserID}), nil
 }
 
-func (r *Request) method() ProvisioningMethod {
+// ProvisioningMethod says how the account of r is created: MethodCreateUser
+// for Google, Facebook and email one-time-passcode identities (in any of the
+// spellings Entra and its documentation use), MethodInvitation otherwise,
+// including when there is no identity.
+func (r *Request) ProvisioningMethod() ProvisioningMethod {
 	if r.Identity.CreatesUserDirectly() {
 		return MethodCreateUser
 	}

@@ -29,7 +29,7 @@ func TestTransitions(t *testing.T) {
 	}
 	failed := func() *Request {
 		r := approved()
-		if _, err := r.FailProvisioning("Graph Request_BadRequest: nope", "rid", now); err != nil {
+		if _, err := r.FailProvisioning(Failure{Cause: "Graph Request_BadRequest: nope", GraphRequestID: "rid"}, now); err != nil {
 			t.Fatal(err)
 		}
 		return r
@@ -106,11 +106,11 @@ func TestProvisioningJobLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := r.StartAttempt(now); err != nil {
+	if err := r.StartAttempt(); err != nil {
 		t.Fatal(err)
 	}
 	must(r.CompleteStep(StepCreated, StepResult{UserID: "u1"}, now))
-	must(r.ScheduleRetry(now.Add(time.Minute), "Graph 429", "rid-1", now))
+	must(r.ScheduleRetry(now.Add(time.Minute), Failure{Cause: "Graph 429", GraphRequestID: "rid-1"}, now))
 	must(r.CompleteStep(StepGroups, StepResult{Group: "g1"}, now))
 	must(r.CompleteStep(StepGroups, StepResult{Group: "g1"}, now))
 	must(r.SucceedProvisioning(now))

@@ -3,10 +3,8 @@ package provisioner
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"maps"
-	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/approvals-dev/approvals/approvals"
@@ -120,93 +118,6 @@ var foldLatin = map[rune]string{
 	'ý': "y", 'ÿ': "y", 'ź': "z", 'ż': "z", 'ž': "z",
 }
 
-// extensionClaim matches a custom attribute as Entra sends it:
-// extension_<application id without dashes>_<Name>.
-var extensionClaim = regexp.MustCompile(`^extension_[0-9a-fA-F]{32}_[A-Za-z0-9_]+$`)
-
-// IsExtensionAttribute reports whether name is a directory extension
-// attribute (extension_<32 hex digits>_<Name>), which Graph accepts on a
-// user as is.
-func IsExtensionAttribute(name string) bool { return extensionClaim.MatchString(name) }
-
-// userProperty describes a writable Graph user property a claim may set.
-type userProperty struct {
-	name       string
-	collection bool // a string collection, such as businessPhones
-}
-
-// claimProperties maps lower-cased claim names onto the Graph user
-// properties they set. Entra sends built-in attributes under their Graph
-// names, except for the documentation's lastName; firstName is accepted
-// for symmetry.
-var claimProperties = func() map[string]userProperty {
-	m := map[string]userProperty{}
-	for _, p := range []string{
-		"displayName", "givenName", "surname", "jobTitle", "department", "companyName",
-		"officeLocation", "streetAddress", "city", "state", "postalCode", "country",
-		"mobilePhone", "faxNumber", "preferredLanguage", "employeeId", "employeeType",
-	} {
-		m[strings.ToLower(p)] = userProperty{name: p}
-	}
-	m["businessphones"] = userProperty{name: "businessPhones", collection: true}
-	m["lastname"] = userProperty{name: "surname"}
-	m["firstname"] = userProperty{name: "givenName"}
-	return m
-}()
-
-// UserProperties maps a request's claims onto the Graph user properties
-// they set: built-in attributes under their Graph names (lastName ->
-// surname), and every extension_<appId>_<Name> attribute as is. Claims that
-// are not user properties (email, identities, ui_locales, step, client_id,
-// unknown names) are dropped, because Graph rejects a body naming a
-// property the user type does not have. Values become strings for string
-// properties; empty values are dropped.
-func UserProperties(claims map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range claims {
-		if IsExtensionAttribute(k) {
-			if v != nil && v != "" {
-				out[k] = v
-			}
-			continue
-		}
-		p, ok := claimProperties[strings.ToLower(k)]
-		if !ok {
-			continue
-		}
-		s := claimString(v)
-		if s == "" {
-			continue
-		}
-		if _, set := out[p.name]; set && !strings.EqualFold(k, p.name) {
-			continue // the Graph spelling wins over an alias (surname over lastName)
-		}
-		if p.collection {
-			out[p.name] = []string{s}
-		} else {
-			out[p.name] = s
-		}
-	}
-	return out
-}
-
-// claimString renders a claim value (a JSON scalar) as Graph text.
-func claimString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return strings.TrimSpace(x)
-	case bool:
-		return strconv.FormatBool(x)
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case int:
-		return strconv.Itoa(x)
-	case nil:
-		return ""
-	}
-	return fmt.Sprint(v)
-}
-
 // displayName returns the name to give a new account: the request's display
 // name, else the displayName claim, else given name and surname, else the
 // email's local part. Graph requires one to create a user.
@@ -226,38 +137,32 @@ func displayName(r *approvals.Request, props map[string]any) string {
 	return local
 }
 
-// Branch says how the account of a request is created: MethodCreateUser
-// when the first identity's issuer is Google, Facebook or email one-time
-// passcode (in any of the spellings Entra and its documentation use), and
-// MethodInvitation otherwise, including when there is no identity.
-func Branch(r *approvals.Request) approvals.ProvisioningMethod {
-	if r.Identity.CreatesUserDirectly() {
-		return approvals.MethodCreateUser
+// newGuest returns the POST /users account for r: a Guest with r's
+// federated identity, a UPN made from the email, and the user properties
+// its claims set.
+func newGuest(r *approvals.Request, tenantDomain string) (NewGuest, error) {
+	if r.Identity == nil {
+		return NewGuest{}, errors.New("create guest: the request has no identity")
 	}
-	return approvals.MethodInvitation
-}
-
-// guestUser returns the POST /users properties of the guest account for r.
-func guestUser(r *approvals.Request, tenantDomain string) (map[string]any, error) {
 	upn, err := GuestUPN(r.Email, tenantDomain)
 	if err != nil {
-		return nil, err
+		return NewGuest{}, err
 	}
-	props := UserProperties(r.Claims)
-	body := maps.Clone(props)
-	body["displayName"] = displayName(r, props)
-	body["userPrincipalName"] = upn
-	body["accountEnabled"] = true
-	body["userType"] = "Guest"
-	body["mail"] = strings.TrimSpace(r.Email)
-	return body, nil
+	props := approvals.GraphUserProperties(r.Claims)
+	return NewGuest{
+		UserPrincipalName: upn,
+		Mail:              r.Email,
+		DisplayName:       displayName(r, props),
+		Identity:          *r.Identity,
+		Properties:        props,
+	}, nil
 }
 
 // patchProperties returns the properties PATCH writes on an account that
 // exists already (invited or linked): the mapped claims and, when the
 // request carries one, the display name.
 func patchProperties(r *approvals.Request) map[string]any {
-	props := UserProperties(r.Claims)
+	props := approvals.GraphUserProperties(r.Claims)
 	if s := strings.TrimSpace(r.DisplayName); s != "" {
 		props["displayName"] = s
 	}

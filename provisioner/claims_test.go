@@ -3,41 +3,11 @@ package provisioner
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/approvals-dev/approvals/approvals"
 )
-
-func TestBranch(t *testing.T) {
-	tests := []struct {
-		name string
-		id   *approvals.Identity
-		want approvals.ProvisioningMethod
-	}{
-		{"no identity (Entra ID, Microsoft account)", nil, approvals.MethodInvitation},
-		{"google.com", &approvals.Identity{Issuer: "google.com", IssuerAssignedID: "1"}, approvals.MethodCreateUser},
-		{"google (doc spelling)", &approvals.Identity{Issuer: "google", IssuerAssignedID: "1"}, approvals.MethodCreateUser},
-		{"Google.com", &approvals.Identity{Issuer: "Google.com", IssuerAssignedID: "1"}, approvals.MethodCreateUser},
-		{"facebook.com", &approvals.Identity{Issuer: "facebook.com", IssuerAssignedID: "1"}, approvals.MethodCreateUser},
-		{"facebook", &approvals.Identity{Issuer: "facebook", IssuerAssignedID: "1"}, approvals.MethodCreateUser},
-		{" FACEBOOK ", &approvals.Identity{Issuer: " FACEBOOK ", IssuerAssignedID: "1"}, approvals.MethodCreateUser},
-		{"mail (email OTP)", &approvals.Identity{Issuer: "mail", IssuerAssignedID: "a@b.c"}, approvals.MethodCreateUser},
-		{"email", &approvals.Identity{Issuer: "email", IssuerAssignedID: "a@b.c"}, approvals.MethodCreateUser},
-		{"empty issuer", &approvals.Identity{}, approvals.MethodInvitation},
-		{"other issuer", &approvals.Identity{Issuer: "github.com", IssuerAssignedID: "1"}, approvals.MethodInvitation},
-		{"MicrosoftAccount", &approvals.Identity{Issuer: "MicrosoftAccount", IssuerAssignedID: "1"}, approvals.MethodInvitation},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := &approvals.Request{Email: "a@example.com", Identity: tt.id}
-			if got := Branch(r); got != tt.want {
-				t.Errorf("Branch = %s, want %s", got, tt.want)
-			}
-		})
-	}
-}
 
 func TestGuestUPN(t *testing.T) {
 	const tenant = "contoso.onmicrosoft.com"
@@ -123,63 +93,23 @@ func FuzzGuestUPN(f *testing.F) {
 	})
 }
 
-func TestUserProperties(t *testing.T) {
-	ext := "extension_0123456789abcdef0123456789ABCDEF_Role"
-	claims := map[string]any{
-		"email":                 "a@example.com",
-		"displayName":           "John Smith",
-		"givenName":             "John",
-		"lastName":              "Smith",
-		"jobTitle":              "",
-		"city":                  "Redmond",
-		"country":               "US",
-		"postalCode":            98052.0,
-		"businessPhones":        "+1 555 0100",
-		"ui_locales":            "en-US",
-		"step":                  "PostAttributeCollection",
-		"client_id":             "x",
-		"identities":            []any{},
-		"objectId":              "x",
-		ext:                     "supplier",
-		"extension_nothex_Role": "dropped",
-		"extension_0123456789abcdef0123456789abcdef_Flag": true,
-	}
-	want := map[string]any{
-		"displayName":    "John Smith",
-		"givenName":      "John",
-		"surname":        "Smith",
-		"city":           "Redmond",
-		"country":        "US",
-		"postalCode":     "98052",
-		"businessPhones": []string{"+1 555 0100"},
-		ext:              "supplier",
-		"extension_0123456789abcdef0123456789abcdef_Flag": true,
-	}
-	if got := UserProperties(claims); !reflect.DeepEqual(got, want) {
-		t.Errorf("UserProperties =\n%v\nwant\n%v", got, want)
-	}
-	// The Graph spelling wins over the alias, whatever the map order.
-	for range 20 {
-		if got := UserProperties(map[string]any{"lastName": "Alias", "surname": "Graph"}); got["surname"] != "Graph" {
-			t.Fatalf("surname = %v", got["surname"])
-		}
-	}
-}
-
-func TestGuestUserBody(t *testing.T) {
+func TestNewGuest(t *testing.T) {
 	r := &approvals.Request{
 		Email:    "Jo+x@Example.com",
 		Identity: &approvals.Identity{Issuer: "google.com", IssuerAssignedID: "g1"},
-		Claims:   map[string]any{"givenName": "Jo", "lastName": "Doe", "ui_locales": "fr-FR"},
+		Claims:   map[string]any{"givenName": "Jo", "lastName": "Doe", "ui_locales": "fr-FR", "usageLocation": "FR"},
 	}
-	body, err := guestUser(r, "Contoso.onmicrosoft.com")
+	g, err := newGuest(r, "Contoso.onmicrosoft.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body["displayName"] != "Jo Doe" || body["mail"] != "Jo+x@Example.com" || body["userType"] != "Guest" ||
-		body["accountEnabled"] != true || body["surname"] != "Doe" || body["ui_locales"] != nil ||
-		!strings.HasSuffix(body["userPrincipalName"].(string), "#EXT#@contoso.onmicrosoft.com") {
-		t.Errorf("body = %v", body)
+	if g.DisplayName != "Jo Doe" || g.Mail != "Jo+x@Example.com" || g.Identity != *r.Identity ||
+		g.Properties["surname"] != "Doe" || g.Properties["usageLocation"] != "FR" || g.Properties["ui_locales"] != nil ||
+		!strings.HasSuffix(g.UserPrincipalName, "#EXT#@contoso.onmicrosoft.com") {
+		t.Errorf("guest = %+v", g)
+	}
+	if _, err := newGuest(&approvals.Request{Email: "x@example.com"}, "contoso.onmicrosoft.com"); err == nil {
+		t.Error("a guest without an identity was made")
 	}
 	if got := displayName(&approvals.Request{Email: "only@example.com"}, nil); got != "only" {
 		t.Errorf("displayName fallback = %q", got)

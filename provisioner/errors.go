@@ -34,6 +34,9 @@ type GraphError struct {
 	ConflictProperty string
 	// RetryAfter is the server's Retry-After, when it sent one.
 	RetryAfter time.Duration
+	// GroupID is the group a failed POST /groups/{id}/members/$ref was
+	// adding the user to.
+	GroupID string
 	// Err is the cause when no answer came: a timeout, a reset connection,
 	// a credential that could not get a token.
 	Err error

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 
 	"github.com/approvals-dev/approvals/approvals"
 )
@@ -33,7 +32,7 @@ func (j *job) run() error {
 	// j.r is replaced by every checkpoint: read it afresh at each step.
 	method := j.r.Provisioning.Method
 	if method == "" {
-		method = Branch(j.r)
+		method = j.r.ProvisioningMethod()
 	}
 	if j.r.Provisioning.UserID == "" {
 		if err := j.ensureAccount(method); err != nil {
@@ -68,6 +67,10 @@ func (j *job) run() error {
 			return err
 		}
 		if err := j.p.dir.AddToGroup(j.ctx, g, j.r.Provisioning.UserID); err != nil {
+			var ge *GraphError
+			if errors.As(err, &ge) {
+				ge.GroupID = g
+			}
 			return err
 		}
 		if err := j.checkpoint(approvals.StepGroups, approvals.StepResult{Group: g, Note: "added to group"}); err != nil {
@@ -129,19 +132,9 @@ func (j *job) link(method approvals.ProvisioningMethod) (bool, error) {
 }
 
 func (j *job) createGuest() error {
-	if j.r.Identity == nil {
-		return errors.New("create guest: the request has no identity")
-	}
-	body, err := guestUser(j.r, j.p.cfg.TenantDomain)
+	g, err := newGuest(j.r, j.p.cfg.TenantDomain)
 	if err != nil {
 		return err
-	}
-	g := NewGuest{
-		UserPrincipalName: body["userPrincipalName"].(string),
-		Mail:              body["mail"].(string),
-		DisplayName:       body["displayName"].(string),
-		Identity:          *j.r.Identity,
-		Properties:        body,
 	}
 	u, err := j.p.dir.CreateGuest(j.ctx, g)
 	var ge *GraphError
@@ -165,17 +158,23 @@ func (j *job) createGuest() error {
 }
 
 func (j *job) invite() error {
-	inv, err := j.p.dir.Invite(j.ctx, Invitation{
-		Email:       strings.TrimSpace(j.r.Email),
-		DisplayName: displayName(j.r, UserProperties(j.r.Claims)),
+	// A line-of-business invitation says what it asked of Graph; a
+	// sign-up gets the configured invitation.
+	inv := Invitation{
+		Email:       j.r.Email,
+		DisplayName: displayName(j.r, approvals.GraphUserProperties(j.r.Claims)),
 		RedirectURL: j.p.cfg.InviteRedirectURL,
 		SendMessage: j.p.cfg.SendInvitationMessage,
-	})
+	}
+	if o := j.r.Invitation; o != nil {
+		inv.RedirectURL, inv.SendMessage, inv.Message = o.RedirectURL, o.SendMessage, o.Message
+	}
+	invited, err := j.p.dir.Invite(j.ctx, inv)
 	if err != nil {
 		return err
 	}
 	return j.checkpoint(approvals.StepCreated, approvals.StepResult{
-		UserID: inv.UserID, Method: approvals.MethodInvitation, RedeemURL: inv.RedeemURL, Note: "invited",
+		UserID: invited.UserID, Method: approvals.MethodInvitation, RedeemURL: invited.RedeemURL, Note: "invited",
 	})
 }
 

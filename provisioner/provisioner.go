@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"net/url"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -39,14 +38,13 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultWorkers           = 4
-	MaxWorkers               = 64
-	DefaultInviteRedirectURL = "https://myapps.microsoft.com"
-	DefaultRetryBase         = 2 * time.Second
-	DefaultRetryMax          = 5 * time.Minute
-	DefaultLagWindow         = 15 * time.Minute
-	DefaultPollInterval      = time.Minute
-	DefaultShutdownGrace     = 10 * time.Second
+	DefaultWorkers       = 4
+	MaxWorkers           = 64
+	DefaultRetryBase     = 2 * time.Second
+	DefaultRetryMax      = 5 * time.Minute
+	DefaultLagWindow     = 15 * time.Minute
+	DefaultPollInterval  = time.Minute
+	DefaultShutdownGrace = 10 * time.Second
 )
 
 // scanLimit bounds how many jobs one look at the queue reads.
@@ -92,7 +90,8 @@ type Config struct {
 	// principal names end with it. Required.
 	TenantDomain string
 	// InviteRedirectURL is where invited guests land after redeeming
-	// (APPROVALS_INVITE_REDIRECT_URL); DefaultInviteRedirectURL when empty.
+	// (APPROVALS_INVITE_REDIRECT_URL), for sign-ups; a line-of-business
+	// invitation carries its own. cmd checks it.
 	InviteRedirectURL string
 	// SendInvitationMessage lets Microsoft email invitations
 	// (APPROVALS_SEND_INVITATION_MESSAGE, default true in cmd).
@@ -125,9 +124,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.InviteRedirectURL == "" {
-		c.InviteRedirectURL = DefaultInviteRedirectURL
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
@@ -163,7 +159,6 @@ func (c *Config) setDefaults() {
 // Validate reports the first setting that is missing or malformed, naming
 // it as the environment does.
 func (c Config) Validate() error {
-	u, uerr := url.Parse(c.InviteRedirectURL)
 	checks := []struct {
 		bad bool
 		msg string
@@ -171,7 +166,6 @@ func (c Config) Validate() error {
 		{c.Store == nil, "a store is required"},
 		{c.Directory == nil && c.Graph.Credential == nil, "a Graph credential is required"},
 		{!validDomain(strings.ToLower(strings.TrimSpace(c.TenantDomain))), fmt.Sprintf("APPROVALS_TENANT_DOMAIN %q is not a domain such as contoso.onmicrosoft.com", c.TenantDomain)},
-		{c.InviteRedirectURL != "" && (uerr != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http")), fmt.Sprintf("APPROVALS_INVITE_REDIRECT_URL %q is not an absolute http(s) URL", c.InviteRedirectURL)},
 		{c.Workers < 0 || c.Workers > MaxWorkers, fmt.Sprintf("provisioning workers must be between 1 and %d, not %d", MaxWorkers, c.Workers)},
 		{slices.ContainsFunc(c.GroupIDs, func(g string) bool { return strings.ContainsAny(g, "/?#% ") }), "APPROVALS_GROUP_IDS must be group object ids"},
 	}
@@ -390,7 +384,7 @@ func (p *Provisioner) process(runCtx, jobCtx context.Context, log *slog.Logger, 
 		if !r.Provisioning.Pending() || r.Provisioning.NextAttemptAt.After(now) {
 			return nil, approvals.ErrUnchanged // taken care of since it was read
 		}
-		return nil, r.StartAttempt(now)
+		return nil, r.StartAttempt()
 	})
 	switch {
 	case errors.Is(err, approvals.ErrUnchanged) || approvals.Code(err) == approvals.EConflict:
@@ -480,7 +474,7 @@ func (p *Provisioner) graphFailure(j *job, ge *GraphError) {
 		return
 	}
 	_, err := p.cfg.Store.Update(j.ctx, j.r.ID, func(r *approvals.Request) ([]approvals.Event, error) {
-		ev, err := r.ScheduleRetry(at, ge.Error(), ge.RequestID, now)
+		ev, err := r.ScheduleRetry(at, failure(ge, ge.Error()), now)
 		return []approvals.Event{ev}, err
 	})
 	if err != nil {
@@ -498,12 +492,9 @@ func (p *Provisioner) graphFailure(j *job, ge *GraphError) {
 
 // finish marks a job failed; ge may be nil when the cause is not Graph's.
 func (p *Provisioner) finish(ctx context.Context, log *slog.Logger, id string, ge *GraphError, cause string) {
-	requestID := ""
-	if ge != nil {
-		requestID = ge.RequestID
-	}
+	f := failure(ge, cause)
 	_, err := p.cfg.Store.Update(ctx, id, func(r *approvals.Request) ([]approvals.Event, error) {
-		ev, err := r.FailProvisioning(cause, requestID, p.cfg.Clock.Now())
+		ev, err := r.FailProvisioning(f, p.cfg.Clock.Now())
 		return []approvals.Event{ev}, err
 	})
 	if err != nil {
@@ -514,7 +505,17 @@ func (p *Provisioner) finish(ctx context.Context, log *slog.Logger, id string, g
 	}
 	p.clearLag(id)
 	p.metrics.finished.WithLabelValues("failed").Inc()
-	log.Error("provisioning failed; an admin can retry it", "error", cause, "graph_request_id", requestID)
+	log.Error("provisioning failed; an admin can retry it", "error", cause, "graph_request_id", f.GraphRequestID)
+}
+
+// failure describes a failed step for the request's record; ge may be nil
+// when the cause is not Graph's.
+func failure(ge *GraphError, cause string) approvals.Failure {
+	f := approvals.Failure{Cause: cause}
+	if ge != nil {
+		f.GraphStatus, f.GraphCode, f.GraphRequestID, f.GroupID = ge.Status, ge.Code, ge.RequestID, ge.GroupID
+	}
+	return f
 }
 
 func (p *Provisioner) clearLag(id string) {

@@ -616,7 +616,6 @@ func TestConfigValidate(t *testing.T) {
 		{"no store", func(c *provisioner.Config) { c.Store = nil }, "store"},
 		{"no credential", func(c *provisioner.Config) { c.Graph.Credential = nil }, "credential"},
 		{"no tenant domain", func(c *provisioner.Config) { c.TenantDomain = "" }, "APPROVALS_TENANT_DOMAIN"},
-		{"bad redirect", func(c *provisioner.Config) { c.InviteRedirectURL = "myapps" }, "APPROVALS_INVITE_REDIRECT_URL"},
 		{"too many workers", func(c *provisioner.Config) { c.Workers = 65 }, "workers"},
 		{"bad group", func(c *provisioner.Config) { c.GroupIDs = []string{"a/b"} }, "APPROVALS_GROUP_IDS"},
 		{"bad Graph URL", func(c *provisioner.Config) { c.Graph.URL = "graph.microsoft.com" }, "Graph URL"},

@@ -197,10 +197,10 @@ func TestRetryAndReopenAreForAdmins(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := e.store.Update(ctx, r.ID, func(r *approvals.Request) ([]approvals.Event, error) {
-		if err := r.StartAttempt(t0); err != nil {
+		if err := r.StartAttempt(); err != nil {
 			return nil, err
 		}
-		ev, err := r.FailProvisioning("Authorization_RequestDenied: Insufficient privileges to complete the operation.", "req-7f3a", t0)
+		ev, err := r.FailProvisioning(approvals.Failure{Cause: "Authorization_RequestDenied: Insufficient privileges to complete the operation.", GraphRequestID: "req-7f3a"}, t0)
 		return []approvals.Event{ev}, err
 	})
 	if err != nil {

@@ -24,18 +24,12 @@ const (
 	DefaultSessionMaxAge      = 12 * time.Hour
 	DefaultMaxSessions        = 10000
 	DefaultSearchScanLimit    = 5000
-	DefaultInviteRedirectURL  = "https://myapps.microsoft.com"
 )
-
-// EntraIssuer returns the OpenID Connect issuer of an Entra ID tenant, the
-// default of APPROVALS_OIDC_ISSUER.
-func EntraIssuer(tenantID string) string {
-	return "https://login.microsoftonline.com/" + tenantID + "/v2.0"
-}
 
 // OIDCConfig says where reviewers sign in.
 type OIDCConfig struct {
-	// Issuer is the OpenID Connect issuer URL, e.g. EntraIssuer(tenant).
+	// Issuer is the OpenID Connect issuer URL, such as
+	// https://login.microsoftonline.com/{tenant}/v2.0.
 	// Any standard issuer that supports the authorization-code flow with
 	// PKCE works.
 	Issuer       string
@@ -65,16 +59,6 @@ type Config struct {
 	// reviewer's rights.
 	ReviewerRole string
 	AdminRole    string
-	// Inviter runs the "Invite external user" page, normally the admin
-	// API's *api.InviteFlow; when nil the page explains that invitations
-	// are not configured.
-	Inviter Inviter
-	// InviteRedirectURL prefills the invite form (APPROVALS_INVITE_REDIRECT_URL);
-	// it defaults to DefaultInviteRedirectURL.
-	InviteRedirectURL string
-	// SkipInvitationEmail unticks "Let Microsoft email the invitation" on
-	// the invite form (APPROVALS_SEND_INVITATION_MESSAGE=false).
-	SkipInvitationEmail bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// SessionIdleTimeout, SessionMaxAge and MaxSessions bound the
@@ -103,9 +87,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AdminRole == "" {
 		c.AdminRole = DefaultAdminRole
-	}
-	if c.InviteRedirectURL == "" {
-		c.InviteRedirectURL = DefaultInviteRedirectURL
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -141,7 +122,6 @@ func (c Config) Validate() error {
 		{c.OIDC.Issuer != "" && !absoluteHTTP(c.OIDC.Issuer, true), "web: APPROVALS_OIDC_ISSUER must be an absolute http(s) URL"},
 		{c.OIDC.ClientID == "", "web: APPROVALS_OIDC_CLIENT_ID is required for reviewer sign-in"},
 		{c.ReviewerRole == c.AdminRole, "web: APPROVALS_REVIEWER_ROLE and APPROVALS_ADMIN_ROLE must differ"},
-		{!absoluteHTTP(c.InviteRedirectURL, true), "web: the invite redirect URL must be an absolute http(s) URL"},
 		{c.SessionMaxAge < c.SessionIdleTimeout, "web: the session max age must not be shorter than the idle timeout"},
 	}
 	for _, ch := range checks {

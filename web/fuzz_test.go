@@ -220,10 +220,21 @@ func FuzzInviteFormParse(f *testing.F) {
 		f.Add(in.Email, in.DisplayName, in.RedirectURL, in.Groups, in.Attributes, in.Message, in.SendMessage)
 	}
 	fields := []string{"email", "display_name", "redirect_url", "message", "groups", "attributes"}
+	svc := &approvals.Service{InviteRedirectURL: "https://myapps.microsoft.com"}
+	// check is what the invite handler does before any directory call.
+	check := func(form inviteForm) (approvals.Invitation, map[string]string) {
+		in, errs := form.parse()
+		for field, msg := range approvals.FieldErrors(svc.CheckInvitation(&in)) {
+			if k := formFields[field]; k != "" && errs[k] == "" {
+				errs[k] = msg
+			}
+		}
+		return in, errs
+	}
 	f.Fuzz(func(t *testing.T, email, displayName, redirectURL, groups, attributes, message string, send bool) {
 		form := inviteForm{Email: email, DisplayName: displayName, RedirectURL: redirectURL, Groups: groups, Attributes: attributes, Message: message, SendMessage: send}
-		in, errs := form.parse()
-		if in2, errs2 := form.parse(); !reflect.DeepEqual(in, in2) || !reflect.DeepEqual(errs, errs2) {
+		in, errs := check(form)
+		if in2, errs2 := check(form); !reflect.DeepEqual(in, in2) || !reflect.DeepEqual(errs, errs2) {
 			t.Fatal("not deterministic")
 		}
 		for k, v := range errs {
@@ -231,12 +242,15 @@ func FuzzInviteFormParse(f *testing.F) {
 				t.Fatalf("error %q: %q", k, v)
 			}
 		}
-		if in.Email != strings.TrimSpace(email) || in.DisplayName != strings.TrimSpace(displayName) || in.RedirectURL != strings.TrimSpace(redirectURL) ||
-			in.Message != strings.TrimSpace(message) || in.SendInvitationMessage != send {
+		if in.Email != strings.TrimSpace(email) || in.DisplayName != strings.TrimSpace(displayName) ||
+			in.Message != strings.TrimSpace(message) || *in.SendInvitationMessage != send {
 			t.Fatalf("fields not carried trimmed: %+v", in)
 		}
+		if strings.TrimSpace(redirectURL) == "" && in.RedirectURL != svc.InviteRedirectURL {
+			t.Fatalf("no redirect URL became %q", in.RedirectURL)
+		}
 
-		emailOK := approvals.ValidateEmail(in.Email) == nil && !strings.ContainsAny(in.Email, "+#!$%&*")
+		emailOK := approvals.ValidateEmail(in.Email) == nil && !strings.ContainsAny(in.Email, approvals.InvitationRefusedChars) && utf8.RuneCountInString(in.Email) <= approvals.MaxEmailLength
 		if _, bad := errs["email"]; bad == emailOK {
 			t.Fatalf("email %q: error %q", in.Email, errs["email"])
 		}
@@ -246,54 +260,36 @@ func FuzzInviteFormParse(f *testing.F) {
 				t.Fatalf("email %q accepted", in.Email)
 			}
 		}
-		if _, bad := errs["display_name"]; bad != (utf8.RuneCountInString(in.DisplayName) > 256) {
+		if _, bad := errs["display_name"]; bad != (utf8.RuneCountInString(in.DisplayName) > approvals.MaxDisplayNameLength) {
 			t.Fatalf("display name of %d characters: error %q", utf8.RuneCountInString(in.DisplayName), errs["display_name"])
 		}
-		if _, bad := errs["message"]; bad != (utf8.RuneCountInString(in.Message) > 4000 || in.Message != "" && !send) {
+		if _, bad := errs["message"]; bad != (utf8.RuneCountInString(in.Message) > approvals.MaxMessageLength || in.Message != "" && !send) {
 			t.Fatalf("message of %d characters, send %v: error %q", utf8.RuneCountInString(in.Message), send, errs["message"])
 		}
 		if _, bad := errs["redirect_url"]; !bad {
 			u, err := url.Parse(in.RedirectURL)
-			if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
 				t.Fatalf("redirect URL %q accepted", in.RedirectURL)
 			}
 		}
-
-		tokens := strings.FieldsFunc(groups, func(r rune) bool { return strings.ContainsRune(", ;\n\r\t", r) })
-		badGroup := slices.ContainsFunc(tokens, func(g string) bool { return !guidPattern.MatchString(g) })
-		if _, bad := errs["groups"]; bad != (badGroup || len(tokens) > maxInviteItems) {
-			t.Fatalf("%d group ids, a bad one %v: error %q", len(tokens), badGroup, errs["groups"])
-		}
-		if !badGroup {
-			if len(in.GroupIDs) != len(tokens) {
-				t.Fatalf("%d group ids kept of %d", len(in.GroupIDs), len(tokens))
+		if _, bad := errs["groups"]; !bad {
+			if len(in.GroupIDs) > approvals.MaxInviteItems {
+				t.Fatalf("%d groups accepted", len(in.GroupIDs))
 			}
-			for i, g := range in.GroupIDs {
-				if g != strings.ToLower(tokens[i]) {
-					t.Fatalf("group id %q kept as %q", tokens[i], g)
+			for _, g := range in.GroupIDs {
+				if !approvals.IsObjectID(g) || g != strings.ToLower(g) {
+					t.Fatalf("group id %q accepted", g)
 				}
 			}
 		}
-
 		if _, bad := errs["attributes"]; !bad {
-			// Every non-blank line is name=value; the last one of a name wins.
-			var want map[string]any
-			for _, line := range strings.Split(attributes, "\n") {
-				if strings.TrimSpace(line) == "" {
-					continue
+			for k, v := range in.Attributes {
+				if approvals.CheckAttribute(k) != nil || v != strings.TrimSpace(v.(string)) {
+					t.Fatalf("attribute %q=%q accepted", k, v)
 				}
-				k, v, ok := strings.Cut(line, "=")
-				k = strings.TrimSpace(k)
-				if !ok || !attributePattern.MatchString(k) {
-					t.Fatalf("attribute line %q accepted", line)
-				}
-				if want == nil {
-					want = map[string]any{}
-				}
-				want[k] = strings.TrimSpace(v)
 			}
-			if len(want) > maxInviteItems || !reflect.DeepEqual(in.Attributes, want) {
-				t.Fatalf("attributes %q kept as %v (%d)", attributes, in.Attributes, len(in.Attributes))
+			if len(in.Attributes) > approvals.MaxInviteItems {
+				t.Fatalf("%d attributes accepted", len(in.Attributes))
 			}
 		}
 	})

@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,9 +18,10 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/provisioner"
+	"github.com/approvals-dev/approvals/provisioner/graphtest"
 	"github.com/approvals-dev/approvals/store/memory"
 	"github.com/approvals-dev/approvals/web"
-	"github.com/approvals-dev/approvals/web/api"
 	"github.com/approvals-dev/approvals/web/oidctest"
 )
 
@@ -76,18 +75,17 @@ type env struct {
 	idp   *oidctest.Server
 	ui    *web.UI
 	srv   *httptest.Server
-	dir   *fakeDirectory
+	// graph is the fake Graph the env's provisioner invites through, once
+	// startProvisioner has run.
+	graph *graphtest.Server
 }
 
 func newEnv(t testing.TB, configure ...func(*web.Config)) *env {
 	t.Helper()
 	clock := &fakeClock{t: t0}
 	st := &countingStore{Store: memory.New(clock)}
-	e := &env{t: t, clock: clock, store: st, svc: &approvals.Service{Store: st, Clock: clock}, dir: &fakeDirectory{}}
-	flow, err := api.NewInviteFlow(api.InviteFlowConfig{Inviter: e.dir, Store: st, Clock: clock, Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := &env{t: t, clock: clock, store: st, svc: &approvals.Service{Store: st, Clock: clock,
+		InviteRedirectURL: defaultRedirectURL, SendInvitationMessage: true}}
 	e.srv = httptest.NewUnstartedServer(nil)
 	public := "http://" + e.srv.Listener.Addr().String()
 	idp, err := oidctest.NewServer(oidctest.Config{
@@ -104,7 +102,6 @@ func newEnv(t testing.TB, configure ...func(*web.Config)) *env {
 		Clock:     clock,
 		PublicURL: public,
 		OIDC:      web.OIDCConfig{Issuer: idp.URL(), ClientID: clientID, ClientSecret: clientSecret},
-		Inviter:   flow,
 		Logger:    discardLogger(),
 	}
 	for _, f := range configure {
@@ -362,42 +359,39 @@ func (b *browser) loginAt(path, user string, tamper func(url.Values)) *page {
 	return b.do(req)
 }
 
-// fakeDirectory is the directory side of the invite flow (api.Inviter):
-// it finds the users it was given and invites anyone else, or fails as
-// told, the way the Graph implementation reports it.
-type fakeDirectory struct {
-	mu      sync.Mutex
-	users   map[string][]api.DirectoryUser // by lower-case email
-	invited []api.InviteInput
-	result  api.InviteResult // returned with err when err is set
-	err     error
-}
+// defaultRedirectURL is the env's APPROVALS_INVITE_REDIRECT_URL.
+const defaultRedirectURL = "https://myapps.microsoft.com"
 
-func (d *fakeDirectory) Lookup(_ context.Context, email string) ([]api.DirectoryUser, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.users[strings.ToLower(email)], nil
-}
-
-func (d *fakeDirectory) Invite(_ context.Context, in api.InviteInput) (api.InviteResult, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.invited = append(d.invited, in)
-	if d.err != nil {
-		return d.result, d.err
+// startProvisioner runs the real provisioner and Graph client against a
+// fake Graph (provisioner/graphtest), so that invitations from the Invite
+// page are carried out as in production.
+func (e *env) startProvisioner() {
+	t := e.t
+	e.graph = graphtest.New(graphtest.Options{})
+	t.Cleanup(e.graph.Close)
+	cred, err := provisioner.NewCredential(provisioner.CredentialConfig{
+		TenantID: e.graph.TenantID(), ClientID: e.graph.ClientID(), ClientSecret: e.graph.ClientSecret(),
+		AuthorityHost: e.graph.AuthorityURL(), DisableInstanceDiscovery: true, HTTPClient: e.graph.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	res := api.InviteResult{UserID: in.ExistingUserID, AttributesWritten: true, GroupsAdded: in.GroupIDs}
-	if res.UserID == "" {
-		res.UserID = fmt.Sprintf("9d1c5c0e-0000-4000-8000-%012d", len(d.invited))
-		res.RedeemURL = "https://login.microsoftonline.com/redeem?rd=" + url.QueryEscape(in.Email)
+	dir, err := provisioner.NewDirectory(provisioner.GraphConfig{URL: e.graph.URL(), Credential: cred, Transport: e.graph.Transport()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return res, nil
-}
-
-func (d *fakeDirectory) calls() []api.InviteInput {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.invited)
+	prov, err := provisioner.New(provisioner.Config{
+		Store: e.store, Directory: dir, TenantDomain: e.graph.TenantDomain(), InviteRedirectURL: defaultRedirectURL,
+		Retry: provisioner.RetryPolicy{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond, LagWindow: time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = prov.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.svc.Provisioner, e.svc.Directory = prov, dir
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +15,8 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/provisioner/graphtest"
 	"github.com/approvals-dev/approvals/web"
-	"github.com/approvals-dev/approvals/web/api"
 )
 
 var reviewer = approvals.Actor{Kind: approvals.ActorReviewer, ID: "oid-r", Name: "Rita Reviewer"}
@@ -501,19 +502,19 @@ func TestExport(t *testing.T) {
 
 func TestInvitePage(t *testing.T) {
 	e := newEnv(t)
+	e.startProvisioner()
 	const knownID = "6f1b9c2e-3a4d-4b5c-8d7e-9f0a1b2c3d4e"
-	e.dir.users = map[string][]api.DirectoryUser{
-		"known@fabrikam.com": {{ID: knownID, DisplayName: "Known Person", Mail: "known@fabrikam.com", UserPrincipalName: "known_fabrikam.com#EXT#@contoso.onmicrosoft.com", UserType: "Guest"}},
-	}
+	groupA, groupB := e.graph.AddGroup("0f8fad5b-d9cb-469f-a165-70867728950e"), e.graph.AddGroup("7c9e6679-7425-40de-944b-e07fc1f90ae7")
+	e.graph.AddUser(graphtest.User{ID: knownID, DisplayName: "Known Person", Mail: "known@fabrikam.com", UserType: "Guest"})
 	b, _ := e.login("ada")
 	p := b.get("/invite")
 	form := queryOne(t, p.doc, `form.form-card[action="/invite"][method=post]`)
-	if v := attr(queryOne(t, form, "input[name=redirect_url]"), "value"); v != web.DefaultInviteRedirectURL {
+	if v := attr(queryOne(t, form, "input[name=redirect_url]"), "value"); v != defaultRedirectURL {
 		t.Errorf("redirect URL default %q", v)
 	}
 
 	// A person already in the directory: the matches are offered.
-	p = b.submit(p, "form.form-card", url.Values{"email": {"known@fabrikam.com"}, "display_name": {"Known"}, "groups": {"0f8fad5b-d9cb-469f-a165-70867728950e"}})
+	p = b.submit(p, "form.form-card", url.Values{"email": {"known@fabrikam.com"}, "display_name": {"Known"}, "groups": {groupA}})
 	if p.resp.StatusCode != http.StatusOK {
 		t.Fatalf("lookup: %d", p.resp.StatusCode)
 	}
@@ -521,15 +522,11 @@ func TestInvitePage(t *testing.T) {
 	if !strings.Contains(textOf(match), "Known Person") || !strings.Contains(textOf(match), "Guest") {
 		t.Errorf("match %q", textOf(match))
 	}
-	if len(e.dir.calls()) != 0 {
+	if len(e.graph.Invitations()) != 0 {
 		t.Fatal("invited although the person exists")
 	}
-	// Picking it records the person, decided by Ada.
+	// Picking it records the person, decided by Ada, and adds the group.
 	p = b.submit(p, "tr.match form", nil)
-	calls := e.dir.calls()
-	if len(calls) != 1 || calls[0].ExistingUserID != knownID || calls[0].Email != "known@fabrikam.com" || fmt.Sprint(calls[0].GroupIDs) != "[0f8fad5b-d9cb-469f-a165-70867728950e]" {
-		t.Fatalf("directory calls %+v", calls)
-	}
 	if f := flashes(t, p); len(f) != 1 || !strings.Contains(f[0], "Recorded Known (known@fabrikam.com) as existing directory user "+knownID) {
 		t.Errorf("flash %q", f)
 	}
@@ -540,6 +537,9 @@ func TestInvitePage(t *testing.T) {
 	if r.Source != approvals.SourceInvitation || r.Status != approvals.StatusApproved || r.Decision.ByID != adaOID() || r.Provisioning.UserID != knownID {
 		t.Errorf("recorded %+v %+v", r, r.Decision)
 	}
+	if m := e.graph.Members(groupA); len(m) != 1 || m[0] != knownID || len(e.graph.Invitations()) != 0 {
+		t.Errorf("members %v, invitations %v", m, e.graph.Invitations())
+	}
 	if got := textOf(queryOne(t, p.doc, "ol.timeline")); !strings.Contains(got, "Existing directory user linked by Ada Reviewer") {
 		t.Errorf("timeline %q", got)
 	}
@@ -547,32 +547,43 @@ func TestInvitePage(t *testing.T) {
 	// A new person is invited straight away, with groups and attributes.
 	p = b.submit(b.get("/invite"), "form.form-card", url.Values{
 		"email": {"jane@fabrikam.com"}, "display_name": {"Jane Roe"},
-		"groups":     {"0F8FAD5B-D9CB-469F-A165-70867728950E, 7c9e6679-7425-40de-944b-e07fc1f90ae7"},
+		"groups":     {strings.ToUpper(groupA) + ", " + groupB},
 		"attributes": {"jobTitle = Supplier\nextension_2d3a8b0ef8c44b6c9a1e5a3e9c4d1f00_Role=supplier\n"},
 		"message":    {"Welcome"},
 	})
-	in := e.dir.calls()[1]
-	if in.Email != "jane@fabrikam.com" || in.DisplayName != "Jane Roe" || in.RedirectURL != web.DefaultInviteRedirectURL || !in.SendInvitationMessage ||
-		in.Message != "Welcome" || fmt.Sprint(in.GroupIDs) != "[0f8fad5b-d9cb-469f-a165-70867728950e 7c9e6679-7425-40de-944b-e07fc1f90ae7]" ||
-		in.Attributes["jobTitle"] != "Supplier" || in.Attributes["extension_2d3a8b0ef8c44b6c9a1e5a3e9c4d1f00_Role"] != "supplier" || in.ExistingUserID != "" {
-		t.Errorf("invite input %+v", in)
+	invs := e.graph.Invitations()
+	if len(invs) != 1 || invs[0].Email != "jane@fabrikam.com" || invs[0].DisplayName != "Jane Roe" || invs[0].RedirectURL != defaultRedirectURL ||
+		!invs[0].SendMessage || invs[0].Message != "Welcome" {
+		t.Fatalf("invitations %+v", invs)
+	}
+	jane, _ := e.graph.User(invs[0].UserID)
+	if jane.Properties["jobTitle"] != "Supplier" || jane.Properties["extension_2d3a8b0ef8c44b6c9a1e5a3e9c4d1f00_Role"] != "supplier" ||
+		!slices.Contains(e.graph.Members(groupA), jane.ID) || !slices.Contains(e.graph.Members(groupB), jane.ID) {
+		t.Errorf("directory user %+v", jane)
 	}
 	f := queryOne(t, p.doc, ".flash-success")
-	if !strings.Contains(textOf(f), "Invited Jane Roe (jane@fabrikam.com). Directory object id: 9d1c5c0e-") ||
-		attr(queryOne(t, f, "a"), "href") != "https://login.microsoftonline.com/redeem?rd=jane%40fabrikam.com" {
+	if !strings.Contains(textOf(f), "Invited Jane Roe (jane@fabrikam.com). Directory object id: "+jane.ID) || attr(queryOne(t, f, "a"), "href") != invs[0].RedeemURL {
 		t.Errorf("flash %s", renderNode(f))
 	}
 	claims := textOf(queryOne(t, p.doc, "table.claims"))
 	if !strings.Contains(claims, "Job title jobTitle Supplier") || !strings.Contains(claims, "Role extension") {
 		t.Errorf("claims of the invited person %q", claims)
 	}
-	// Inviting her again is refused: she has a request.
+	// Inviting her again lists her: she is in the directory now.
 	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"jane@fabrikam.com"}})
-	if p.resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(textOf(queryOne(t, p.doc, ".flash-error")), "already has request") {
+	if p.resp.StatusCode != http.StatusOK || len(queryAll(t, p.doc, "tr.match")) != 1 {
 		t.Errorf("second invitation: %d", p.resp.StatusCode)
 	}
+	// A person with a request here (a sign-up) is refused.
+	if _, _, err := e.svc.RequestApproval(context.Background(), approvals.SignUp{Email: "sid@fabrikam.com"}); err != nil {
+		t.Fatal(err)
+	}
+	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"sid@fabrikam.com"}})
+	if p.resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(textOf(queryOne(t, p.doc, ".flash-error")), "already has request") {
+		t.Errorf("invitation of a recorded person: %d", p.resp.StatusCode)
+	}
 
-	// Mistakes come back as field errors, nothing is invited.
+	// Mistakes come back as field errors, all at once; nothing is invited.
 	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"not an email"}, "groups": {"sales"}, "attributes": {"no equals sign"}, "redirect_url": {"myapps"}})
 	if p.resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("invalid form: %d", p.resp.StatusCode)
@@ -585,39 +596,40 @@ func TestInvitePage(t *testing.T) {
 	}
 	// Addresses invitations refuse, and a message without the email.
 	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"a+b@fabrikam.com"}, "send_message": nil, "message": {"hi"}})
-	if !strings.Contains(textOf(queryOne(t, p.doc, "#email-error")), "do not accept") || len(queryAll(t, p.doc, ".has-error textarea#message")) != 1 {
+	if !strings.Contains(textOf(queryOne(t, p.doc, "#email-error")), "invitations refuse") || len(queryAll(t, p.doc, ".has-error textarea#message")) != 1 {
 		t.Errorf("refused address / message: %d", p.resp.StatusCode)
 	}
-	if n := len(e.dir.calls()); n != 2 {
+	if n := len(e.graph.Invitations()); n != 1 {
 		t.Errorf("%d directory invitations after refused forms", n)
 	}
 
-	// Graph refusing the invitation is shown as it said it.
-	e.dir.err = &api.InviteError{Step: api.InviteStepInvite, Status: 403, Code: "Authorization_RequestDenied", Message: "Guest invitations are not allowed", RequestID: "rq-1"}
+	// Graph refusing the invitation: the request page shows it as Graph
+	// said it, with the retry.
+	e.graph.RestrictInvitations(true)
 	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"new@fabrikam.com"}})
-	if p.resp.StatusCode != http.StatusBadGateway || !strings.Contains(textOf(queryOne(t, p.doc, ".flash-error")), "Authorization_RequestDenied: Guest invitations are not allowed") {
-		t.Errorf("refused invitation: %d", p.resp.StatusCode)
+	if !strings.HasPrefix(p.resp.Request.URL.Path, "/requests/") || !strings.Contains(textOf(queryOne(t, p.doc, ".flash-error")), "Guest invitations not allowed") {
+		t.Errorf("refused invitation landed on %s: %s", p.resp.Request.URL, textOf(queryOne(t, p.doc, "main")))
 	}
+	e.graph.RestrictInvitations(false)
 
 	// Invited, but adding a group failed: the request page takes over,
 	// with the failure and the retry.
-	e.dir.result = api.InviteResult{UserID: "0d6b1d3c-1111-4222-8333-944455556666", RedeemURL: "https://login.microsoftonline.com/redeem?rd=half", AttributesWritten: true}
-	e.dir.err = &api.InviteError{Step: api.InviteStepGroups, GroupID: "0f8fad5b-d9cb-469f-a165-70867728950e", Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges", RequestID: "rq-2"}
-	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"half@fabrikam.com"}, "groups": {"0f8fad5b-d9cb-469f-a165-70867728950e"}})
+	missing := "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
+	p = b.submit(b.get("/invite"), "form.form-card", url.Values{"email": {"half@fabrikam.com"}, "groups": {missing}})
 	if !strings.HasPrefix(p.resp.Request.URL.Path, "/requests/") {
 		t.Fatalf("partial invite landed on %s: %s", p.resp.Request.URL, textOf(queryOne(t, p.doc, "main")))
 	}
-	if got := textOf(queryOne(t, p.doc, ".flash-error")); !strings.Contains(got, "Invited half@fabrikam.com, but a later step failed: groups 0f8fad5b") || !strings.Contains(got, "Retry the provisioning") {
+	if got := textOf(queryOne(t, p.doc, ".flash-error")); !strings.Contains(got, "The invitation of half@fabrikam.com failed") || !strings.Contains(got, "retry the provisioning") {
 		t.Errorf("flash %q", got)
 	}
-	if box := textOf(queryOne(t, p.doc, ".error-box")); !strings.Contains(box, "Insufficient privileges") || !strings.Contains(box, "rq-2") {
+	if box := textOf(queryOne(t, p.doc, ".error-box")); !strings.Contains(box, "Request_ResourceNotFound") {
 		t.Errorf("error box %q", box)
 	}
 	queryOne(t, p.doc, `form[action$="/retry"]`)
 }
 
 func TestInvitePageWithoutInviter(t *testing.T) {
-	e := newEnv(t, func(c *web.Config) { c.Inviter = nil })
+	e := newEnv(t) // no provisioner, no directory
 	b, _ := e.login("ada")
 	p := b.get("/invite")
 	if !strings.Contains(textOf(queryOne(t, p.doc, ".flash-info")), "not configured") {

@@ -119,10 +119,10 @@ func TestEveryPageIsSafe(t *testing.T) {
 		"extension_00000000000000000000000000000001_Role": `"><img src=x onerror=alert(1)>`,
 	}, &approvals.Identity{Issuer: "mail", IssuerAssignedID: "ext@example.com"})
 	_, err := e.store.Update(ctx, approved[0].ID, func(r *approvals.Request) ([]approvals.Event, error) {
-		if err := r.StartAttempt(t0); err != nil {
+		if err := r.StartAttempt(); err != nil {
 			return nil, err
 		}
-		ev, err := r.FailProvisioning("Request_BadRequest: <b>bad</b>", "rid-1", t0)
+		ev, err := r.FailProvisioning(approvals.Failure{Cause: "Request_BadRequest: <b>bad</b>", GraphRequestID: "rid-1"}, t0)
 		return []approvals.Event{ev}, err
 	})
 	if err != nil {

@@ -165,7 +165,7 @@ func approveAndProvision(r *approvals.Request, i int, by approvals.Actor, at tim
 	}
 	events = append(events, ev)
 	step := at.Add(2 * time.Second)
-	if err := r.StartAttempt(step); err != nil {
+	if err := r.StartAttempt(); err != nil {
 		return nil, err
 	}
 	userID := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, mix64(uint64(i))&0xffffffffffff)

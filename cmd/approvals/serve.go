@@ -162,6 +162,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Clock:       clock,
 		Policy:      approvals.Policy{AutoApproveDomains: c.AutoApproveDomains, AutoDenyDomains: c.AutoDenyDomains},
 		Provisioner: m.prov,
+		Directory:   dir,
+
+		InviteRedirectURL:     c.InviteRedirectURL,
+		SendInvitationMessage: c.SendInvitationMessage,
 	}
 
 	conn, err := connector.New(connector.Config{
@@ -174,13 +178,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	inviter := newGraphInviter(dir)
-	flow, err := api.NewInviteFlow(api.InviteFlowConfig{
-		Inviter: inviter, Store: m.store, Clock: clock, InviteRedirectURL: c.InviteRedirectURL, Logger: m.logger,
-	})
-	if err != nil {
-		return err
-	}
 	adminAPI, err := api.New(api.Config{
 		Service: svc,
 		Store:   m.store,
@@ -189,27 +186,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Token: api.TokenConfig{
 			Issuer: c.Issuer(), Audience: c.OIDCClientID, AdminRole: c.AdminRole, HTTPClient: m.oidcClient,
 		},
-		Backup:                m.store.Backup,
-		Inviter:               inviter,
-		InviteRedirectURL:     c.InviteRedirectURL,
-		SendInvitationMessage: c.SendInvitationMessage,
-		Logger:                m.logger,
+		Backup: m.store.Backup,
+		Logger: m.logger,
 	})
 	if err != nil {
 		return err
 	}
 	ui, err := web.New(web.Config{
-		Service:             svc,
-		Store:               m.store,
-		Clock:               clock,
-		PublicURL:           c.PublicURL,
-		OIDC:                web.OIDCConfig{Issuer: c.Issuer(), ClientID: c.OIDCClientID, ClientSecret: c.OIDCClientSecret, HTTPClient: m.oidcClient},
-		ReviewerRole:        c.ReviewerRole,
-		AdminRole:           c.AdminRole,
-		Inviter:             flow,
-		InviteRedirectURL:   c.InviteRedirectURL,
-		SkipInvitationEmail: !c.SendInvitationMessage,
-		Logger:              m.logger,
+		Service:      svc,
+		Store:        m.store,
+		Clock:        clock,
+		PublicURL:    c.PublicURL,
+		OIDC:         web.OIDCConfig{Issuer: c.Issuer(), ClientID: c.OIDCClientID, ClientSecret: c.OIDCClientSecret, HTTPClient: m.oidcClient},
+		ReviewerRole: c.ReviewerRole,
+		AdminRole:    c.AdminRole,
+		Logger:       m.logger,
 	})
 	if err != nil {
 		return err

@@ -399,7 +399,7 @@ const (
 var userProperties = map[string]kind{
 	"accountEnabled": kBool, "ageGroup": kString, "businessPhones": kStrings, "city": kString,
 	"companyName": kString, "consentProvidedForMinor": kString, "country": kString, "department": kString,
-	"displayName": kString, "employeeId": kString, "employeeType": kString, "faxNumber": kString,
+	"displayName": kString, "employeeHireDate": kString, "employeeId": kString, "employeeType": kString, "faxNumber": kString,
 	"givenName": kString, "identities": kIdentities, "jobTitle": kString, "mail": kString,
 	"mailNickname": kString, "mobilePhone": kString, "officeLocation": kString, "otherMails": kStrings,
 	"passwordPolicies": kString, "passwordProfile": kObject, "postalCode": kString,

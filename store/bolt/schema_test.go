@@ -50,7 +50,7 @@ func writeV1(t *testing.T, s *Store) {
 				return r.Approve(reviewer, "known supplier", v1At(10), 24*time.Hour)
 			},
 			func(r *approvals.Request) (approvals.Event, error) {
-				return r.ScheduleRetry(v1At(30), "Graph answered 503", "graph-1", v1At(11))
+				return r.ScheduleRetry(v1At(30), approvals.Failure{Cause: "Graph answered 503", GraphRequestID: "graph-1"}, v1At(11))
 			},
 		}},
 		{"000000000000000000000003", "denied@example.com", &approvals.Identity{Issuer: "google.com", IssuerAssignedID: "g-3"}, []func(r *approvals.Request) (approvals.Event, error){

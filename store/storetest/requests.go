@@ -591,7 +591,7 @@ func testUpdateConcurrent(t *testing.T, s approvals.Store, c *Clock) {
 				defer wg.Done()
 				for range rounds {
 					_, err := s.Update(ctx, r.ID, func(r *approvals.Request) ([]approvals.Event, error) {
-						if err := r.StartAttempt(c.Now()); err != nil {
+						if err := r.StartAttempt(); err != nil {
 							return nil, err
 						}
 						return []approvals.Event{{At: c.Now(), Type: approvals.EventProvisioningStep, Actor: approvals.ProvisionerActor}}, nil

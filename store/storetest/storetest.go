@@ -194,7 +194,7 @@ func reopen(now time.Time) approvals.Mutation {
 
 func startAttempt(now time.Time) approvals.Mutation {
 	return func(r *approvals.Request) ([]approvals.Event, error) {
-		return nil, r.StartAttempt(now)
+		return nil, r.StartAttempt()
 	}
 }
 
@@ -207,14 +207,14 @@ func completeStep(step approvals.ProvisioningStep, res approvals.StepResult, now
 
 func scheduleRetry(at, now time.Time) approvals.Mutation {
 	return func(r *approvals.Request) ([]approvals.Event, error) {
-		ev, err := r.ScheduleRetry(at, "Graph answered 503", "graph-req-1", now)
+		ev, err := r.ScheduleRetry(at, approvals.Failure{Cause: "Graph answered 503", GraphRequestID: "graph-req-1"}, now)
 		return []approvals.Event{ev}, err
 	}
 }
 
 func fail(now time.Time) approvals.Mutation {
 	return func(r *approvals.Request) ([]approvals.Event, error) {
-		ev, err := r.FailProvisioning("Graph answered 400", "graph-req-2", now)
+		ev, err := r.FailProvisioning(approvals.Failure{Cause: "Graph answered 400", GraphRequestID: "graph-req-2"}, now)
 		return []approvals.Event{ev}, err
 	}
 }

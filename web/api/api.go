@@ -34,9 +34,7 @@ const Prefix = "/api/v1"
 
 // Defaults of the optional Config fields.
 const (
-	DefaultAdminRole         = "Approvals.Admin"
-	DefaultInviteRedirectURL = "https://myapps.microsoft.com"
-	DefaultInviteTimeout     = 60 * time.Second
+	DefaultInviteTimeout = 60 * time.Second
 	// DefaultStreamWriteTimeout is how long one write of an export or a
 	// backup may take before the connection is given up; each write
 	// extends the deadline again, so long downloads are not cut off by
@@ -57,7 +55,7 @@ type TokenConfig struct {
 	// accepted.
 	Audience string
 	// AdminRole is the app-role value (the roles claim) a token must carry;
-	// it defaults to DefaultAdminRole.
+	// required with Issuer.
 	AdminRole string
 	// HTTPClient reaches the issuer; nil means http.DefaultClient.
 	HTTPClient *http.Client
@@ -81,17 +79,10 @@ type Config struct {
 	// returns its size, e.g. (*bolt.Store).Backup. When nil, GET
 	// /api/v1/backup answers 501.
 	Backup func(w io.Writer) (int64, error)
-	// Inviter makes the Graph calls of POST /api/v1/invitations, which
-	// runs an InviteFlow over it; when nil the route answers 501.
-	Inviter Inviter
-	// InviteRedirectURL is where invited guests land when a call gives no
-	// redirect_url; it defaults to DefaultInviteRedirectURL.
-	InviteRedirectURL string
-	// SendInvitationMessage is used when a call gives no
-	// send_invitation_message (APPROVALS_SEND_INVITATION_MESSAGE).
-	SendInvitationMessage bool
-	// InviteTimeout bounds one invitation call, retries of throttled Graph
-	// calls included; it defaults to DefaultInviteTimeout.
+	// InviteTimeout bounds how long POST /api/v1/invitations waits for
+	// Microsoft Graph before answering 202; it defaults to
+	// DefaultInviteTimeout. Invitations are on when Service.Directory is
+	// set.
 	InviteTimeout time.Duration
 	// StreamWriteTimeout defaults to DefaultStreamWriteTimeout.
 	StreamWriteTimeout time.Duration
@@ -108,12 +99,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = approvals.SystemClock
-	}
-	if c.Token.AdminRole == "" {
-		c.Token.AdminRole = DefaultAdminRole
-	}
-	if c.InviteRedirectURL == "" {
-		c.InviteRedirectURL = DefaultInviteRedirectURL
 	}
 	if c.InviteTimeout <= 0 {
 		c.InviteTimeout = DefaultInviteTimeout
@@ -147,7 +132,7 @@ func (c Config) Validate() error {
 		{!keysOK, fmt.Sprintf("api: APPROVALS_API_KEYS: key %q needs a name and a secret without spaces", badKey)},
 		{c.Token.Issuer != "" && !absoluteURL(c.Token.Issuer, "http", "https"), "api: the token issuer (APPROVALS_OIDC_ISSUER) must be an absolute http(s) URL"},
 		{c.Token.Issuer != "" && c.Token.Audience == "", "api: the token audience (APPROVALS_OIDC_CLIENT_ID) is required to accept Entra ID access tokens"},
-		{!absoluteURL(c.InviteRedirectURL, "https"), "api: the invite redirect URL (APPROVALS_INVITE_REDIRECT_URL) must be an absolute https URL"},
+		{c.Token.Issuer != "" && c.Token.AdminRole == "", "api: the admin role (APPROVALS_ADMIN_ROLE) is required to accept Entra ID access tokens"},
 	}
 	for _, ch := range checks {
 		if ch.bad {
@@ -164,17 +149,15 @@ func absoluteURL(s string, schemes ...string) bool {
 
 // server holds the handlers' dependencies.
 type server struct {
-	svc                   *approvals.Service
-	store                 approvals.Store
-	clock                 approvals.Clock
-	keys                  []apiKey
-	tokens                *tokenVerifier
-	backup                func(io.Writer) (int64, error)
-	invites               *InviteFlow
-	sendInvitationMessage bool
-	inviteTimeout         time.Duration
-	streamWriteTimeout    time.Duration
-	log                   *slog.Logger
+	svc                *approvals.Service
+	store              approvals.Store
+	clock              approvals.Clock
+	keys               []apiKey
+	tokens             *tokenVerifier
+	backup             func(io.Writer) (int64, error)
+	inviteTimeout      time.Duration
+	streamWriteTimeout time.Duration
+	log                *slog.Logger
 }
 
 // New returns the API as an http.Handler serving the routes under Prefix.
@@ -193,30 +176,19 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &server{
-		svc:                   cfg.Service,
-		store:                 cfg.Store,
-		clock:                 cfg.Clock,
-		backup:                cfg.Backup,
-		sendInvitationMessage: cfg.SendInvitationMessage,
-		inviteTimeout:         cfg.InviteTimeout,
-		streamWriteTimeout:    cfg.StreamWriteTimeout,
-		log:                   cfg.Logger,
+		svc:                cfg.Service,
+		store:              cfg.Store,
+		clock:              cfg.Clock,
+		backup:             cfg.Backup,
+		inviteTimeout:      cfg.InviteTimeout,
+		streamWriteTimeout: cfg.StreamWriteTimeout,
+		log:                cfg.Logger,
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.APIKeys)) {
 		s.keys = append(s.keys, apiKey{name: name, hash: sha256.Sum256([]byte(cfg.APIKeys[name]))})
 	}
 	if cfg.Token.Issuer != "" {
 		s.tokens = newTokenVerifier(cfg.Token, cfg.Clock)
-	}
-	if cfg.Inviter != nil {
-		var err error
-		s.invites, err = NewInviteFlow(InviteFlowConfig{
-			Inviter: cfg.Inviter, Store: cfg.Store, Clock: cfg.Clock,
-			InviteRedirectURL: cfg.InviteRedirectURL, Logger: cfg.Logger,
-		})
-		if err != nil {
-			return nil, err
-		}
 	}
 
 	e := echo.New()

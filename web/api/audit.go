@@ -17,12 +17,6 @@ import (
 const (
 	EventDecisionsExported approvals.EventType = "admin.decisions_exported"
 	EventBackupDownloaded  approvals.EventType = "admin.backup_downloaded"
-	// EventInvitationFailed records an invitation Microsoft Graph refused;
-	// nothing was created in the directory.
-	EventInvitationFailed approvals.EventType = "invitation.failed"
-	// EventInvitationLinked records that an invitation call used an
-	// existing directory user (use_existing_id) instead of inviting.
-	EventInvitationLinked approvals.EventType = "invitation.linked_existing"
 )
 
 type auditPage struct {

@@ -99,7 +99,7 @@ func (is *issuer) claims(now time.Time) map[string]any {
 
 func withIssuer(is *issuer) func(*Config) {
 	return func(c *Config) {
-		c.Token = TokenConfig{Issuer: is.srv.URL, Audience: testClientID, HTTPClient: is.srv.Client()}
+		c.Token = TokenConfig{Issuer: is.srv.URL, Audience: testClientID, AdminRole: "Approvals.Admin", HTTPClient: is.srv.Client()}
 	}
 }
 
@@ -167,8 +167,8 @@ func TestConfigValidate(t *testing.T) {
 		{"empty name", Config{Service: svc, APIKeys: map[string]string{"": "secret"}}, `key ""`},
 		{"space in secret", Config{Service: svc, APIKeys: map[string]string{"ops": "a b"}}, `key "ops"`},
 		{"relative issuer", Config{Service: svc, Token: TokenConfig{Issuer: "login.example", Audience: "x"}}, "absolute http(s) URL"},
-		{"issuer without audience", Config{Service: svc, Token: TokenConfig{Issuer: "https://login.example/v2.0"}}, "audience"},
-		{"http redirect", Config{Service: svc, InviteRedirectURL: "http://apps.example"}, "https"},
+		{"issuer without audience", Config{Service: svc, Token: TokenConfig{Issuer: "https://login.example/v2.0", AdminRole: "A"}}, "audience"},
+		{"issuer without admin role", Config{Service: svc, Token: TokenConfig{Issuer: "https://login.example/v2.0", Audience: "x"}}, "APPROVALS_ADMIN_ROLE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,29 +14,33 @@ import (
 	"github.com/approvals-dev/approvals/approvals"
 )
 
-// inviteBody is the body of POST /invitations. The validate tags are the
-// rules; validationError words their messages. InviteFlow.Check applies
-// them to every invitation, from the API or not.
+// inviteBody is the body of POST /invitations. approvals.Service.Invite
+// checks it; its errors name these JSON fields.
 type inviteBody struct {
-	Email                 string         `json:"email" validate:"required,max=254,excludesall=+#!$%&*,email"`
-	DisplayName           string         `json:"display_name" validate:"max=256"`
-	RedirectURL           string         `json:"redirect_url" validate:"omitempty,max=2048,https_url"`
+	Email                 string         `json:"email"`
+	DisplayName           string         `json:"display_name"`
+	RedirectURL           string         `json:"redirect_url"`
 	SendInvitationMessage *bool          `json:"send_invitation_message"`
-	Message               string         `json:"message" validate:"max=4000"`
-	GroupIDs              []string       `json:"group_ids" validate:"max=100,unique,dive,uuid"`
-	Attributes            map[string]any `json:"attributes" validate:"max=100,dive,keys,graph_attribute,endkeys"`
-	UseExistingID         string         `json:"use_existing_id" validate:"omitempty,uuid"`
+	Message               string         `json:"message"`
+	GroupIDs              []string       `json:"group_ids"`
+	Attributes            map[string]any `json:"attributes"`
+	UseExistingID         string         `json:"use_existing_id"`
 }
 
 type existingAnswer struct {
-	Existing []DirectoryUser `json:"existing"`
+	Existing []approvals.DirectoryUser `json:"existing"`
 }
 
+// inviteAnswer is a 200, 201 or 202 answer.
 type inviteAnswer struct {
-	UserID       string `json:"user_id"`
+	UserID       string `json:"user_id,omitempty"`
 	RedeemURL    string `json:"redeem_url,omitempty"`
 	RequestID    string `json:"request_id"`
 	ExistingUser bool   `json:"existing_user,omitempty"`
+	// Provisioning is the request's provisioning state: succeeded, or
+	// in_progress in a 202.
+	Provisioning approvals.ProvisioningState `json:"provisioning"`
+	Message      string                      `json:"message,omitempty"`
 }
 
 // incompleteAnswer is a 502 or 503 with what succeeded beside the error.
@@ -50,20 +54,29 @@ type incompleteAnswer struct {
 	Failed       failedStepOut `json:"failed"`
 }
 
+// The steps of an invitation, as answers name them.
+const (
+	stepLookup     = "lookup"
+	stepInvite     = "invite"
+	stepAttributes = "attributes"
+	stepGroups     = "groups"
+)
+
 type failedStepOut struct {
-	Step           InviteStep `json:"step"`
-	GroupID        string     `json:"group_id,omitempty"`
-	GraphStatus    int        `json:"graph_status,omitempty"`
-	GraphCode      string     `json:"graph_code,omitempty"`
-	GraphMessage   string     `json:"graph_message,omitempty"`
-	GraphRequestID string     `json:"graph_request_id,omitempty"`
-	Transient      bool       `json:"transient"`
+	Step           string `json:"step"`
+	GroupID        string `json:"group_id,omitempty"`
+	GraphStatus    int    `json:"graph_status,omitempty"`
+	GraphCode      string `json:"graph_code,omitempty"`
+	GraphMessage   string `json:"graph_message,omitempty"`
+	GraphRequestID string `json:"graph_request_id,omitempty"`
+	Transient      bool   `json:"transient"`
 }
 
-// invite is POST /invitations: look the person up; answer the matches
-// unless told which one to use; otherwise run the InviteFlow.
+// invite is POST /invitations: approvals.Service.Invite looks the person
+// up, records the invitation and waits, up to the invite timeout, for the
+// provisioner to carry it out.
 func (s *server) invite(c echo.Context) error {
-	if s.invites == nil {
+	if s.svc.Directory == nil {
 		return &apiError{status: http.StatusNotImplemented, code: codeNotImplemented,
 			message: "invitations are not configured on this server (no Microsoft Graph credentials)"}
 	}
@@ -71,104 +84,91 @@ func (s *server) invite(c echo.Context) error {
 	if err := decodeBody(c, &b, false); err != nil {
 		return err
 	}
-	in := InviteInput{
+	inv := approvals.Invitation{
 		Email: b.Email, DisplayName: b.DisplayName, RedirectURL: b.RedirectURL,
-		SendInvitationMessage: s.sendInvitationMessage, Message: b.Message,
+		SendInvitationMessage: b.SendInvitationMessage, Message: b.Message,
 		Attributes: b.Attributes, GroupIDs: b.GroupIDs, ExistingUserID: b.UseExistingID,
 	}
-	if b.SendInvitationMessage != nil {
-		in.SendInvitationMessage = *b.SendInvitationMessage
-	}
-	if err := s.invites.Check(&in); err != nil {
-		return err
-	}
-	// The whole flow, Graph retries included, must fit in the write
-	// deadline.
+	// The wait for Graph must fit in the write deadline.
 	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(s.inviteTimeout + 15*time.Second))
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.inviteTimeout)
 	defer cancel()
-
-	if in.ExistingUserID == "" {
-		matches, err := s.invites.Lookup(ctx, in.Email)
-		if err != nil {
-			return graphFailure(c, InviteStepLookup, err)
-		}
-		if len(matches) > 0 {
-			return writeJSON(c, http.StatusOK, existingAnswer{Existing: matches})
-		}
+	out, err := s.svc.Invite(ctx, inv, actorOf(c))
+	var de *approvals.DirectoryError
+	switch {
+	case errors.As(err, &de):
+		return lookupFailure(c, de)
+	case err != nil:
+		return err
+	case out.Request == nil:
+		return writeJSON(c, http.StatusOK, existingAnswer{Existing: out.Existing})
 	}
-	out, err := s.invites.Invite(ctx, in, actorOf(c))
-	switch code := approvals.Code(err); {
-	case err == nil:
+	r := out.Request
+	p := r.Provisioning
+	existing := r.Invitation != nil && r.Invitation.ExistingUserID != ""
+	ans := inviteAnswer{UserID: p.UserID, RedeemURL: p.RedeemURL, RequestID: r.ID, ExistingUser: existing, Provisioning: p.State}
+	switch p.State {
+	case approvals.ProvisioningSucceeded:
 		status := http.StatusCreated
-		if out.ExistingUser {
+		if existing {
 			status = http.StatusOK
 		}
-		return writeJSON(c, status, inviteAnswer{UserID: out.UserID, RedeemURL: out.RedeemURL, RequestID: out.RequestID, ExistingUser: out.ExistingUser})
-	case out.UserID == "" && (code == approvals.EInvalid || code == approvals.EConflict || code == approvals.ENotFound):
-		return err
-	case out.UserID == "":
-		step := InviteStepInvite
-		if out.ExistingUser {
-			step = InviteStepLookup
-		}
-		return graphFailure(c, step, err)
-	case out.RequestID == "":
-		// The directory has the user but the record of it failed: say
-		// what exists so the caller need not invite again.
-		return &apiError{status: http.StatusInternalServerError, code: string(approvals.EInternal), cause: err, message: fmt.Sprintf(
-			"user %s was invited (redeem URL %s) but recording it failed; see the server log", out.UserID, out.RedeemURL)}
+		return writeJSON(c, status, ans)
+	case approvals.ProvisioningFailed:
+		return writeIncomplete(c, r)
 	}
-	return writeIncomplete(c, in, out, err)
+	ans.Message = fmt.Sprintf("recorded as request %s; Microsoft Graph has not finished yet (%s), and the provisioner goes on: GET %s/requests/%s shows when it is done",
+		r.ID, cmpOr(p.LastError, "no answer yet"), Prefix, r.ID)
+	return writeJSON(c, http.StatusAccepted, ans)
 }
 
-// writeIncomplete answers 502 for an invitation that a later step left
-// unfinished, saying what exists and what failed.
-func writeIncomplete(c echo.Context, in InviteInput, out InviteOutcome, err error) error {
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// writeIncomplete answers 502 for an invitation whose provisioning failed,
+// saying what exists and what failed: graph_error when nothing was
+// created, provisioning_incomplete when a step after the invitation
+// failed.
+func writeIncomplete(c echo.Context, r *approvals.Request) error {
+	p := r.Provisioning
+	existing := r.Invitation != nil && r.Invitation.ExistingUserID != ""
 	ans := incompleteAnswer{
-		UserID: out.UserID, RedeemURL: out.RedeemURL, RequestID: out.RequestID, ExistingUser: out.ExistingUser,
-		Completed: []string{},
+		UserID: p.UserID, RedeemURL: p.RedeemURL, RequestID: r.ID, ExistingUser: existing, Completed: []string{},
+		Failed: failedStepOut{
+			GraphStatus: p.GraphStatus, GraphCode: p.GraphCode, GraphMessage: p.LastError, GraphRequestID: p.RequestID,
+		},
 	}
-	if !out.ExistingUser {
-		ans.Completed = append(ans.Completed, string(InviteStepInvite))
+	next := fmt.Sprintf("it is recorded as request %s with failed provisioning: fix the cause, then POST %s/requests/%s/retry-provisioning finishes it", r.ID, Prefix, r.ID)
+	if p.UserID == "" {
+		ans.Failed.Step = stepInvite
+		ans.Error = errorDetail{Code: codeGraphError, Message: fmt.Sprintf("the invitation failed: %s; nobody was invited. Check the app's Graph permissions (User.Invite.All, User.ReadWrite.All, GroupMember.ReadWrite.All) and the tenant's external collaboration settings; %s", graphText(ans.Failed), next)}
+		return writeJSON(c, http.StatusBadGateway, ans)
 	}
-	ans.Failed = failedStep(err, InviteStepAttributes)
-	if out.AttributesWritten && len(in.Attributes) > 0 && ans.Failed.Step != InviteStepAttributes {
-		ans.Completed = append(ans.Completed, string(InviteStepAttributes))
-	}
-	for _, g := range out.GroupsAdded {
-		ans.Completed = append(ans.Completed, "group:"+g)
+	if !existing {
+		ans.Completed = append(ans.Completed, stepInvite)
 	}
 	what := "writing the attributes"
-	if ans.Failed.Step == InviteStepGroups {
-		what = "adding the user to group " + ans.Failed.GroupID
+	ans.Failed.Step = stepAttributes
+	if p.Step == approvals.StepAttributes || p.Step == approvals.StepGroups {
+		if len(r.Claims) > 0 {
+			ans.Completed = append(ans.Completed, stepAttributes)
+		}
+		ans.Failed.Step, ans.Failed.GroupID = stepGroups, p.FailedGroupID
+		what = "adding the user to group " + p.FailedGroupID
 	}
-	done := "user " + out.UserID + " was invited"
-	if out.ExistingUser {
-		done = "existing user " + out.UserID + " was linked"
+	for _, g := range p.GroupsDone {
+		ans.Completed = append(ans.Completed, "group:"+g)
 	}
-	next := fmt.Sprintf("it is recorded as request %s with failed provisioning: POST %s/requests/%s/retry-provisioning finishes it", out.RequestID, Prefix, out.RequestID)
-	if out.RecordedBefore {
-		next = "send the same call again to finish it"
+	done := "user " + p.UserID + " was invited"
+	if existing {
+		done = "existing user " + p.UserID + " was linked"
 	}
 	ans.Error = errorDetail{Code: codeIncomplete, Message: fmt.Sprintf("%s, but %s failed: %s; %s", done, what, graphText(ans.Failed), next)}
 	return writeJSON(c, http.StatusBadGateway, ans)
-}
-
-// failedStep describes err for the answer; step is assumed when err is not
-// an *InviteError.
-func failedStep(err error, step InviteStep) failedStepOut {
-	var ie *InviteError
-	if !errors.As(err, &ie) {
-		return failedStepOut{Step: step, GraphMessage: "no answer from Microsoft Graph", Transient: errors.Is(err, context.DeadlineExceeded)}
-	}
-	if ie.Step != "" {
-		step = ie.Step
-	}
-	return failedStepOut{
-		Step: step, GroupID: ie.GroupID, GraphStatus: ie.Status, GraphCode: ie.Code,
-		GraphMessage: ie.Message, GraphRequestID: ie.RequestID, Transient: ie.Transient,
-	}
 }
 
 func graphText(f failedStepOut) string {
@@ -186,7 +186,7 @@ func graphText(f failedStepOut) string {
 		}
 		s += f.GraphMessage
 	}
-	if f.GraphRequestID != "" {
+	if f.GraphRequestID != "" && !strings.Contains(s, f.GraphRequestID) {
 		s += " (request-id " + f.GraphRequestID + ")"
 	}
 	if s == "" {
@@ -195,31 +195,22 @@ func graphText(f failedStepOut) string {
 	return s
 }
 
-// graphFailure answers a lookup or invitation that created nothing: 503
-// when trying again may help, 502 when Graph refused.
-func graphFailure(c echo.Context, step InviteStep, err error) error {
-	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
-		return err
+// lookupFailure answers a directory look-up that failed before anything
+// was recorded: 503 when trying again may help, 502 when Graph refused.
+func lookupFailure(c echo.Context, de *approvals.DirectoryError) error {
+	f := failedStepOut{
+		Step: stepLookup, GraphStatus: de.GraphStatus, GraphCode: de.GraphCode, GraphMessage: de.Cause,
+		GraphRequestID: de.GraphRequestID, Transient: de.Transient,
 	}
-	f := failedStep(err, step)
-	what := "looking the person up in the directory"
-	if step == InviteStepInvite {
-		what = "the invitation"
-	}
-	status, code, hint := http.StatusBadGateway, codeGraphError, "nothing was created; check the message, the app's Graph permissions (User.Invite.All, User.ReadWrite.All, GroupMember.ReadWrite.All) and the tenant's external collaboration settings"
-	var ie *InviteError
-	if step == InviteStepInvite && (!errors.As(err, &ie) || ie.Status == 0) {
-		// No answer: Graph may have made the invitation all the same.
-		status, code, hint = http.StatusServiceUnavailable, string(approvals.EUnavailable),
-			"Graph gave no answer, so the invitation may or may not have been made; send the same call again: if it was made, the answer lists the user"
-	} else if f.Transient {
-		status, code, hint = http.StatusServiceUnavailable, string(approvals.EUnavailable), "nothing was created; try again later"
-		if errors.As(err, &ie) && ie.RetryAfter > 0 {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(int((ie.RetryAfter+time.Second-1)/time.Second)))
+	status, code, hint := http.StatusBadGateway, codeGraphError, "nothing was recorded; check the app's Graph permission User.ReadWrite.All"
+	if de.Transient {
+		status, code, hint = http.StatusServiceUnavailable, string(approvals.EUnavailable), "nothing was recorded; try again later"
+		if de.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int((de.RetryAfter+time.Second-1)/time.Second)))
 		}
 	}
 	return writeJSON(c, status, incompleteAnswer{
-		Error:     errorDetail{Code: code, Message: fmt.Sprintf("%s failed: %s; %s", what, graphText(f), hint)},
+		Error:     errorDetail{Code: code, Message: fmt.Sprintf("looking the person up in the directory failed: %s; %s", graphText(f), hint)},
 		Completed: []string{},
 		Failed:    f,
 	})

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/approvals-dev/approvals/provisioner/graphtest"
 )
 
 // openAPI is the parsed document.
@@ -220,9 +222,9 @@ func TestOpenAPIQueryParameters(t *testing.T) {
 // them, with no undocumented fields.
 func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	doc := loadOpenAPI(t)
-	d := newFakeDirectory(groupA)
-	d.addUser("aaaaaaaa-0000-4000-8000-000000000001", "pat@example.com", "Guest")
-	e := inviteEnv(t, d)
+	ge := inviteEnv(t, func(c *Config) { c.InviteTimeout = time.Second })
+	e := ge.env
+	ge.graph.AddUser(graphtest.User{ID: "aaaaaaaa-0000-4000-8000-000000000001", Mail: "pat@example.com"})
 	r := e.signUp("ann@example.com")
 	auto := e.signUp("bob@spam.example")
 
@@ -273,9 +275,14 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	check("POST", "/invitations", e.do("POST", "/api/v1/invitations", `{"email":"pat@example.com"}`))
 	check("POST", "/invitations", e.do("POST", "/api/v1/invitations", `{"email":"pat@example.com","use_existing_id":"aaaaaaaa-0000-4000-8000-000000000001"}`))
 	check("POST", "/invitations", e.do("POST", "/api/v1/invitations", `{"email":"new@example.com","group_ids":["`+groupA+`"]}`))
-	check("POST", "/invitations", e.do("POST", "/api/v1/invitations", `{"email":"other@example.com","group_ids":["`+groupB+`"]}`))
+	check("POST", "/invitations", e.do("POST", "/api/v1/invitations", `{"email":"other@example.com","group_ids":["00000000-0000-4000-8000-000000000000"]}`))
 	check("POST", "/invitations", e.do("POST", "/api/v1/invitations", `{"email":"pat+x@example.com"}`))
-	d.failLookup = &InviteError{Step: InviteStepLookup, Status: 429, Transient: true}
+	ge.graph.RestrictInvitations(true)
+	check("POST", "/invitations", e.do("POST", "/api/v1/invitations", `{"email":"refused@example.com"}`))
+	ge.graph.RestrictInvitations(false)
+	ge.graph.Fault("POST /invitations", graphtest.FaultSpec{Status: 503, Count: 1000})
+	check("POST", "/invitations", e.do("POST", "/api/v1/invitations", `{"email":"slow@example.com"}`))
+	ge.graph.Fault("GET /users", graphtest.FaultSpec{Status: 429, Count: 1000})
 	check("POST", "/invitations", e.do("POST", "/api/v1/invitations", `{"email":"again@example.com"}`))
 }
 

@@ -338,7 +338,7 @@ func TestDecisions(t *testing.T) {
 		// In progress: retrying changes nothing.
 		e.do("POST", "/api/v1/requests/"+r.ID+"/retry-provisioning", "").want(t, 200)
 		_, err := e.store.Update(context.Background(), r.ID, func(x *approvals.Request) ([]approvals.Event, error) {
-			ev, err := x.FailProvisioning("Graph 403 Authorization_RequestDenied", "req-1", e.clock.Now())
+			ev, err := x.FailProvisioning(approvals.Failure{Cause: "Graph 403 Authorization_RequestDenied", GraphRequestID: "req-1"}, e.clock.Now())
 			return []approvals.Event{ev}, err
 		})
 		if err != nil {
