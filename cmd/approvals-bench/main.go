@@ -3,6 +3,8 @@
 // its results survive a noisy, shared machine.
 //
 //	approvals-bench -mode check     check-approval-status vs a bare Echo handler
+//	approvals-bench -mode wrk       check-approval-status of a separate `approvals serve`
+//	                                process vs a separate Echo process, driven by wrk
 //	approvals-bench -mode request   request-approval (a new person, a durable write, per call)
 //	                                vs the Echo handler and raw bbolt fsyncs
 //	approvals-bench -mode rawfsync  raw bbolt: one transaction and fsync per write
@@ -70,34 +72,38 @@ var errUsage = errors.New("usage")
 type Bench struct {
 	Stdout, Stderr io.Writer
 
-	mode          string
-	conc          int
-	duration      time.Duration
-	warmup        time.Duration
-	rounds        int
-	url           string
-	user          string
-	password      string
-	out           string
-	dir           string
-	keep          bool
-	people        int
-	mix           string
-	approveDomain string
-	denyDomain    string
-	db            string
-	n             int
-	pending       float64
-	denied        float64
-	bin           string
-	format        string
-	samples       int
-	startups      int
-	cold          bool
-	inProcess     bool
-	cpuProfile    string
-	profileTarget string
-	memProfile    string
+	mode           string
+	conc           int
+	duration       time.Duration
+	warmup         time.Duration
+	rounds         int
+	url            string
+	user           string
+	password       string
+	out            string
+	dir            string
+	keep           bool
+	people         int
+	mix            string
+	approveDomain  string
+	denyDomain     string
+	db             string
+	n              int
+	pending        float64
+	denied         float64
+	bin            string
+	format         string
+	samples        int
+	startups       int
+	cold           bool
+	inProcess      bool
+	cpuProfile     string
+	profileTarget  string
+	memProfile     string
+	wrk            string
+	wrkThreads     int
+	serverLogLevel string
+	listen         string
 
 	tag     string // keeps the people of this run apart from earlier runs'
 	workDir string
@@ -131,11 +137,14 @@ const usage = `Usage: approvals-bench -mode MODE [flags]
 
 Modes:
   check     check-approval-status (people of every status) vs a bare Echo handler
+  wrk       the same as processes: a real "approvals serve" (its log on a pipe) vs an Echo
+            process (-mode echo), both driven by wrk; needs -bin or the repository, and wrk
   request   request-approval, a new person per call, vs the Echo handler and raw bbolt fsyncs
   rawfsync  raw bbolt, one transaction and fsync per 1 KB write, one writer
   seed      write a data file of -n requests (-db), fast, decided ones too
   queue     on a seeded file (-db): start-up time, first page of the queue and of GET /api/v1/requests
   export    on a seeded file (-db): time "approvals export" (rows/s) and its peak memory
+  echo      serve the bare Echo baseline on -listen until interrupted
 
 Flags:
 `
@@ -149,7 +158,7 @@ func (b *Bench) ParseFlags(args []string) error {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&b.mode, "mode", "", "check, request, rawfsync, seed, queue or export (required)")
+	fs.StringVar(&b.mode, "mode", "", "check, wrk, request, rawfsync, seed, queue, export or echo (required)")
 	fs.IntVar(&b.conc, "c", 64, "connections (concurrent callers) of the load modes")
 	fs.DurationVar(&b.duration, "d", 5*time.Second, "duration of each target in each round")
 	fs.DurationVar(&b.warmup, "warmup", time.Second, "warm-up of each target before the rounds")
@@ -177,6 +186,10 @@ func (b *Bench) ParseFlags(args []string) error {
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process server included) during the measured rounds")
 	fs.StringVar(&b.profileTarget, "profile", "", "with -cpuprofile: profile only the phases of this target (e.g. check; all: every target apart), one file per phase, FILE.TARGET.ROUND")
 	fs.StringVar(&b.memProfile, "memprofile", "", "write a heap profile of this process at the end")
+	fs.StringVar(&b.wrk, "wrk", "wrk", "wrk: the wrk binary")
+	fs.IntVar(&b.wrkThreads, "wrk-threads", 2, "wrk: wrk's threads")
+	fs.StringVar(&b.serverLogLevel, "server-log-level", "info", "wrk: APPROVALS_LOG_LEVEL of the approvals serve process (info is the default of serve)")
+	fs.StringVar(&b.listen, "listen", "127.0.0.1:0", "echo: address to serve on")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -190,7 +203,8 @@ func (b *Bench) ParseFlags(args []string) error {
 		bad bool
 		msg string
 	}{
-		{!validMode(b.mode), fmt.Sprintf("-mode %q: use check, request, rawfsync, seed, queue or export", b.mode)},
+		{!validMode(b.mode), fmt.Sprintf("-mode %q: use check, wrk, request, rawfsync, seed, queue, export or echo", b.mode)},
+		{b.mode == "wrk" && (b.wrkThreads < 1 || b.wrkThreads > 64 || b.wrkThreads > b.conc), "-wrk-threads must be between 1 and 64, and at most -c"},
 		{b.conc < 1 || b.conc > 10000, "-c must be between 1 and 10000"},
 		{b.duration <= 0 || b.duration > time.Hour, "-d must be between 0 and 1h"},
 		{b.warmup < 0 || b.warmup > time.Hour, "-warmup must be between 0 and 1h"},
@@ -215,7 +229,7 @@ func (b *Bench) ParseFlags(args []string) error {
 
 func validMode(m string) bool {
 	switch m {
-	case "check", "request", "rawfsync", "seed", "queue", "export":
+	case "check", "wrk", "request", "rawfsync", "seed", "queue", "export", "echo":
 		return true
 	}
 	return false
@@ -236,6 +250,10 @@ func (b *Bench) Run(ctx context.Context) (err error) {
 	switch b.mode {
 	case "check":
 		err = b.runCheck(ctx)
+	case "wrk":
+		err = b.runWrk(ctx)
+	case "echo":
+		err = b.runEcho(ctx)
 	case "request":
 		err = b.runRequest(ctx)
 	case "rawfsync":

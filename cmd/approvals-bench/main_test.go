@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,13 @@ import (
 const fakeEnv = "BENCH_FAKE_APPROVALS_BINARY"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(fakeEnv) == "1" && len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "-") {
+		// The tool itself, as the wrk mode runs it for -mode echo.
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	if os.Getenv(fakeEnv) == "1" {
 		if err := fakeApprovals(os.Args[1:]); err != nil {
 			fmt.Fprintln(os.Stderr, "fake approvals:", err)
@@ -63,7 +71,9 @@ func fakeApprovals(args []string) error {
 	case "serve":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
-		sys, err := startSystem(systemOptions{DB: os.Getenv("APPROVALS_DB"), Listen: os.Getenv("APPROVALS_LISTEN")})
+		// The log goes to stderr, as serve's does (the wrk mode reads it).
+		sys, err := startSystem(systemOptions{DB: os.Getenv("APPROVALS_DB"), Listen: os.Getenv("APPROVALS_LISTEN"), Log: "/dev/stderr",
+			Policy: approvals.Policy{AutoApproveDomains: envList("APPROVALS_AUTO_APPROVE_DOMAINS"), AutoDenyDomains: envList("APPROVALS_AUTO_DENY_DOMAINS")}})
 		if err != nil {
 			return err
 		}
@@ -71,6 +81,13 @@ func fakeApprovals(args []string) error {
 		return sys.Close()
 	}
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func envList(k string) []string {
+	if v := os.Getenv(k); v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
 }
 
 // TestModes runs every mode briefly, as CI does, so that the tool is known
@@ -103,10 +120,17 @@ func TestModes(t *testing.T) {
 			[]string{"UI: queue (pending, oldest first)", "start 1: /readyz answered", "start-up under 2 s"}},
 		{"export", []string{"-mode", "export", "-db", db, "-rounds", "1", "-bin", self, "-dir", dir},
 			[]string{"export of ", "resident memory"}},
+		{"wrk", []string{"-mode", "wrk", "-c", "4", "-wrk-threads", "1", "-people", "40", "-d", "1s", "-rounds", "1", "-warmup", "0", "-bin", self, "-dir", dir},
+			[]string{"check / baseline:", "goal met: no failed calls", "goal met: one log line per request"}},
 		{"export-inprocess", []string{"-mode", "export", "-db", db, "-rounds", "1", "-inprocess", "-format", "ndjson", "-dir", dir},
 			[]string{"export of "}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "wrk" {
+				if _, err := exec.LookPath("wrk"); err != nil {
+					t.Skip("wrk is not installed (Debian package wrk)")
+				}
+			}
 			out := filepath.Join(dir, tc.name+".json")
 			var stdout, stderr bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -193,5 +217,47 @@ func TestHistogram(t *testing.T) {
 		if d := float64(got) - float64(v); d < -float64(v)/50-1 || d > float64(v)/50+1 {
 			t.Errorf("bucket of %d is worth %d", v, got)
 		}
+	}
+}
+
+// parseWrk reads wrk's report, units included.
+func TestParseWrk(t *testing.T) {
+	const report = `Running 1s test @ http://127.0.0.1:18777/connector/check-approval-status
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.80ms    5.72ms  51.26ms   95.27%
+    Req/Sec    18.92k    14.80k   43.37k    80.00%
+  Latency Distribution
+     50%   82.00us
+     75%    1.07ms
+     90%    3.69ms
+     99%    1.20s
+  18820 requests in 1.00s, 3.21MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 17
+Requests/sec:  18735.56
+Transfer/sec:      3.20MB
+`
+	p, err := parseWrk(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := PhaseResult{Ops: 18820, Errors: 20, Seconds: 1, PerSecond: 18820, FirstError: "Non-2xx or 3xx responses: 17",
+		Latency: Latency{P50: 0.082, P90: 3.69, P99: 1200, Max: 51.26, Mean: 1.8}}
+	p.FirstError = strings.TrimSpace(p.FirstError)
+	if p.Ops != want.Ops || p.Errors != want.Errors || p.Seconds != want.Seconds || p.PerSecond != want.PerSecond ||
+		p.Latency != want.Latency || p.FirstError != want.FirstError {
+		t.Errorf("parsed %+v\nwant   %+v", p, want)
+	}
+	if _, err := parseWrk("unable to connect to 127.0.0.1:1 Connection refused\n"); err == nil {
+		t.Error("a report without a total parsed")
+	}
+}
+
+// The wrk script carries every body as a Lua string, quotes and
+// backslashes escaped.
+func TestLuaQuote(t *testing.T) {
+	if got, want := luaQuote([]byte("{\"a\":\"b\\\\c\nd\"} Tomás")), `"{\"a\":\"b\\\\c\010d\"} Tomás"`; got != want {
+		t.Errorf("luaQuote = %s, want %s", got, want)
 	}
 }

@@ -87,67 +87,19 @@ func (b *Bench) runCheck(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	seeded := 0
-	for _, c := range cats[1:] {
-		seeded += c.weight
-	}
-	var seeds []call
-	for _, c := range cats {
-		n := b.people
-		if c.domain != "" {
-			if seeded == 0 {
-				continue
-			}
-			n = b.people * c.weight / seeded
-		}
-		kind := "c" + c.name[:1]
-		for i := range n {
-			c.bodies = append(c.bodies, appendSignUp(nil, b.tag, kind, i, c.domain, false))
-			if c.domain != "" {
-				seeds = append(seeds, call{body: appendSignUp(nil, b.tag, kind, i, c.domain, true), want: c.seedWant})
-			}
-		}
-		if cats[0] == c && len(c.bodies) > 0 {
-			// Unknown people have a domain too, only they never asked.
-			for i := range c.bodies {
-				c.bodies[i] = appendSignUp(nil, b.tag, kind, i, pendingDomain, false)
-			}
-		}
-	}
+	seeds := b.checkPeople(cats)
 	fmt.Fprintf(b.Stdout, "seeding %d people through %s ...\n", len(seeds), connector.RequestApprovalPath)
 	if err := postAll(ctx, url+connector.RequestApprovalPath, auth, seeds, 32); err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
-	base, err := startBaseline()
+	base, err := startBaseline("")
 	if err != nil {
 		return err
 	}
 	b.closers = append(b.closers, base.Close)
 
-	pick := func(w int) func() *category {
-		rng := rand.New(rand.NewPCG(uint64(w), 0x5eed))
-		total := 0
-		for _, c := range cats {
-			if len(c.bodies) > 0 {
-				total += c.weight
-			}
-		}
-		return func() *category {
-			n := rng.IntN(total)
-			for _, c := range cats {
-				if len(c.bodies) == 0 {
-					continue
-				}
-				if n < c.weight {
-					return c
-				}
-				n -= c.weight
-			}
-			return cats[0]
-		}
-	}
 	body := func(w int, want func(*category) string) func() call {
-		next := pick(w)
+		next := pickCategory(cats, w)
 		rng := rand.New(rand.NewPCG(uint64(w), 0xb0d1))
 		return func() call {
 			c := next()
@@ -175,6 +127,65 @@ func (b *Bench) runCheck(ctx context.Context) error {
 	b.goal(fmt.Sprintf("check-approval-status at %d connections: p99 under 25 ms", b.conc), check.Latency.P99 < 25, fmt.Sprintf("p99 %.2f ms", check.Latency.P99))
 	b.goal("no failed calls", check.Errors == 0 && res.Targets[0].Errors == 0, fmt.Sprintf("%d errors", check.Errors+res.Targets[0].Errors))
 	return nil
+}
+
+// checkPeople fills every category's check bodies (-people people each,
+// split by the weights among the seeded categories) and returns the
+// request-step calls that seed the approved, pending and denied ones.
+func (b *Bench) checkPeople(cats []*category) []call {
+	seeded := 0
+	for _, c := range cats[1:] {
+		seeded += c.weight
+	}
+	var seeds []call
+	for _, c := range cats {
+		n := b.people
+		if c.domain != "" {
+			if seeded == 0 {
+				continue
+			}
+			n = b.people * c.weight / seeded
+		}
+		kind := "c" + c.name[:1]
+		for i := range n {
+			c.bodies = append(c.bodies, appendSignUp(nil, b.tag, kind, i, c.domain, false))
+			if c.domain != "" {
+				seeds = append(seeds, call{body: appendSignUp(nil, b.tag, kind, i, c.domain, true), want: c.seedWant})
+			}
+		}
+		if cats[0] == c && len(c.bodies) > 0 {
+			// Unknown people have a domain too, only they never asked.
+			for i := range c.bodies {
+				c.bodies[i] = appendSignUp(nil, b.tag, kind, i, pendingDomain, false)
+			}
+		}
+	}
+	return seeds
+}
+
+// pickCategory returns worker w's draw of categories by their weights,
+// from a sequence of its own.
+func pickCategory(cats []*category, w int) func() *category {
+	rng := rand.New(rand.NewPCG(uint64(w), 0x5eed))
+	total := 0
+	for _, c := range cats {
+		if len(c.bodies) > 0 {
+			total += c.weight
+		}
+	}
+	return func() *category {
+		n := rng.IntN(total)
+		for _, c := range cats {
+			if len(c.bodies) == 0 {
+				continue
+			}
+			if n < c.weight {
+				return c
+			}
+			n -= c.weight
+		}
+		return cats[0]
+	}
 }
 
 // postAll posts every call to url from conc workers and checks each answer.
@@ -221,7 +232,7 @@ func (b *Bench) runRequest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	base, err := startBaseline()
+	base, err := startBaseline("")
 	if err != nil {
 		return err
 	}

@@ -77,6 +77,7 @@ type system struct {
 	idp     *oidctest.Server
 	srv     *http.Server
 	logFile *os.File
+	logw    *httplog.Writer
 	done    chan struct{}
 }
 
@@ -109,8 +110,10 @@ func startSystem(opts systemOptions) (s *system, err error) {
 	if s.logFile, err = os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
 		return s, err
 	}
-	// `approvals serve` logs JSON lines at info level to stderr.
-	logger := slog.New(slog.NewJSONHandler(s.logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// `approvals serve` logs JSON lines at info level to stderr, the
+	// request lines buffered.
+	s.logw = httplog.NewWriter(s.logFile, 0)
+	logger := httplog.NewLogger(s.logw, slog.LevelInfo)
 
 	if s.Store, err = bolt.Open(opts.DB, bolt.Options{}); err != nil {
 		return s, err
@@ -210,6 +213,9 @@ func (s *system) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if s.logw != nil {
+		_ = s.logw.Close()
+	}
 	if s.logFile != nil {
 		_ = s.logFile.Close()
 	}
@@ -218,14 +224,18 @@ func (s *system) Close() error {
 
 // baseline is the yardstick of the connector: a bare Echo handler on both
 // connector paths that decodes the body into a map and answers Continue,
-// with no authentication, validation, store or log.
+// with no authentication, validation, store or log. It listens on listen
+// (127.0.0.1:0 when empty).
 type baseline struct {
 	URL  string
 	srv  *http.Server
 	done chan struct{}
 }
 
-func startBaseline() (*baseline, error) {
+func startBaseline(listen string) (*baseline, error) {
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	handle := func(c echo.Context) error {
@@ -237,7 +247,7 @@ func startBaseline() (*baseline, error) {
 	}
 	e.POST(connector.CheckApprovalStatusPath, handle)
 	e.POST(connector.RequestApprovalPath, handle)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, err
 	}

@@ -46,6 +46,7 @@ type Main struct {
 	timeouts       serverTimeouts                // zero: the constants of httpserver.go
 
 	logger  *slog.Logger
+	logw    *httplog.Writer // under logger; closed last
 	store   *bolt.Store
 	prov    *provisioner.Provisioner
 	srv     *http.Server
@@ -95,16 +96,22 @@ func (m *Main) clock() approvals.Clock {
 	return m.Clock
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+// newLogger returns the server's logger, JSON lines on w at level and
+// above, and the writer under it, which Close must close: the one line per
+// request at info level is buffered for up to httplog.DefaultFlushInterval
+// (one write to a pipe per request cost as much as serving a check call),
+// every other line is written at once.
+func newLogger(w io.Writer, level string) (*slog.Logger, *httplog.Writer) {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	lw := httplog.NewWriter(w, 0)
+	return httplog.NewLogger(lw, l), lw
 }
 
 // Run opens the data file and serves until ctx is cancelled.
 func (m *Main) Run(ctx context.Context) (err error) {
 	c := &m.Config
-	m.logger = newLogger(m.Stderr, c.LogLevel)
+	m.logger, m.logw = newLogger(m.Stderr, c.LogLevel)
 	clock := m.clock()
 
 	var tlsCert *tls.Certificate
@@ -307,6 +314,13 @@ func (m *Main) Close() error {
 	}
 	if m.logger != nil {
 		m.logger.Info("approvals stopped")
+	}
+	if m.logw != nil {
+		// Writes the request lines still buffered; a line logged later
+		// (a request that outlived the shutdown timeout) is written
+		// straight through. As before the buffering, a log that cannot
+		// be written is not an error of the server.
+		_ = m.logw.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
 )
@@ -88,11 +89,19 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 // flushing streamed exports and extending their deadlines).
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// latency is the latency field of a request line: milliseconds, with a
+// fraction to the microsecond, so that the unit is in the name.
+func latency(d time.Duration) slog.Attr {
+	return slog.Float64("latency_ms", float64(d.Microseconds())/1000)
+}
+
 // Middleware gives every request an id (the caller's X-Request-Id when it
 // is well-formed, otherwise a new one), echoes it in the response, recovers
 // from panics, and logs one line per request: http_request_id, method,
-// route, status, bytes and latency, then whatever the handler added with
-// Annotate. It never logs bodies, query strings or headers, so no claim or
+// route, status, bytes and latency_ms (the time to serve it, in
+// milliseconds, to the microsecond), then whatever the handler added with
+// Annotate. A logger from NewLogger buffers the line when it is at info
+// level or below. It never logs bodies, query strings or headers, so no claim or
 // secret reaches the log.
 func Middleware(logger *slog.Logger, clock approvals.Clock, next http.Handler) http.Handler {
 	ids := newRequestIDs()
@@ -116,7 +125,7 @@ func Middleware(logger *slog.Logger, clock approvals.Clock, next http.Handler) h
 					// complete.
 					logger.LogAttrs(r.Context(), slog.LevelWarn, "http request aborted", slog.String("http_request_id", id),
 						slog.String("method", r.Method), slog.String("route", r.URL.Path), slog.Int("status", rec.status),
-						slog.Int64("bytes", rec.bytes), slog.Duration("latency", clock.Now().Sub(start)))
+						slog.Int64("bytes", rec.bytes), latency(clock.Now().Sub(start)))
 					panic(p)
 				}
 				logger.Error("panic serving request", "http_request_id", id, "route", r.URL.Path, "panic", p)
@@ -138,8 +147,13 @@ func Middleware(logger *slog.Logger, clock approvals.Clock, next http.Handler) h
 				slog.String("route", r.URL.Path),
 				slog.Int("status", rec.status),
 				slog.Int64("bytes", rec.bytes),
-				slog.Duration("latency", clock.Now().Sub(start)),
+				latency(clock.Now().Sub(start)),
 			}, notes.attrs...)
+			if level < slog.LevelWarn {
+				// The busiest line of all may wait in the log's buffer
+				// (see Writer); a warning or an error is written at once.
+				ctx = deferrable(ctx)
+			}
 			logger.LogAttrs(ctx, level, "http request", attrs...)
 		}()
 		next.ServeHTTP(rec, r)

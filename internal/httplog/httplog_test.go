@@ -1,12 +1,15 @@
 package httplog
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/internal/logcapture"
@@ -82,6 +85,40 @@ func TestMiddlewareLogsOneLinePerRequest(t *testing.T) {
 	if strings.Contains(log.String(), "secret@example.com") {
 		t.Error("the query string reached the log")
 	}
+}
+
+// The latency carries its unit: milliseconds, as a number with the
+// microseconds in its fraction, under a name that says so (it used to be
+// "latency" in bare nanoseconds).
+func TestMiddlewareLogsLatencyInMilliseconds(t *testing.T) {
+	var log logcapture.Buffer
+	clock := &stepClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), step: 1500 * time.Microsecond}
+	h := Middleware(slog.New(slog.NewJSONHandler(&log, nil)), clock, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
+	var line map[string]any
+	if err := json.Unmarshal([]byte(log.String()), &line); err != nil {
+		t.Fatalf("%v: %q", err, log.String())
+	}
+	if got, ok := line["latency_ms"].(float64); !ok || got != 1.5 {
+		t.Errorf("latency_ms = %v (%T), want 1.5; line %s", line["latency_ms"], line["latency_ms"], log.String())
+	}
+	if _, ok := line["latency"]; ok {
+		t.Errorf("the line still has a unitless latency: %s", log.String())
+	}
+}
+
+// stepClock advances by step at every reading.
+type stepClock struct {
+	mu   sync.Mutex
+	t    time.Time
+	step time.Duration
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(c.step)
+	return c.t
 }
 
 // A handler's Annotate lands on the request's one line and raises its
