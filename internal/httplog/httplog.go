@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/clientip"
 )
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -91,7 +92,8 @@ func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // Middleware gives every request an id (the caller's X-Request-Id when it
 // is well-formed, otherwise a new one), echoes it in the response, recovers
 // from panics, and logs one line per request: http_request_id, method,
-// route, status, bytes and latency, then whatever the handler added with
+// route, status, bytes, latency and client (the address internal/clientip
+// decided), then whatever the handler added with
 // Annotate. It never logs bodies, query strings or headers, so no claim or
 // secret reaches the log.
 func Middleware(logger *slog.Logger, clock approvals.Clock, next http.Handler) http.Handler {
@@ -139,6 +141,7 @@ func Middleware(logger *slog.Logger, clock approvals.Clock, next http.Handler) h
 				slog.Int("status", rec.status),
 				slog.Int64("bytes", rec.bytes),
 				slog.Duration("latency", clock.Now().Sub(start)),
+				slog.String("client", clientip.String(r)),
 			}, notes.attrs...)
 			logger.LogAttrs(ctx, level, "http request", attrs...)
 		}()
