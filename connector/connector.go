@@ -31,8 +31,9 @@ import (
 	"github.com/approvals-dev/approvals/internal/httplog"
 )
 
-// The paths the handler serves. Mount the handler so that it sees them
-// unchanged, e.g. mux.Handle("/connector/", h); do not strip the prefix.
+// The paths the handler serves, each also with a trailing slash. Mount the
+// handler so that it sees them unchanged, e.g. mux.Handle("/connector/", h);
+// do not strip the prefix.
 const (
 	CheckApprovalStatusPath = "/connector/check-approval-status"
 	RequestApprovalPath     = "/connector/request-approval"
@@ -135,8 +136,14 @@ func New(cfg Config) (http.Handler, error) {
 	e := echo.New()
 	e.HTTPErrorHandler = h.routingError
 	e.Use(h.recoverPanic, h.authenticate)
-	e.POST(CheckApprovalStatusPath, func(c echo.Context) error { return h.serve(c, stepCheck) })
-	e.POST(RequestApprovalPath, func(c echo.Context) error { return h.serve(c, stepRequest) })
+	check := func(c echo.Context) error { return h.serve(c, stepCheck) }
+	request := func(c echo.Context) error { return h.serve(c, stepRequest) }
+	// With a trailing slash too: an admin may paste either into the
+	// portal, and Entra shows a generic error page for a 404.
+	e.POST(CheckApprovalStatusPath, check)
+	e.POST(CheckApprovalStatusPath+"/", check)
+	e.POST(RequestApprovalPath, request)
+	e.POST(RequestApprovalPath+"/", request)
 	return e, nil
 }
 

@@ -674,3 +674,37 @@ func TestBlockedCheckRecordedOncePerWindow(t *testing.T) {
 		t.Fatalf("%d blocked_at_check events after the window, want 2", n)
 	}
 }
+
+// TestTrailingSlashAnswersTheSame: an admin pasting
+// ".../request-approval/" into the Entra portal must get the endpoint, not
+// a 404 that Entra turns into its generic error page.
+func TestTrailingSlashAnswersTheSame(t *testing.T) {
+	for _, path := range []string{CheckApprovalStatusPath, RequestApprovalPath} {
+		for _, email := range []string{"new@example.com", "other@example.com"} {
+			plain, slash := newEnv(t, approvals.Policy{}), newEnv(t, approvals.Policy{})
+			body := signUp(email, map[string]any{"ui_locales": "fr-FR"})
+			// Both stores hold the same history first.
+			plain.post(RequestApprovalPath, signUp("new@example.com", nil))
+			slash.post(RequestApprovalPath, signUp("new@example.com", nil))
+			want := plain.post(path, body)
+			got := slash.post(path+"/", body)
+			if got.Code != want.Code || got.Body.String() != want.Body.String() || got.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("POST %s/ for %s: %d %s, want %d %s", path, email, got.Code, got.Body, want.Code, want.Body)
+			}
+			if plain.count() != slash.count() {
+				t.Errorf("POST %s/ stored %d requests, without the slash %d", path, slash.count(), plain.count())
+			}
+		}
+		e := newEnv(t, approvals.Policy{})
+		r := httptest.NewRequest(http.MethodGet, path+"/", nil)
+		r.SetBasicAuth(testUser, testPassword)
+		if w := e.do(r); w.Code != http.StatusMethodNotAllowed {
+			t.Errorf("GET %s/: %d, want 405 as without the slash", path, w.Code)
+		}
+		r = httptest.NewRequest(http.MethodPost, path+"/", strings.NewReader(`{"email":"a@example.com"}`))
+		r.Header.Set("Content-Type", "application/json")
+		if w := e.do(r); w.Code != http.StatusUnauthorized {
+			t.Errorf("POST %s/ without credentials: %d, want 401", path, w.Code)
+		}
+	}
+}
