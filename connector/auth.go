@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/clientip"
 )
 
 // Auth says how Entra's API connector proves who it is. Either method
@@ -31,15 +31,16 @@ type Auth struct {
 	// FailureLimit throttles clients that fail authentication.
 	FailureLimit RateLimit
 	// ClientKey names the client a failed attempt is counted against. The
-	// default is the IP address of r.RemoteAddr (IPv6 by its /64 prefix).
-	// Behind a reverse proxy, return the address the proxy vouches for.
+	// default is the client address internal/clientip decided (the peer,
+	// or behind a trusted proxy the address it forwarded; IPv6 by its /64
+	// prefix).
 	ClientKey func(r *http.Request) string
 }
 
 // RateLimit is a token bucket of failed authentication attempts per
 // client: Burst failures in a row are answered 401, then one more every
-// Every; the rest get 429 with Retry-After, whatever credentials they carry,
-// so that guessing a password cannot go faster.
+// Every; the other failures get 429 with Retry-After. It only ever slows
+// failing calls: a call with valid credentials is never refused by it.
 type RateLimit struct {
 	// Burst defaults to 10.
 	Burst int
@@ -135,25 +136,24 @@ func parseThumbprint(s string) ([]byte, error) {
 	return b, nil
 }
 
-// authenticate checks the caller. A matching client certificate is enough
-// and is never throttled: it cannot be guessed, as the TLS handshake proved
-// the caller holds its private key. Otherwise a throttled client is refused
-// before its credentials are looked at, so that a correct guess made while
-// throttled does not get through.
+// authenticate checks the caller. Valid credentials always get through:
+// a matching client certificate (the TLS handshake proved the caller holds
+// its key) or Basic credentials, compared in constant time before the
+// limiter is looked at, so that no one can lock Entra out by failing from
+// its address or from the proxy in front of this server. The limiter only
+// slows callers that fail: past the burst their failures are answered 429
+// with Retry-After instead of 401, and are not counted again. With a
+// password of 16 or more characters, as cmd/approvals requires, that is
+// all it needs to do: guessing one is hopeless at any rate.
 func (a *authenticator) authenticate(r *http.Request) (authResult, time.Duration) {
-	if a.certificateOK(r) {
+	if a.certificateOK(r) || a.basicOK(r) {
 		return authOK, 0
 	}
-	key := a.clientKey(r)
-	if !a.limiter.empty() {
-		if wait := a.limiter.wait(key, a.clock.Now()); wait > 0 {
-			return authLimited, wait
-		}
+	key, now := a.clientKey(r), a.clock.Now()
+	if wait := a.limiter.wait(key, now); wait > 0 {
+		return authLimited, wait
 	}
-	if a.basicOK(r) {
-		return authOK, 0
-	}
-	a.limiter.fail(key, a.clock.Now())
+	a.limiter.fail(key, now)
 	return authFailed, 0
 }
 
@@ -189,14 +189,14 @@ func (a *authenticator) basicOK(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(u[:], a.userHash[:])&subtle.ConstantTimeCompare(p[:], a.passHash[:]) == 1
 }
 
-// remoteClientKey is the IP address of the peer, IPv6 addresses by their
-// /64 prefix (one host usually holds the whole prefix).
+// remoteClientKey is the client address clientip decided (the peer, or
+// the address a trusted proxy vouches for), IPv6 addresses by their /64
+// prefix (one host usually holds the whole prefix).
 func remoteClientKey(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
+	ip := clientip.From(r)
+	if !ip.IsValid() {
 		return r.RemoteAddr
 	}
-	ip := ap.Addr().Unmap()
 	if ip.Is6() {
 		if p, err := ip.Prefix(64); err == nil {
 			return p.String()

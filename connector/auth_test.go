@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/clientip"
 )
 
 func TestBasicAuth(t *testing.T) {
@@ -240,15 +241,17 @@ func TestFailureLimit(t *testing.T) {
 			t.Fatalf("failure %d: %d, want 401", i, w.Code)
 		}
 	}
-	// Throttled: even the right password is not looked at.
-	for _, pass := range []string{"guess-again", testPassword} {
-		w := call("203.0.113.7:40001", testUser, pass, false)
-		if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "10" {
-			t.Fatalf("throttled with %q: %d Retry-After %q, want 429 and 10", pass, w.Code, w.Header().Get("Retry-After"))
-		}
-		if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-			t.Errorf("429 Content-Type %q", ct)
-		}
+	// Throttled: another failure is 429, but the right password is never
+	// refused by the limiter.
+	w := call("203.0.113.7:40001", testUser, "guess-again", false)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "10" {
+		t.Fatalf("throttled failure: %d Retry-After %q, want 429 and 10", w.Code, w.Header().Get("Retry-After"))
+	}
+	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("429 Content-Type %q", ct)
+	}
+	if w := call("203.0.113.7:40001", testUser, testPassword, false); w.Code != http.StatusOK {
+		t.Fatalf("the right password from the throttled address: %d, want 200", w.Code)
 	}
 	// Others are not affected, and a valid certificate is never throttled.
 	if w := call("198.51.100.1:5000", testUser, testPassword, false); w.Code != http.StatusOK {
@@ -257,24 +260,27 @@ func TestFailureLimit(t *testing.T) {
 	if w := call(attacker, "", "", true); w.Code != http.StatusOK {
 		t.Errorf("certificate from a throttled address: %d", w.Code)
 	}
-	// One more attempt every 10 s.
+	// One more failed attempt every 10 s is looked at (and answered 401).
 	clock.Advance(4 * time.Second)
-	if w := call(attacker, testUser, testPassword, false); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "6" {
+	if w := call(attacker, testUser, "guess-4s", false); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "6" {
 		t.Errorf("after 4 s: %d Retry-After %q, want 429 and 6", w.Code, w.Header().Get("Retry-After"))
 	}
 	clock.Advance(6 * time.Second)
-	if w := call(attacker, testUser, testPassword, false); w.Code != http.StatusOK {
-		t.Errorf("after 10 s with the right password: %d, want 200", w.Code)
+	if w := call(attacker, testUser, "guess-10s", false); w.Code != http.StatusUnauthorized {
+		t.Errorf("after 10 s with a wrong password: %d, want 401", w.Code)
 	}
 	// IPv6 clients are counted by /64.
 	for i := range 3 {
 		call(fmt.Sprintf("[2001:db8:1:2::%d]:443", i+1), testUser, "guess", false)
 	}
-	if w := call("[2001:db8:1:2:ffff::9]:443", testUser, testPassword, false); w.Code != http.StatusTooManyRequests {
+	if w := call("[2001:db8:1:2:ffff::9]:443", testUser, "guess", false); w.Code != http.StatusTooManyRequests {
 		t.Errorf("same /64: %d, want 429", w.Code)
 	}
-	if w := call("[2001:db8:1:3::1]:443", testUser, testPassword, false); w.Code != http.StatusOK {
-		t.Errorf("other /64: %d, want 200", w.Code)
+	if w := call("[2001:db8:1:2:ffff::9]:443", testUser, testPassword, false); w.Code != http.StatusOK {
+		t.Errorf("same /64 with the right password: %d, want 200", w.Code)
+	}
+	if w := call("[2001:db8:1:3::1]:443", testUser, "guess", false); w.Code != http.StatusUnauthorized {
+		t.Errorf("other /64: %d, want 401", w.Code)
 	}
 }
 
@@ -317,5 +323,124 @@ func TestParseThumbprint(t *testing.T) {
 		if (err == nil) != (tt.size > 0) || len(b) != tt.size {
 			t.Errorf("parseThumbprint(%q) = %d bytes, %v; want %d", tt.in, len(b), err, tt.size)
 		}
+	}
+}
+
+// TestValidCredentialsNeverThrottled is the lock-out an attacker could
+// cause: failing from Entra's address, or from the reverse proxy every call
+// comes through, must never get Entra's correct calls refused.
+func TestValidCredentialsNeverThrottled(t *testing.T) {
+	trusted, err := clientip.ParseTrusted("10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		proxied   bool
+		attacker  func(i int) (peer, xff string)
+		entraPeer string
+		entraXFF  string
+	}{
+		{name: "same address, no proxy",
+			attacker:  func(int) (string, string) { return "20.190.128.5:40000", "" },
+			entraPeer: "20.190.128.5:40001"},
+		{name: "behind a trusted proxy, attacker and Entra share the proxy",
+			proxied:   true,
+			attacker:  func(int) (string, string) { return "10.0.0.2:5000", "198.51.100.66" },
+			entraPeer: "10.0.0.2:5001", entraXFF: "20.190.128.5"},
+		{name: "behind a trusted proxy, attacker spoofs Entra's address",
+			proxied:   true,
+			attacker:  func(int) (string, string) { return "10.0.0.2:5000", "20.190.128.5" },
+			entraPeer: "10.0.0.2:5001", entraXFF: "20.190.128.5"},
+		{name: "behind a proxy nobody configured: every call is the proxy's",
+			attacker:  func(i int) (string, string) { return "10.0.0.2:5000", fmt.Sprint("198.51.100.", i) },
+			entraPeer: "10.0.0.2:5001", entraXFF: "20.190.128.5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, approvals.Policy{})
+			h := e.h
+			if tc.proxied {
+				h = trusted.Middleware(h)
+			}
+			call := func(peer, xff, pass string) *httptest.ResponseRecorder {
+				r := httptest.NewRequest(http.MethodPost, CheckApprovalStatusPath, bytes.NewReader(signUp("ann@example.com", nil)))
+				r.RemoteAddr = peer
+				r.Header.Set("Content-Type", "application/json")
+				if xff != "" {
+					r.Header.Set("X-Forwarded-For", xff)
+				}
+				r.SetBasicAuth(testUser, pass)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				return w
+			}
+			// Ten failures use up the default burst; the next ones are
+			// throttled, interleaved with Entra's correct calls.
+			for i := range DefaultFailureBurst {
+				peer, xff := tc.attacker(i)
+				if w := call(peer, xff, "wrong"); w.Code != http.StatusUnauthorized {
+					t.Fatalf("failure %d: %d, want 401", i, w.Code)
+				}
+			}
+			for i := range 20 {
+				if i%2 == 0 {
+					peer, xff := tc.attacker(i)
+					if w := call(peer, xff, "wrong"); w.Code != http.StatusTooManyRequests {
+						t.Fatalf("failure past the burst: %d, want 429", w.Code)
+					}
+					continue
+				}
+				w := call(tc.entraPeer, tc.entraXFF, testPassword)
+				if w.Code != http.StatusOK {
+					t.Fatalf("correct call %d: %d %s, want 200", i, w.Code, w.Body)
+				}
+				if rep := readReply(t, w, CheckApprovalStatusPath); rep.Action != "Continue" {
+					t.Fatalf("correct call %d: %+v", i, rep)
+				}
+			}
+		})
+	}
+}
+
+// TestFailuresCountedAgainstTheForwardedClient checks that behind a
+// trusted proxy the limiter counts the client the proxy names, and that a
+// client reaching the server directly cannot pick its address with a
+// forwarding header.
+func TestFailuresCountedAgainstTheForwardedClient(t *testing.T) {
+	trusted, err := clientip.ParseTrusted("10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, approvals.Policy{}, func(c *Config) { c.Auth.FailureLimit = RateLimit{Burst: 2, Every: time.Minute} })
+	h := trusted.Middleware(e.h)
+	call := func(peer, xff string) int {
+		r := httptest.NewRequest(http.MethodPost, CheckApprovalStatusPath, bytes.NewReader(signUp("ann@example.com", nil)))
+		r.RemoteAddr = peer
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("X-Forwarded-For", xff)
+		r.SetBasicAuth(testUser, "wrong")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	// Through the proxy: one client throttled, another not.
+	for range 2 {
+		call("10.0.0.2:1", "198.51.100.1")
+	}
+	if got := call("10.0.0.2:1", "198.51.100.1"); got != http.StatusTooManyRequests {
+		t.Errorf("throttled client through the proxy: %d, want 429", got)
+	}
+	if got := call("10.0.0.3:1", "1.2.3.4, 198.51.100.2, 10.0.0.9"); got != http.StatusUnauthorized {
+		t.Errorf("other client through the proxy: %d, want 401", got)
+	}
+	// Directly: a spoofed header changes nothing, the peer is counted.
+	for i := range 2 {
+		call("203.0.113.9:1", fmt.Sprint("192.0.2.", i))
+	}
+	if got := call("203.0.113.9:1", "192.0.2.200"); got != http.StatusTooManyRequests {
+		t.Errorf("untrusted peer rotating X-Forwarded-For: %d, want 429", got)
+	}
+	if !strings.Contains(e.logs.String(), `"client":"198.51.100.1"`) {
+		t.Errorf("the failure log does not name the forwarded client:\n%s", e.logs.String())
 	}
 }

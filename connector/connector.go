@@ -31,8 +31,9 @@ import (
 	"github.com/approvals-dev/approvals/internal/httplog"
 )
 
-// The paths the handler serves. Mount the handler so that it sees them
-// unchanged, e.g. mux.Handle("/connector/", h); do not strip the prefix.
+// The paths the handler serves, each also with a trailing slash. Mount the
+// handler so that it sees them unchanged, e.g. mux.Handle("/connector/", h);
+// do not strip the prefix.
 const (
 	CheckApprovalStatusPath = "/connector/check-approval-status"
 	RequestApprovalPath     = "/connector/request-approval"
@@ -135,8 +136,14 @@ func New(cfg Config) (http.Handler, error) {
 	e := echo.New()
 	e.HTTPErrorHandler = h.routingError
 	e.Use(h.recoverPanic, h.authenticate)
-	e.POST(CheckApprovalStatusPath, func(c echo.Context) error { return h.serve(c, stepCheck) })
-	e.POST(RequestApprovalPath, func(c echo.Context) error { return h.serve(c, stepRequest) })
+	check := func(c echo.Context) error { return h.serve(c, stepCheck) }
+	request := func(c echo.Context) error { return h.serve(c, stepRequest) }
+	// With a trailing slash too: an admin may paste either into the
+	// portal, and Entra shows a generic error page for a 404.
+	e.POST(CheckApprovalStatusPath, check)
+	e.POST(CheckApprovalStatusPath+"/", check)
+	e.POST(RequestApprovalPath, request)
+	e.POST(RequestApprovalPath+"/", request)
 	return e, nil
 }
 
@@ -396,7 +403,7 @@ func (h *handler) checkApprovalStatus(r *http.Request, su approvals.SignUp) outc
 	}
 	o := requestDecided(st, MsgAlreadyProcessing)
 	if o.action == actionBlock {
-		h.recordBlocked(r, st.ID, o.key)
+		h.recordBlocked(r, st, o.key)
 	}
 	return o
 }
@@ -439,26 +446,18 @@ func requestDecided(st approvals.Standing, pending MessageKey) outcome {
 	return o
 }
 
-// recordBlocked adds to the audit trail that the person tried to sign up
-// again and was stopped at the first step, once per request, message and
-// blockedAuditWindow: someone retrying a dozen times in a minute is one
-// event, not a dozen durable writes. A failure is only logged: the answer
-// stays the same.
-func (h *handler) recordBlocked(r *http.Request, requestID string, key MessageKey) {
-	now := h.clock.Now().UTC()
-	if !h.blocked.first(requestID+"\x00"+string(key), now) {
+// recordBlocked has the service note in the audit trail that the person
+// tried to sign up again and was stopped at the first step, once per
+// request, message and blockedAuditWindow: someone retrying a dozen times
+// in a minute is one event, not a dozen durable writes. A failure is only
+// logged: the answer stays the same.
+func (h *handler) recordBlocked(r *http.Request, st approvals.Standing, key MessageKey) {
+	if !h.blocked.first(st.ID+"\x00"+string(key), h.clock.Now()) {
 		return
 	}
-	ev := approvals.Event{
-		At:        now,
-		Type:      approvals.EventBlockedAtCheck,
-		RequestID: requestID,
-		Actor:     approvals.ConnectorActor,
-		Details:   map[string]string{"message": string(key)},
-	}
-	if err := h.svc.Store.AppendEvents(r.Context(), []approvals.Event{ev}); err != nil {
+	if err := h.svc.NoteBlockedCheck(r.Context(), st, string(key)); err != nil {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "connector: cannot record a blocked sign-up in the audit trail",
-			slog.String("request_id", requestID), slog.String("error", err.Error()))
+			slog.String("request_id", st.ID), slog.String("error", err.Error()))
 	}
 }
 

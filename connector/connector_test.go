@@ -403,6 +403,9 @@ func TestLocalizedMessages(t *testing.T) {
 		{"en-US", "en"}, {"fr-FR", "fr"}, {"pl", "pl"}, {"de", "de"}, {"es-ES", "es"},
 		{"fr-CA", "fr"}, {"DE-at", "de"}, {"es_MX", "es"}, {"pl-PL", "pl"},
 		{"pt-BR", "en"}, {"", "en"}, {"zh-Hant en-GB", "en"}, {"nl-BE fr-BE", "fr"}, {"<script>", "en"},
+		{"fr-FR,en-US", "fr"}, {"fr-FR, en-US", "fr"}, {"fr-FR,fr;q=0.9,en;q=0.8", "fr"},
+		{"pt-BR,pt;q=0.9,de;q=0.8,en;q=0.7", "de"}, {"en;q=0.4,pl;q=0.6", "pl"},
+		{"fr-FR,fr;q=0.9,en-US;q=0.8,en;q=0.7,de;q=0.6,pl;q=0.5,es;q=0.4,nl;q=0.3,it;q=0.2", "fr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.uiLocales, func(t *testing.T) {
@@ -672,5 +675,72 @@ func TestBlockedCheckRecordedOncePerWindow(t *testing.T) {
 	e.post(CheckApprovalStatusPath, body)
 	if n := blocked(); n != 2 {
 		t.Fatalf("%d blocked_at_check events after the window, want 2", n)
+	}
+}
+
+// TestTrailingSlashAnswersTheSame: an admin pasting
+// ".../request-approval/" into the Entra portal must get the endpoint, not
+// a 404 that Entra turns into its generic error page.
+func TestTrailingSlashAnswersTheSame(t *testing.T) {
+	for _, path := range []string{CheckApprovalStatusPath, RequestApprovalPath} {
+		for _, email := range []string{"new@example.com", "other@example.com"} {
+			plain, slash := newEnv(t, approvals.Policy{}), newEnv(t, approvals.Policy{})
+			body := signUp(email, map[string]any{"ui_locales": "fr-FR"})
+			// Both stores hold the same history first.
+			plain.post(RequestApprovalPath, signUp("new@example.com", nil))
+			slash.post(RequestApprovalPath, signUp("new@example.com", nil))
+			want := plain.post(path, body)
+			got := slash.post(path+"/", body)
+			if got.Code != want.Code || got.Body.String() != want.Body.String() || got.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("POST %s/ for %s: %d %s, want %d %s", path, email, got.Code, got.Body, want.Code, want.Body)
+			}
+			if plain.count() != slash.count() {
+				t.Errorf("POST %s/ stored %d requests, without the slash %d", path, slash.count(), plain.count())
+			}
+		}
+		e := newEnv(t, approvals.Policy{})
+		r := httptest.NewRequest(http.MethodGet, path+"/", nil)
+		r.SetBasicAuth(testUser, testPassword)
+		if w := e.do(r); w.Code != http.StatusMethodNotAllowed {
+			t.Errorf("GET %s/: %d, want 405 as without the slash", path, w.Code)
+		}
+		r = httptest.NewRequest(http.MethodPost, path+"/", strings.NewReader(`{"email":"a@example.com"}`))
+		r.Header.Set("Content-Type", "application/json")
+		if w := e.do(r); w.Code != http.StatusUnauthorized {
+			t.Errorf("POST %s/ without credentials: %d, want 401", path, w.Code)
+		}
+	}
+}
+
+// TestStoredLocaleKeepsTheList: a comma-separated or weighted ui_locales
+// used to be thrown away (empty stored locale, English answer). The raw
+// list is stored, as CONTRACT section 1 asks, and the answer is in the
+// best supported language.
+func TestStoredLocaleKeepsTheList(t *testing.T) {
+	for in, want := range map[string]string{
+		"fr-FR,en-US":                "fr-FR,en-US",
+		" fr-FR,fr;q=0.9,en;q=0.8 ":  "fr-FR,fr;q=0.9,en;q=0.8",
+		"pl-PL pl en":                "pl-PL pl en",
+		"de-DE, de;q=0.9":            "de-DE, de;q=0.9",
+		"fr\u0000":                   "",
+		strings.Repeat("fr-FR,", 50): "",
+		"es-ES,es;q=0.9,*;q=0.1":     "es-ES,es;q=0.9,*;q=0.1",
+	} {
+		e := newEnv(t, approvals.Policy{})
+		rep := readReply(t, e.post(RequestApprovalPath, signUp("ann@example.com", map[string]any{"ui_locales": in})), RequestApprovalPath)
+		r, err := e.store.FindByPerson(context.Background(), approvals.PersonKey("ann@example.com", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Locale != want {
+			t.Errorf("ui_locales %q stored as %q, want %q", in, r.Locale, want)
+		}
+		lang := Language(want, func(l string) bool { _, ok := builtinMessages()[l]; return ok })
+		if lang == "" {
+			lang = "en"
+		}
+		if rep.UserMessage != text(lang, MsgPending) {
+			t.Errorf("ui_locales %q: message %q, want the %s one", in, rep.UserMessage, lang)
+		}
 	}
 }

@@ -33,8 +33,9 @@ const (
 // Entra and is refused rather than walked.
 const maxDepth = 16
 
-// maxLocaleLen bounds ui_locales; longer values are ignored.
-const maxLocaleLen = 64
+// maxLocaleLen bounds ui_locales; longer values are ignored. A browser's
+// Accept-Language list of half a dozen weighted tags is about 60 bytes.
+const maxLocaleLen = 256
 
 // Decoder turns the body of an API-connector call into an approvals.SignUp.
 // Both endpoints send the same flat JSON object of claims, so one Decoder
@@ -402,8 +403,12 @@ func skipValue(dec *jsontext.Decoder) error {
 	}
 }
 
-// cleanLocale keeps ui_locales when it looks like a list of language tags,
-// so that nothing odd is stored or logged; otherwise it returns "".
+// cleanLocale keeps ui_locales, trimmed, when it looks like a list of
+// language tags in any of the forms Language reads (blank- or
+// comma-separated, with ;q= weights), so that nothing odd is stored or
+// logged; otherwise it returns "". The raw list is kept, as CONTRACT
+// section 1 asks: Request.Locale is what Entra sent, and Language picks
+// the language from it.
 func cleanLocale(s string) string {
 	s = strings.TrimSpace(s)
 	if len(s) > maxLocaleLen {
@@ -411,7 +416,7 @@ func cleanLocale(s string) string {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == ' ') {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_ ,;=.*", c) >= 0) {
 			return ""
 		}
 	}

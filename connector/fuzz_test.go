@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,6 +31,8 @@ func addSeeds(f *testing.F) {
 		`{"email":"a@example.com","identities":[{"issuer":"mail","issuerAssignedId":"a@example.com"}],"n":-0.0e-3,"b":false}`,
 		`{"email":"a@example.com","identities":null,"x":{"y":{"z":[1,{"w":null}]}}}`,
 		`{"email":"A@Example.COM ","ui_locales":"pl-PL fr"}`,
+		`{"email":"a@example.com","ui_locales":"fr-FR,fr;q=0.9,en;q=0.8"}`,
+		`{"email":"a@example.com","ui_locales":"de;q=0.5, pl"}`,
 		`{"email":"\u0061@example.com","\u0065mail":"b@example.com"}`,
 		`{}`, `null`, `[]`, `{"email":"a@b"}`,
 	} {
@@ -234,9 +238,13 @@ func FuzzCheckApprovalStatus(f *testing.F) { fuzzHandler(f, CheckApprovalStatusP
 // FuzzRequestApproval fuzzes the second step through the handler.
 func FuzzRequestApproval(f *testing.F) { fuzzHandler(f, RequestApprovalPath) }
 
-// FuzzLanguage checks the ui_locales matcher.
+// FuzzLanguage checks the ui_locales matcher against a plain reference
+// (split, weigh, stable sort) on every form CONTRACT section 1 lists, and
+// the cleaning of the stored value.
 func FuzzLanguage(f *testing.F) {
-	for _, s := range []string{"en-US", "fr-FR", "pl", "de", "es-ES", "zh-Hant-TW de-CH", "", "x-", "-", "FR_ca"} {
+	for _, s := range []string{"en-US", "fr-FR", "pl", "de", "es-ES", "zh-Hant-TW de-CH", "", "x-", "-", "FR_ca",
+		"fr-FR,en-US", "fr-FR, en-US", "fr-FR,fr;q=0.9,en;q=0.8", "en;q=0.5,fr", "fr;q=0,en", "fr;q=1.,de;q=0.",
+		"*;q=0.1,pl", "fr-FR;level=1;q=0.4,en-GB;q=0.3", "de;q=0.123 ,es;q=0.124", "pl;q=1.0001", ";;,,;q=1"} {
 		f.Add(s)
 	}
 	have := func(l string) bool { return slices.Contains([]string{"en", "fr", "pl", "de", "es"}, l) }
@@ -248,7 +256,67 @@ func FuzzLanguage(f *testing.F) {
 		if got != "" && !strings.Contains(strings.ToLower(s), got) {
 			t.Fatalf("Language(%q) = %q, not from the input", s, got)
 		}
+		if want := referenceLanguage(s, have); got != want {
+			t.Fatalf("Language(%q) = %q, the reference says %q", s, got, want)
+		}
+		c := cleanLocale(s)
+		if c != "" && c != strings.TrimSpace(s) || cleanLocale(c) != c {
+			t.Fatalf("cleanLocale(%q) = %q: not the trimmed value, or not stable", s, c)
+		}
+		if c != "" && Language(c, have) != got {
+			t.Fatalf("the stored %q picks %q, the value sent %q", c, Language(c, have), got)
+		}
 	})
+}
+
+// qvalueRE is RFC 9110's qvalue.
+var qvalueRE = regexp.MustCompile(`^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$`)
+
+// referenceLanguage is Language written plainly, for FuzzLanguage.
+func referenceLanguage(s string, have func(string) bool) string {
+	type candidate struct {
+		lang string
+		q    int
+	}
+	var cands []candidate
+	for _, elem := range strings.Split(s, ",") {
+		parts := strings.Split(elem, ";")
+		q, ok := 1000, true
+		for _, p := range parts[1:] {
+			name, value, found := strings.Cut(strings.TrimSpace(p), "=")
+			if name = strings.TrimSpace(name); !found || (name != "q" && name != "Q") {
+				continue
+			}
+			value = strings.TrimSpace(value)
+			if !qvalueRE.MatchString(value) {
+				ok = false
+				break
+			}
+			v, err := strconv.ParseFloat(strings.TrimSuffix(value, "."), 64)
+			if err != nil {
+				panic(err)
+			}
+			q = int(math.Round(v * 1000))
+		}
+		if !ok || q == 0 {
+			continue
+		}
+		for _, tag := range strings.FieldsFunc(parts[0], func(r rune) bool { return strings.ContainsRune(" \t\r\n", r) }) {
+			lang, _, _ := strings.Cut(tag, "-")
+			lang, _, _ = strings.Cut(lang, "_")
+			if len(lang) < 2 || len(lang) > 3 || strings.IndexFunc(lang, func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') }) >= 0 {
+				continue
+			}
+			cands = append(cands, candidate{strings.ToLower(lang), q})
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b candidate) int { return b.q - a.q })
+	for _, c := range cands {
+		if have(c.lang) {
+			return c.lang
+		}
+	}
+	return ""
 }
 
 // FuzzParseThumbprint checks the thumbprint parser.

@@ -17,8 +17,8 @@ type failureLimiter struct {
 	every      time.Duration
 	maxClients int
 
-	// n mirrors len(tat) so that the common case, nobody failing lately,
-	// costs no lock.
+	// n mirrors len(tat) so that a first failure after a quiet spell
+	// costs no lookup.
 	n         atomic.Int64
 	mu        sync.Mutex
 	tat       map[string]time.Time
@@ -35,6 +35,9 @@ func (l *failureLimiter) empty() bool { return l.n.Load() == 0 }
 // wait returns how long the client must wait before its next attempt is
 // looked at; 0 when it may try now.
 func (l *failureLimiter) wait(key string, now time.Time) time.Duration {
+	if l.empty() {
+		return 0
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.lastSweep) >= l.every {

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/approvals-dev/approvals/internal/clientip"
 )
 
 // Config is everything `approvals serve` reads from flags and APPROVALS_*
@@ -22,6 +24,9 @@ type Config struct {
 	TLSCertFile string
 	TLSKeyFile  string
 	MetricsAddr string
+	// TrustedProxies are the networks whose forwarding headers are
+	// believed (APPROVALS_TRUSTED_PROXIES), as given.
+	TrustedProxies string
 
 	ConnectorUsername    string
 	ConnectorPassword    string
@@ -86,6 +91,7 @@ var settings = []setting{
 	{flag: "tls-cert-file", env: "APPROVALS_TLS_CERT_FILE", usage: "serve HTTPS with this certificate (PEM)", set: str(func(c *Config) *string { return &c.TLSCertFile })},
 	{flag: "tls-key-file", env: "APPROVALS_TLS_KEY_FILE", usage: "private key of the TLS certificate (PEM)", set: str(func(c *Config) *string { return &c.TLSKeyFile })},
 	{flag: "metrics-listen", env: "APPROVALS_METRICS_LISTEN", usage: "serve /metrics on this separate address instead of the main listener", set: str(func(c *Config) *string { return &c.MetricsAddr })},
+	{flag: "trusted-proxies", env: "APPROVALS_TRUSTED_PROXIES", usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For / Forwarded headers name the client (default none: the peer address is the client)", set: str(func(c *Config) *string { return &c.TrustedProxies })},
 	{flag: "connector-username", env: "APPROVALS_CONNECTOR_USERNAME", usage: "Basic user name the API connector sends", set: str(func(c *Config) *string { return &c.ConnectorUsername })},
 	{flag: "connector-password", env: "APPROVALS_CONNECTOR_PASSWORD", usage: "Basic password the API connector sends", secret: true, set: func(c *Config, v string) error { c.ConnectorPassword = v; return nil }},
 	{flag: "connector-cert-thumbprints", env: "APPROVALS_CONNECTOR_CERT_THUMBPRINTS", usage: "comma-separated SHA-1 or SHA-256 thumbprints of accepted connector client certificates", set: func(c *Config, v string) error {
@@ -215,6 +221,7 @@ func (c *Config) Validate() error {
 		{!validListen(c.Listen), fmt.Sprintf("APPROVALS_LISTEN %q is not a host:port address such as :8080", c.Listen)},
 		{c.DB == "", "APPROVALS_DB is empty; name the bbolt data file"},
 		{!validURL(c.PublicURL, true), fmt.Sprintf("APPROVALS_PUBLIC_URL %q must be an absolute http(s) URL", c.PublicURL)},
+		{trustedProxiesErr(c.TrustedProxies) != "", trustedProxiesErr(c.TrustedProxies)},
 		{(c.TLSCertFile == "") != (c.TLSKeyFile == ""), "APPROVALS_TLS_CERT_FILE and APPROVALS_TLS_KEY_FILE must be set together"},
 		{!hasBasic && len(c.ConnectorThumbprints) == 0, "the connector endpoints would be unauthenticated: set APPROVALS_CONNECTOR_USERNAME and APPROVALS_CONNECTOR_PASSWORD, or APPROVALS_CONNECTOR_CERT_THUMBPRINTS"},
 		{hasBasic && (c.ConnectorUsername == "" || c.ConnectorPassword == ""), "APPROVALS_CONNECTOR_USERNAME and APPROVALS_CONNECTOR_PASSWORD must be set together"},
@@ -286,6 +293,14 @@ func validGraphURL(s string) bool {
 	}
 	ip := net.ParseIP(u.Hostname())
 	return u.Scheme == "http" && (u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()))
+}
+
+// trustedProxiesErr is what is wrong with APPROVALS_TRUSTED_PROXIES, or "".
+func trustedProxiesErr(list string) string {
+	if _, err := clientip.ParseTrusted(list); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 func badThumbprint(ts []string) string {

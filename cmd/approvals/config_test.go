@@ -125,3 +125,26 @@ func TestConfigNeverPrintsSecretsInHelp(t *testing.T) {
 		t.Error("help text should name the environment variables")
 	}
 }
+
+func TestConfigTrustedProxies(t *testing.T) {
+	env := validEnv()
+	c, err := loadConfig(t, env)
+	if err != nil || c.TrustedProxies != "" {
+		t.Fatalf("default: %q %v, want none", c.TrustedProxies, err)
+	}
+	env["APPROVALS_TRUSTED_PROXIES"] = "10.0.0.0/8, 2001:db8::/32,192.0.2.7"
+	if c, err = loadConfig(t, env); err != nil || c.TrustedProxies != "10.0.0.0/8, 2001:db8::/32,192.0.2.7" {
+		t.Fatalf("valid list: %q %v", c.TrustedProxies, err)
+	}
+	for _, bad := range []string{"10.0.0/8", "10.0.0.0/8;192.168.0.0/16", "proxy.internal"} {
+		env["APPROVALS_TRUSTED_PROXIES"] = bad
+		_, err := loadConfig(t, env)
+		if err == nil || !strings.Contains(err.Error(), "APPROVALS_TRUSTED_PROXIES") || !strings.Contains(err.Error(), "CIDR") {
+			t.Errorf("%q: %v, want an error naming the setting and the CIDR form", bad, err)
+		}
+	}
+	_, err = loadConfig(t, validEnv(), "--trusted-proxies", "not-a-cidr")
+	if err == nil || !strings.Contains(err.Error(), `"not-a-cidr"`) {
+		t.Errorf("flag: %v", err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/connector"
+	"github.com/approvals-dev/approvals/internal/clientip"
 	"github.com/approvals-dev/approvals/internal/httplog"
 	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/store/bolt"
@@ -225,7 +226,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	mux.Handle("/", ui)
 
-	m.srv = newHTTPServer(httplog.Middleware(m.logger, clock, mux), tlsCert, m.logger, m.timeouts)
+	// The client address is decided once, before the request log and the
+	// limiters read it.
+	proxies, err := clientip.ParseTrusted(c.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	m.srv = newHTTPServer(proxies.Middleware(httplog.Middleware(m.logger, clock, mux)), tlsCert, m.logger, m.timeouts)
 	if m.listener == nil {
 		m.listener, err = net.Listen("tcp", c.Listen)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/clientip"
 )
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -98,8 +99,9 @@ func latency(d time.Duration) slog.Attr {
 // Middleware gives every request an id (the caller's X-Request-Id when it
 // is well-formed, otherwise a new one), echoes it in the response, recovers
 // from panics, and logs one line per request: http_request_id, method,
-// route, status, bytes and latency_ms (the time to serve it, in
-// milliseconds, to the microsecond), then whatever the handler added with
+// route, status, bytes, latency_ms (the time to serve it, in
+// milliseconds, to the microsecond) and client (the address
+// internal/clientip decided), then whatever the handler added with
 // Annotate. A logger from NewLogger buffers the line when it is at info
 // level or below. It never logs bodies, query strings or headers, so no claim or
 // secret reaches the log.
@@ -148,6 +150,7 @@ func Middleware(logger *slog.Logger, clock approvals.Clock, next http.Handler) h
 				slog.Int("status", rec.status),
 				slog.Int64("bytes", rec.bytes),
 				latency(clock.Now().Sub(start)),
+				slog.String("client", clientip.String(r)),
 			}, notes.attrs...)
 			if level < slog.LevelWarn {
 				// The busiest line of all may wait in the log's buffer
