@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -246,7 +247,7 @@ func (u *UI) login(c echo.Context) error {
 			}
 			return -1
 		}
-		return int(a.pl.Expires - b.pl.Expires)
+		return cmp.Compare(a.pl.Expires, b.pl.Expires)
 	})
 	for i, o := range others {
 		if !o.ok || len(others)-i >= maxLogins {
