@@ -19,7 +19,9 @@ import (
 // browser learns nothing from it, and authenticated, so a changed or
 // made-up cookie is refused. The additional data names what the cookie is
 // for and what it is bound to (its own name, or the session), so that one
-// sealed value cannot stand in for another.
+// sealed value cannot stand in for another. Nonces are random (96 bits):
+// far fewer values than the 2^32 that allows are sealed under one key in
+// its day.
 //
 // The keys are kept in the store (approvals.SessionStore.CookieKeys), so
 // every replica opens what another sealed and a restart breaks no sign-in
