@@ -205,3 +205,41 @@ func TestFlashesAreBoundedAndBoundToTheSession(t *testing.T) {
 		t.Errorf("another session's flashes were shown: %v", fl)
 	}
 }
+
+// FuzzLoginCookie feeds made-up login cookies to the callback's decoder:
+// nothing but the value sealed here opens, and nothing panics.
+func FuzzLoginCookie(f *testing.F) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := approvals.ClockFunc(func() time.Time { return now })
+	u := &UI{clock: clock, sealer: newSealer(memory.New(clock), clock), log: slog.New(slog.DiscardHandler)}
+	const name = "approvals_login_abcdefghijklmnop"
+	plain := `{"s":"state","n":"nonce","v":"verifier","r":"/","e":1767226200}`
+	sealed, err := u.sealer.seal(context.Background(), loginAAD(name), []byte(plain))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed)
+	f.Add("")
+	f.Add("AQAAAAE")
+	f.Add(sealed[:len(sealed)-1] + "A")
+	f.Fuzz(func(t *testing.T, value string) {
+		got, err := u.sealer.open(context.Background(), loginAAD(name), value)
+		if err == nil && string(got) != plain {
+			t.Fatalf("%q opened to %q", value, got)
+		}
+		if err != nil && err != errUnsealed {
+			t.Fatalf("open = %v", err)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/auth/callback", nil)
+		r.Header.Set("Cookie", name+"="+value+"; approvals_login_2="+value)
+		cks, err := u.loginCookies(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ck := range cks {
+			if ck.ok && (ck.name != name || ck.pl.State != "state") {
+				t.Fatalf("cookie %s opened to %+v", ck.name, ck.pl)
+			}
+		}
+	})
+}
