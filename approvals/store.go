@@ -113,6 +113,7 @@ var ErrUnchanged = &Error{Code: EConflict, Message: "unchanged"}
 // safe for concurrent use. Every write is durable (fsynced) when the method
 // returns.
 type Store interface {
+	SessionStore // the web UI's sessions (session.go)
 	// Create stores r under a new ID (set by the store when empty) unless a
 	// request with the same PersonKey exists; then it returns that one and
 	// created=false and stores nothing. The events are appended only when

@@ -198,7 +198,7 @@ func (e *env) approveAndProvision(id string, state approvals.ProvisioningState) 
 		return
 	case approvals.ProvisioningFailed:
 		m = func(r *approvals.Request) ([]approvals.Event, error) {
-			ev, err := r.FailProvisioning("Authorization_RequestDenied", "graph-req-1", now)
+			ev, err := r.FailProvisioning(approvals.Failure{Cause: "Authorization_RequestDenied", GraphRequestID: "graph-req-1"}, now)
 			return []approvals.Event{ev}, err
 		}
 	case approvals.ProvisioningSucceeded:

@@ -62,9 +62,10 @@ func TestLoginStartsAuthorizationCodeFlowWithPKCE(t *testing.T) {
 			t.Errorf("%s = %q, want a long random value", k, q.Get(k))
 		}
 	}
+	// One login cookie per sign-in, named by a random suffix.
 	var login *http.Cookie
 	for _, c := range p.resp.Cookies() {
-		if c.Name == "approvals_login" {
+		if strings.HasPrefix(c.Name, "approvals_login_") && len(c.Name) > len("approvals_login_") {
 			login = c
 		}
 	}
@@ -322,7 +323,7 @@ func TestHTTPSCookiesAreHostPrefixedAndSecure(t *testing.T) {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 	c := w.Result().Cookies()
-	if len(c) != 1 || c[0].Name != "__Host-approvals_login" || !c[0].Secure || c[0].Domain != "" || c[0].Path != "/" {
+	if len(c) != 1 || !strings.HasPrefix(c[0].Name, "__Host-approvals_login_") || !c[0].Secure || c[0].Domain != "" || c[0].Path != "/" {
 		t.Errorf("cookies %+v", c)
 	}
 	if h := w.Header().Get("Strict-Transport-Security"); !strings.HasPrefix(h, "max-age=") {

@@ -44,7 +44,8 @@ type OIDCConfig struct {
 type Config struct {
 	// Service carries out decisions; required.
 	Service *approvals.Service
-	// Store is read by the pages; it defaults to Service.Store.
+	// Store is read by the pages and keeps the reviewers' sessions and
+	// cookie keys; it defaults to Service.Store.
 	Store approvals.Store
 	// Clock defaults to Service.Clock, then approvals.SystemClock.
 	Clock approvals.Clock
@@ -62,7 +63,8 @@ type Config struct {
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// SessionIdleTimeout, SessionMaxAge and MaxSessions bound the
-	// server-side sessions; zero means the Default values.
+	// sessions, which the Store keeps; zero means the Default values. A
+	// sign-in beyond MaxSessions ends the sessions that expire soonest.
 	SessionIdleTimeout time.Duration
 	SessionMaxAge      time.Duration
 	MaxSessions        int

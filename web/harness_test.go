@@ -78,6 +78,27 @@ type env struct {
 	// graph is the fake Graph the env's provisioner invites through, once
 	// startProvisioner has run.
 	graph *graphtest.Server
+	// handler serves ui; restart tests put another UI behind it.
+	handler *swapHandler
+}
+
+// swapHandler is the running server's handler, replaceable while it runs.
+type swapHandler struct {
+	mu sync.RWMutex
+	h  http.Handler
+}
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	h := s.h
+	s.mu.RUnlock()
+	h.ServeHTTP(w, r)
+}
+
+func (s *swapHandler) set(h http.Handler) {
+	s.mu.Lock()
+	s.h = h
+	s.mu.Unlock()
 }
 
 func newEnv(t testing.TB, configure ...func(*web.Config)) *env {
@@ -111,7 +132,8 @@ func newEnv(t testing.TB, configure ...func(*web.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv.Config.Handler = e.ui
+	e.handler = &swapHandler{h: e.ui}
+	e.srv.Config.Handler = e.handler
 	e.srv.Start()
 	t.Cleanup(func() {
 		e.srv.Close()

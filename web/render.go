@@ -34,7 +34,7 @@ func (u *UI) newPage(c echo.Context, title, nav string) *page {
 	if s, ok := sessionOf(c); ok {
 		user := s.user
 		p.User, p.CSRF = &user, s.csrf
-		p.Flashes = u.sessions.takeFlashes(s.id)
+		p.Flashes = u.takeFlashes(c, s)
 	}
 	return p
 }
@@ -45,9 +45,7 @@ func (u *UI) flash(c echo.Context, kind, text string) {
 }
 
 func (u *UI) flashLink(c echo.Context, f flash) {
-	if s, ok := sessionOf(c); ok {
-		u.sessions.addFlash(s.id, f)
-	}
+	u.addFlash(c, f)
 }
 
 // parseTemplates parses the layout and partials once, then each page on a

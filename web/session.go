@@ -1,23 +1,37 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
 )
 
-// Sessions live in memory on the server; the cookie carries only a random
-// 256-bit id. A restart signs everyone out, which costs a reviewer one
-// single-sign-on round trip. The cookie is SameSite=Lax rather than Strict:
-// the browser reaches /auth/callback through a cross-site redirect from the
-// identity provider, and a Strict cookie set there would be withheld from
-// the redirect that follows, sending the reviewer round in circles. CSRF is
-// stopped by the synchronizer token instead (csrf.go).
+// Sessions live in the store (approvals.SessionStore), so that a restart
+// signs nobody out and every replica sharing the store sees them. The
+// cookie carries a random 256-bit id; the store keeps only its SHA-256, so
+// that a copy of the data file holds no usable cookie. A session ends
+// after the idle timeout without use, at its maximum age, or at sign-out;
+// its last use is written at most once per touchEvery, not on every page.
+// Expired sessions are refused when read and purged in small batches.
+//
+// The cookie is SameSite=Lax rather than Strict: the browser reaches
+// /auth/callback through a cross-site redirect from the identity provider,
+// and a Strict cookie set there would be withheld from the redirect that
+// follows, sending the reviewer round in circles. CSRF is stopped by the
+// synchronizer token instead (checkCSRF).
 
 // account is a signed-in person, as the ID token described them at
 // sign-in.
@@ -43,50 +57,51 @@ func (u account) Actor() approvals.Actor {
 	return approvals.Actor{Kind: approvals.ActorReviewer, ID: u.OID, Name: u.Name, Admin: u.Admin}
 }
 
-// flash is a one-time message shown on the next page, after a redirect.
-type flash struct {
-	Kind     string // "success", "error" or "info"
-	Text     string
-	Link     string // optional
-	LinkText string
+func (u account) stored() approvals.SessionUser {
+	return approvals.SessionUser{OID: u.OID, Name: u.Name, Username: u.Username, Roles: u.Roles, Reviewer: u.Reviewer, Admin: u.Admin}
 }
 
-const maxFlashes = 5
+func accountOf(s approvals.SessionUser) account {
+	return account{OID: s.OID, Name: s.Name, Username: s.Username, Roles: s.Roles, Reviewer: s.Reviewer, Admin: s.Admin}
+}
 
+// session is the signed-in session of a request.
 type session struct {
-	id      string
+	hash    string // the store's name of the session: hashID of the cookie's id
 	csrf    string
 	user    account
 	created time.Time
 	seen    time.Time
-	flashes []flash
 }
 
-// pendingLogin is what the callback needs to finish a sign-in started in
-// this browser.
-type pendingLogin struct {
-	state, nonce, verifier, next string
-	expires                      time.Time
-}
+// The bounds of the store's sessions that are not configurable.
+const (
+	// touchEvery is how often a session's last use is written: a page
+	// view costs no write, and the idle timeout may end a session up to
+	// this much early.
+	touchEvery = time.Minute
+	// purgeEvery and purgeBatch bound the clean-up of expired sessions:
+	// at most purgeBatch deletions, at most once per purgeEvery, on a
+	// request that reads a session anyway.
+	purgeEvery = 5 * time.Minute
+	purgeBatch = 100
+)
 
-// loginTTL bounds the time a reviewer may spend at the identity provider.
-const loginTTL = 10 * time.Minute
-
-// sessions is the bounded server-side session store.
+// sessions keeps the sessions in the store.
 type sessions struct {
+	store  approvals.SessionStore
 	clock  approvals.Clock
+	log    *slog.Logger
 	idle   time.Duration
 	maxAge time.Duration
 	max    int
 
-	mu     sync.Mutex
-	byID   map[string]*session
-	logins map[string]*pendingLogin
+	mu        sync.Mutex
+	nextPurge time.Time
 }
 
-func newSessions(clock approvals.Clock, idle, maxAge time.Duration, max int) *sessions {
-	return &sessions{clock: clock, idle: idle, maxAge: maxAge, max: max,
-		byID: map[string]*session{}, logins: map[string]*pendingLogin{}}
+func newSessions(store approvals.SessionStore, clock approvals.Clock, log *slog.Logger, idle, maxAge time.Duration, max int) *sessions {
+	return &sessions{store: store, clock: clock, log: log, idle: idle, maxAge: maxAge, max: max}
 }
 
 // randomToken returns 256 random bits, base64url-encoded.
@@ -96,129 +111,198 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func (s *sessions) expired(ss *session, now time.Time) bool {
-	return now.Sub(ss.seen) > s.idle || now.Sub(ss.created) > s.maxAge
+// tokenLen is the length of a randomToken.
+const tokenLen = 43
+
+// hashID returns the store's name of the session whose cookie holds id.
+func hashID(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:])
+}
+
+// expiry is when a session created at created and last used at seen ends.
+func (s *sessions) expiry(created, seen time.Time) time.Time {
+	return minTime(seen.Add(s.idle), created.Add(s.maxAge))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // create stores a new session for u under a fresh id (so that a session id
-// known before sign-in is worthless after it) and returns a copy.
-func (s *sessions) create(u account) session {
+// known before sign-in is worthless after it) and returns the id for the
+// cookie.
+func (s *sessions) create(ctx context.Context, u account) (id string, err error) {
 	now := s.clock.Now()
-	ss := &session{id: randomToken(), csrf: randomToken(), user: u, created: now, seen: now}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.byID) >= s.max {
-		for id, o := range s.byID {
-			if s.expired(o, now) {
-				delete(s.byID, id)
-			}
-		}
+	id = randomToken()
+	err = s.store.CreateSession(ctx, &approvals.Session{
+		IDHash: hashID(id), User: u.stored(), CSRF: randomToken(),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: s.expiry(now, now),
+	}, s.max)
+	if err != nil {
+		return "", err
 	}
-	for len(s.byID) >= s.max {
-		var oldest *session
-		for _, o := range s.byID {
-			if oldest == nil || o.seen.Before(oldest.seen) {
-				oldest = o
-			}
-		}
-		delete(s.byID, oldest.id)
-	}
-	s.byID[ss.id] = ss
-	return *ss
+	s.purge(ctx, now)
+	return id, nil
 }
 
-// get returns the live session with the given id and marks it used.
-func (s *sessions) get(id string) (session, bool) {
-	if id == "" {
-		return session{}, false
+// get returns the live session whose cookie holds id, and records its use
+// when the last record is older than touchEvery. Only a failing store is
+// an error: no session, or an ended one, is ok=false.
+func (s *sessions) get(ctx context.Context, id string) (_ session, ok bool, err error) {
+	if len(id) != tokenLen {
+		return session{}, false, nil
 	}
 	now := s.clock.Now()
+	hash := hashID(id)
+	st, err := s.store.Session(ctx, hash, now)
+	if approvals.Code(err) == approvals.ENotFound {
+		return session{}, false, nil
+	}
+	if err != nil {
+		return session{}, false, err
+	}
+	// The configured bounds apply even to a session stored under others.
+	if !s.expiry(st.CreatedAt, st.LastSeenAt).After(now) {
+		s.delete(ctx, hash)
+		return session{}, false, nil
+	}
+	if now.Sub(st.LastSeenAt) >= touchEvery {
+		err := s.store.TouchSession(ctx, hash, now, s.expiry(st.CreatedAt, now))
+		switch approvals.Code(err) {
+		case "":
+			st.LastSeenAt = now
+		case approvals.ENotFound: // signed out meanwhile
+			return session{}, false, nil
+		default: // the session stands; its next use tries again
+			s.log.Warn("web: recording a session's use failed", "err", err)
+		}
+		s.purge(ctx, now)
+	}
+	return session{hash: hash, csrf: st.CSRF, user: accountOf(st.User), created: st.CreatedAt, seen: st.LastSeenAt}, true, nil
+}
+
+// delete ends the session with the given hash; a failure is logged.
+func (s *sessions) delete(ctx context.Context, hash string) {
+	if err := s.store.DeleteSession(ctx, hash); err != nil {
+		s.log.Warn("web: deleting a session failed", "err", err)
+	}
+}
+
+// purge deletes a batch of expired sessions when the last purge of this
+// process is purgeEvery old.
+func (s *sessions) purge(ctx context.Context, now time.Time) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss, ok := s.byID[id]
+	due := !now.Before(s.nextPurge)
+	if due {
+		s.nextPurge = now.Add(purgeEvery)
+	}
+	s.mu.Unlock()
+	if !due {
+		return
+	}
+	if n, err := s.store.PurgeSessions(ctx, now, purgeBatch); err != nil {
+		s.log.Warn("web: purging expired sessions failed", "err", err)
+	} else if n > 0 {
+		s.log.Debug("web: purged expired sessions", "count", n)
+	}
+}
+
+// flash is a one-time message shown on the next page, after a redirect.
+type flash struct {
+	Kind     string // "success", "error" or "info"
+	Text     string
+	Link     string // optional
+	LinkText string
+}
+
+// Flash messages travel in a sealed cookie bound to the session: they
+// survive the redirect after a form post on any replica, and cost the
+// store nothing.
+const (
+	maxFlashes = 5
+	// maxFlashText bounds each message, so that the cookie stays well
+	// under the 4 KB browsers keep.
+	maxFlashText = 400
+)
+
+const ctxFlashes = "web.flashes"
+
+func flashAAD(s session) string { return "flash\x00" + s.hash }
+
+// flashState is the request's flash messages: those of its cookie, read
+// when first needed, and those added since.
+type flashState struct {
+	list   []flash
+	cookie bool // the request came with a flash cookie
+}
+
+// flashes returns the request's flash messages, reading the cookie on
+// first use. A cookie that does not open (another session's, tampered, or
+// sealed under a retired key) holds none.
+func (u *UI) flashes(c echo.Context, s session) *flashState {
+	if fs, ok := c.Get(ctxFlashes).(*flashState); ok {
+		return fs
+	}
+	fs := &flashState{}
+	c.Set(ctxFlashes, fs)
+	v := readCookie(c.Request(), u.cookies.flash())
+	if v == "" {
+		return fs
+	}
+	fs.cookie = true
+	plain, err := u.sealer.open(c.Request().Context(), flashAAD(s), v)
+	if err == nil && json.Unmarshal(plain, &fs.list) == nil && len(fs.list) <= maxFlashes {
+		return fs
+	}
+	fs.list = nil
+	return fs
+}
+
+// addFlash queues f for the next page the session sees.
+func (u *UI) addFlash(c echo.Context, f flash) {
+	s, ok := sessionOf(c)
 	if !ok {
-		return session{}, false
+		return
 	}
-	if s.expired(ss, now) {
-		delete(s.byID, id)
-		return session{}, false
+	fs := u.flashes(c, s)
+	if len(fs.list) >= maxFlashes {
+		return
 	}
-	ss.seen = now
-	c := *ss
-	c.flashes = nil
-	return c, true
+	if len(f.Text) > maxFlashText {
+		f.Text = strings.ToValidUTF8(f.Text[:maxFlashText], "") + "…"
+	}
+	fs.list = append(fs.list, f)
+	plain, _ := json.Marshal(fs.list) // flashes always encode
+	v, err := u.sealer.seal(c.Request().Context(), flashAAD(s), plain)
+	if err != nil {
+		u.log.Warn("web: a message for the next page was lost", "err", err)
+		return
+	}
+	fs.cookie = true
+	u.cookies.set(c.Response(), u.cookies.flash(), v, flashTTL)
 }
 
-func (s *sessions) delete(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.byID, id)
+// flashTTL bounds the life of a flash message nobody saw.
+const flashTTL = 5 * time.Minute
+
+// takeFlashes returns the session's queued flash messages and forgets
+// them.
+func (u *UI) takeFlashes(c echo.Context, s session) []flash {
+	fs := u.flashes(c, s)
+	fl := fs.list
+	fs.list = nil
+	if fs.cookie {
+		fs.cookie = false
+		u.cookies.clear(c.Response(), u.cookies.flash())
+	}
+	return fl
 }
 
-func (s *sessions) addFlash(id string, f flash) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ss, ok := s.byID[id]; ok && len(ss.flashes) < maxFlashes {
-		ss.flashes = append(ss.flashes, f)
-	}
-}
-
-func (s *sessions) takeFlashes(id string) []flash {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss, ok := s.byID[id]
-	if !ok {
-		return nil
-	}
-	f := ss.flashes
-	ss.flashes = nil
-	return f
-}
-
-// startLogin remembers a sign-in in progress and returns the key the login
-// cookie carries.
-func (s *sessions) startLogin(pl pendingLogin) string {
-	now := s.clock.Now()
-	pl.expires = now.Add(loginTTL)
-	key := randomToken()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.logins) >= s.max {
-		for k, o := range s.logins {
-			if now.After(o.expires) {
-				delete(s.logins, k)
-			}
-		}
-	}
-	for len(s.logins) >= s.max {
-		var oldest string
-		for k, o := range s.logins {
-			if oldest == "" || o.expires.Before(s.logins[oldest].expires) {
-				oldest = k
-			}
-		}
-		delete(s.logins, oldest)
-	}
-	s.logins[key] = &pl
-	return key
-}
-
-// finishLogin returns and forgets the sign-in in progress under key.
-func (s *sessions) finishLogin(key string) (pendingLogin, bool) {
-	if key == "" {
-		return pendingLogin{}, false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	pl, ok := s.logins[key]
-	delete(s.logins, key)
-	if !ok || s.clock.Now().After(pl.expires) {
-		return pendingLogin{}, false
-	}
-	return *pl, true
-}
-
-// cookies names and writes the session and login cookies.
+// cookies names and writes the session, login and flash cookies.
 type cookies struct {
 	secure bool
 }
@@ -232,20 +316,32 @@ func (c cookies) name(base string) string {
 }
 
 func (c cookies) session() string { return c.name("approvals_session") }
-func (c cookies) login() string   { return c.name("approvals_login") }
+func (c cookies) flash() string   { return c.name("approvals_flash") }
 
+// login is the prefix of the login cookies: one per sign-in in progress,
+// named by a random suffix.
+func (c cookies) login() string { return c.name("approvals_login_") }
+
+// set writes a cookie, replacing any Set-Cookie for the same name that the
+// response already holds.
 func (c cookies) set(w http.ResponseWriter, name, value string, maxAge time.Duration) {
-	http.SetCookie(w, &http.Cookie{
+	c.write(w, &http.Cookie{
 		Name: name, Value: value, Path: "/", MaxAge: int(maxAge / time.Second),
 		Secure: c.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 }
 
 func (c cookies) clear(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{
+	c.write(w, &http.Cookie{
 		Name: name, Value: "", Path: "/", MaxAge: -1,
 		Secure: c.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
+}
+
+func (c cookies) write(w http.ResponseWriter, ck *http.Cookie) {
+	h := w.Header()
+	h["Set-Cookie"] = slices.DeleteFunc(h["Set-Cookie"], func(v string) bool { return strings.HasPrefix(v, ck.Name+"=") })
+	http.SetCookie(w, ck)
 }
 
 func readCookie(r *http.Request, name string) string {

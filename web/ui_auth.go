@@ -1,10 +1,16 @@
 package web
 
 import (
+	"cmp"
 	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/labstack/echo/v4"
@@ -12,9 +18,13 @@ import (
 )
 
 // Sign-in is the OpenID Connect authorization-code flow with PKCE (S256),
-// state and nonce. The state, nonce and PKCE verifier stay on the server,
-// under a random key held in a short-lived login cookie, so that a callback
-// is accepted only in the browser that started the sign-in.
+// state and nonce. The state, nonce, PKCE verifier and the page to return
+// to travel in a login cookie, sealed (seal.go) and bound to its own name,
+// so that a callback is accepted only in the browser that started the
+// sign-in, and no other client can push a sign-in in progress out of a
+// server-side table: there is none. Each sign-in has its own cookie, so
+// that two tabs signing in at once both succeed; a browser keeps at most
+// maxLogins of them.
 
 const ctxSession = "web.session"
 
@@ -27,7 +37,12 @@ func sessionOf(c echo.Context) (session, bool) {
 // loadSession attaches the live session named by the session cookie.
 func (u *UI) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if s, ok := u.sessions.get(readCookie(c.Request(), u.cookies.session())); ok {
+		r := c.Request()
+		s, ok, err := u.sessions.get(r.Context(), readCookie(r, u.cookies.session()))
+		if err != nil {
+			return err
+		}
+		if ok {
 			c.Set(ctxSession, s)
 		}
 		return next(c)
@@ -145,22 +160,135 @@ func safeNext(target string) string {
 	return target
 }
 
+// pendingLogin is what the callback needs to finish a sign-in started in
+// this browser. It travels sealed in a login cookie.
+type pendingLogin struct {
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	Next     string `json:"r"`
+	Expires  int64  `json:"e"` // Unix seconds
+}
+
+// The bounds of the sign-ins in progress.
+const (
+	// loginTTL bounds the time a reviewer may spend at the identity
+	// provider.
+	loginTTL = 10 * time.Minute
+	// maxLogins is how many sign-ins one browser may have in progress: a
+	// new one clears the oldest beyond it, so that the login cookies stay
+	// a few kilobytes.
+	maxLogins = 3
+	// maxLoginCookies bounds the login cookies a request's handler opens.
+	maxLoginCookies = 8
+	// maxNextLen bounds the page a sign-in returns to; a longer one
+	// returns to the queue.
+	maxNextLen = 1024
+)
+
+func loginAAD(name string) string { return "login\x00" + name }
+
+// loginCookie is one login cookie of a request; ok when it opened and has
+// not expired.
+type loginCookie struct {
+	name string
+	pl   pendingLogin
+	ok   bool
+}
+
+// loginCookies opens the request's login cookies. Only a store that could
+// not give the keys is an error.
+func (u *UI) loginCookies(r *http.Request) ([]loginCookie, error) {
+	now := u.clock.Now()
+	var out []loginCookie
+	for _, ck := range r.Cookies() {
+		if !strings.HasPrefix(ck.Name, u.cookies.login()) || len(out) == maxLoginCookies {
+			continue
+		}
+		lc := loginCookie{name: ck.Name}
+		plain, err := u.sealer.open(r.Context(), loginAAD(ck.Name), ck.Value)
+		if err != nil && !errors.Is(err, errUnsealed) {
+			return nil, err
+		}
+		lc.ok = err == nil && json.Unmarshal(plain, &lc.pl) == nil && now.Before(time.Unix(lc.pl.Expires, 0))
+		out = append(out, lc)
+	}
+	return out, nil
+}
+
+var errSignInUnavailable = errPage(http.StatusServiceUnavailable, "Sign-in is unavailable",
+	"The server could not read its sign-in keys. Try again in a minute; if it keeps failing, tell your administrator (the server log says why).")
+
 func (u *UI) login(c echo.Context) error {
+	r := c.Request()
 	next := safeNext(c.QueryParam("next"))
+	if len(next) > maxNextLen {
+		next = "/"
+	}
 	if s, ok := sessionOf(c); ok && s.user.CanReview() {
 		return c.Redirect(http.StatusSeeOther, next)
 	}
-	p, err := u.discover(c.Request().Context())
+	p, err := u.discover(r.Context())
 	if err != nil {
 		u.log.Error("web: sign-in unavailable", "err", err)
 		return errPage(http.StatusBadGateway, "Sign-in is unavailable",
 			"The identity provider could not be reached. Try again in a minute; if it keeps failing, tell your administrator (the server log says why).")
 	}
-	pl := pendingLogin{state: randomToken(), nonce: randomToken(), verifier: oauth2.GenerateVerifier(), next: next}
-	key := u.sessions.startLogin(pl)
-	u.cookies.set(c.Response(), u.cookies.login(), key, loginTTL)
+	others, err := u.loginCookies(r)
+	if err != nil {
+		u.log.Error("web: sign-in keys unavailable", "err", err)
+		return errSignInUnavailable
+	}
+	// Make room: unreadable and expired cookies go, then the oldest.
+	slices.SortStableFunc(others, func(a, b loginCookie) int {
+		if a.ok != b.ok {
+			if a.ok {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.pl.Expires, b.pl.Expires)
+	})
+	for i, o := range others {
+		if !o.ok || len(others)-i >= maxLogins {
+			u.cookies.clear(c.Response(), o.name)
+		}
+	}
+
+	pl := pendingLogin{State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier(), Next: next,
+		Expires: u.clock.Now().Add(loginTTL).Unix()}
+	name := u.cookies.login() + randomToken()[:16]
+	plain, _ := json.Marshal(pl) // strings and a number always encode
+	value, err := u.sealer.seal(r.Context(), loginAAD(name), plain)
+	if err != nil {
+		u.log.Error("web: sign-in keys unavailable", "err", err)
+		return errSignInUnavailable
+	}
+	u.cookies.set(c.Response(), name, value, loginTTL)
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.Redirect(http.StatusFound, p.oauth.AuthCodeURL(pl.state, oidc.Nonce(pl.nonce), oauth2.S256ChallengeOption(pl.verifier)))
+	return c.Redirect(http.StatusFound, p.oauth.AuthCodeURL(pl.State, oidc.Nonce(pl.Nonce), oauth2.S256ChallengeOption(pl.Verifier)))
+}
+
+// finishLogin returns the sign-in in progress the callback's state names,
+// clearing its cookie and any unreadable or expired one. found says
+// whether the browser had any sign-in in progress at all.
+func (u *UI) finishLogin(c echo.Context, state string) (pl pendingLogin, ok, found bool, err error) {
+	cks, err := u.loginCookies(c.Request())
+	if err != nil {
+		return pendingLogin{}, false, false, err
+	}
+	for _, ck := range cks {
+		switch {
+		case !ck.ok:
+			u.cookies.clear(c.Response(), ck.name)
+		case subtle.ConstantTimeCompare([]byte(state), []byte(ck.pl.State)) == 1 && !ok:
+			u.cookies.clear(c.Response(), ck.name)
+			pl, ok, found = ck.pl, true, true
+		default:
+			found = true
+		}
+	}
+	return pl, ok, found, nil
 }
 
 // idClaims are the ID-token claims the UI uses. Entra sends oid, name,
@@ -177,13 +305,15 @@ type idClaims struct {
 func (u *UI) callback(c echo.Context) error {
 	r := c.Request()
 	q := r.URL.Query()
-	u.cookies.clear(c.Response(), u.cookies.login())
-	pl, ok := u.sessions.finishLogin(readCookie(r, u.cookies.login()))
-	if !ok {
+	pl, ok, found, err := u.finishLogin(c, q.Get("state"))
+	switch {
+	case err != nil:
+		u.log.Error("web: sign-in keys unavailable", "err", err)
+		return errSignInUnavailable
+	case !found:
 		return errPage(http.StatusBadRequest, "Sign-in expired",
 			"The sign-in took too long, was already used, or was started in another browser. Go to the queue to sign in again.")
-	}
-	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(pl.state)) != 1 {
+	case !ok:
 		u.log.Warn("web: sign-in rejected: state mismatch")
 		return errPage(http.StatusBadRequest, "Sign-in could not be verified",
 			"The answer from the identity provider did not match this sign-in, so it was refused. Go to the queue to sign in again.")
@@ -203,7 +333,7 @@ func (u *UI) callback(c echo.Context) error {
 	}
 	ctx, cancel := u.providerContext(r.Context())
 	defer cancel()
-	tok, err := p.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(pl.verifier))
+	tok, err := p.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(pl.Verifier))
 	if err != nil {
 		u.log.Warn("web: sign-in rejected: code exchange failed", "err", err)
 		return errPage(http.StatusBadGateway, "Sign-in could not be completed",
@@ -211,7 +341,7 @@ func (u *UI) callback(c echo.Context) error {
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idt, err := p.verifier.Verify(ctx, raw)
-	if err == nil && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pl.nonce)) != 1 {
+	if err == nil && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pl.Nonce)) != 1 {
 		err = errNonce
 	}
 	var cl idClaims
@@ -235,12 +365,15 @@ func (u *UI) callback(c echo.Context) error {
 		user.Name = user.Username
 	}
 	if old, ok := sessionOf(c); ok {
-		u.sessions.delete(old.id)
+		u.sessions.delete(r.Context(), old.hash)
 	}
-	s := u.sessions.create(user)
-	u.cookies.set(c.Response(), u.cookies.session(), s.id, u.cfg.SessionMaxAge)
+	id, err := u.sessions.create(r.Context(), user)
+	if err != nil {
+		return fmt.Errorf("web: store the session: %w", err)
+	}
+	u.cookies.set(c.Response(), u.cookies.session(), id, u.cfg.SessionMaxAge)
 	u.log.Info("web: signed in", "oid", user.OID, "name", user.Name, "reviewer", user.Reviewer, "admin", user.Admin)
-	return c.Redirect(http.StatusSeeOther, pl.next)
+	return c.Redirect(http.StatusSeeOther, safeNext(pl.Next))
 }
 
 type constError string
@@ -251,7 +384,7 @@ const errNonce = constError("nonce does not match the sign-in")
 
 func (u *UI) logout(c echo.Context) error {
 	if s, ok := sessionOf(c); ok {
-		u.sessions.delete(s.id)
+		u.sessions.delete(c.Request().Context(), s.hash)
 		u.log.Info("web: signed out", "oid", s.user.OID)
 	}
 	u.cookies.clear(c.Response(), u.cookies.session())

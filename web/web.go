@@ -54,6 +54,7 @@ type UI struct {
 	static   http.Handler
 	versions map[string]string // static file name -> content hash
 	sessions *sessions
+	sealer   *sealer // seals the login and flash cookies
 	cookies  cookies
 	origin   string // scheme://host of PublicURL
 
@@ -84,7 +85,8 @@ func New(cfg Config) (*UI, error) {
 		store:    cfg.Store,
 		clock:    cfg.Clock,
 		log:      cfg.Logger,
-		sessions: newSessions(cfg.Clock, cfg.SessionIdleTimeout, cfg.SessionMaxAge, cfg.MaxSessions),
+		sessions: newSessions(cfg.Store, cfg.Clock, cfg.Logger, cfg.SessionIdleTimeout, cfg.SessionMaxAge, cfg.MaxSessions),
+		sealer:   newSealer(cfg.Store, cfg.Clock),
 		cookies:  cookies{secure: cfg.secure()},
 		origin:   pu.Scheme + "://" + pu.Host,
 	}

@@ -37,6 +37,15 @@ package bolt
 //	  u8(len id) id u64(Seq)   -> ""
 //	events_by_time                          one entry per event whose At is
 //	  t8(At)                   -> u64(Seq)  later than every earlier event's
+//	sessions                                the web UI's sessions; the bucket's
+//	  IDHash                   -> approvals.Session   sequence is their number
+//	sessions_by_expiry
+//	  t8(ExpiresAt) IDHash     -> ""
+//	cookie_keys                             the newest and the one before
+//	  u64(ID)                  -> t8(CreatedAt) secret
+//
+// The three session buckets were added within version 2: Open creates
+// them in a file that lacks them (sessions.go).
 //
 // Index entries change in the same transaction as the request they index,
 // values included: a provisioning step rewrites the standing and export
@@ -195,7 +204,7 @@ func initSchema(db *bbolt.DB, opts Options) error {
 			if foreign != nil {
 				return fmt.Errorf("not an approvals data file: it holds bucket %q but no schema version", foreign)
 			}
-			for _, name := range allBuckets() {
+			for _, name := range append(allBuckets(), sessionBuckets()...) {
 				if _, err := tx.CreateBucket(name); err != nil {
 					return fmt.Errorf("create bucket %s: %w", name, err)
 				}
@@ -209,6 +218,12 @@ func initSchema(db *bbolt.DB, opts Options) error {
 		}
 		if v > schemaVersion {
 			return newerSchema(v)
+		}
+		// The session buckets came later than version 2 (sessions.go).
+		for _, name := range sessionBuckets() {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
 		}
 		return nil
 	})

@@ -122,7 +122,65 @@ func checkIndexes(tx *bbolt.Tx) error {
 	if tx.Bucket(bucketUpgrade) != nil {
 		bad("bucket %s of an unfinished upgrade is left", bucketUpgrade)
 	}
+	if err := checkSessions(tx, bad); err != nil {
+		return err
+	}
 	return errors.Join(errs...)
+}
+
+// checkSessions verifies the session buckets: every session decodes under
+// its own IDHash with one expiry entry, the count is right, the cookie
+// keys are well formed. A read-only file from before them has none.
+func checkSessions(tx *bbolt.Tx, bad func(format string, args ...any)) error {
+	sessions := tx.Bucket(bucketSessions)
+	if sessions == nil {
+		return nil
+	}
+	for _, name := range sessionBuckets() {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("bucket %s is missing", name)
+		}
+	}
+	want := map[string]bool{}
+	var n uint64
+	err := sessions.ForEach(func(k, v []byte) error {
+		n++
+		var s approvals.Session
+		if err := json.Unmarshal(v, &s); err != nil {
+			bad("session %x: %v", k, err)
+			return nil
+		}
+		if s.IDHash != string(k) {
+			bad("session %x holds id hash %q", k, s.IDHash)
+		}
+		want[string(expiryKey(&s))] = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if sessions.Sequence() != n {
+		bad("bucket %s counts %d sessions; it holds %d", bucketSessions, sessions.Sequence(), n)
+	}
+	err = tx.Bucket(bucketSessionsByExpiry).ForEach(func(k, _ []byte) error {
+		if !want[string(k)] {
+			bad("index %s holds stray key %x", bucketSessionsByExpiry, k)
+		}
+		delete(want, string(k))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k := range want {
+		bad("index %s lacks key %x", bucketSessionsByExpiry, k)
+	}
+	if keys, err := readCookieKeys(tx); err != nil {
+		bad("%v", err)
+	} else if len(keys) > maxCookieKeys {
+		bad("bucket %s holds %d keys; at most %d are kept", bucketCookieKeys, len(keys), maxCookieKeys)
+	}
+	return nil
 }
 
 // describeValue shows an index value in a Check report: the standing or

@@ -29,6 +29,9 @@ type Store struct {
 	byPerson map[string]string
 	events   []approvals.Event
 	closed   bool
+
+	sessions   map[string]*approvals.Session // by IDHash
+	cookieKeys []approvals.CookieKey         // newest first
 }
 
 // New returns an empty store using clock for UpdatedAt.
@@ -36,7 +39,8 @@ func New(clock approvals.Clock) *Store {
 	if clock == nil {
 		clock = approvals.SystemClock
 	}
-	return &Store{clock: clock, byID: map[string]*approvals.Request{}, byPerson: map[string]string{}}
+	return &Store{clock: clock, byID: map[string]*approvals.Request{}, byPerson: map[string]string{},
+		sessions: map[string]*approvals.Session{}}
 }
 
 var _ approvals.Store = (*Store)(nil)

@@ -54,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"AppendEvents", testAppendEvents},
 		{"Decisions", testDecisions},
 		{"RandomOperations", testRandomOperations},
+		{"Sessions", testSessions}, {"SessionsPurge", testSessionsPurge}, {"SessionsBounded", testSessionsBounded}, {"CookieKeys", testCookieKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +82,7 @@ func RunPersistent(t *testing.T, open PathOpener) {
 		t.Parallel()
 		testReopen(t, open)
 	})
+	t.Run("SessionsReopen", func(t *testing.T) { t.Parallel(); testSessionsReopen(t, open) })
 }
 
 // Clock is a fake approvals.Clock that moves only when told to. It is safe
