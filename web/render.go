@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
-	"github.com/approvals-dev/approvals/web/api"
 )
 
 // page is what every template gets: the layout's data and the page's own
@@ -107,9 +107,16 @@ func (u *UI) funcs() template.FuncMap {
 		"number":      formatInt,
 		"plural":      plural,
 		"initials":    initials,
+		"maxReason":   func() int { return approvals.MaxReasonLength },
+		"short":       func(s string) string { return approvals.Truncate(s, shortReason) },
 	}
 }
 
+// shortReason is how many characters of a reason a list shows.
+const shortReason = 140
+
+// formatTime writes t in UTC for the page; app.js shows it in the
+// browser's time zone and keeps this text as the hover title.
 func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return "—"
@@ -161,6 +168,10 @@ func identityLabel(id *approvals.Identity) string {
 	return id.Issuer
 }
 
+// eventLabels names every audit event type for people. Event types that
+// other packages add (the admin API's) are named by value, so that web
+// needs no import of them; a test checks that every EventType constant in
+// the module has a label here.
 var eventLabels = map[approvals.EventType]string{
 	approvals.EventReceived:              "Request received",
 	approvals.EventResubmitted:           "Request resubmitted",
@@ -176,8 +187,10 @@ var eventLabels = map[approvals.EventType]string{
 	approvals.EventProvisioningRequeued:  "Provisioning retried",
 	approvals.EventInvitationCreated:     "Invitation created",
 	approvals.EventBlockedAtCheck:        "Sign-up blocked at status check",
-	api.EventInvitationFailed:            "Invitation failed",
-	api.EventInvitationLinked:            "Existing directory user linked",
+	"invitation.failed":                  "Invitation failed",
+	"invitation.linked_existing":         "Existing directory user linked",
+	"admin.decisions_exported":           "Decisions exported",
+	"admin.backup_downloaded":            "Backup downloaded",
 }
 
 func eventLabel(t approvals.EventType) string {
@@ -280,11 +293,30 @@ func formatInt(n int) string {
 	return b.String()
 }
 
+// plural writes a count and an English noun: "1 match", "2 matches",
+// "0 requests".
 func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
-	return formatInt(n) + " " + word + "s"
+	suffix := "s"
+	for _, end := range []string{"s", "x", "z", "ch", "sh"} {
+		if strings.HasSuffix(word, end) {
+			suffix = "es"
+			break
+		}
+	}
+	return formatInt(n) + " " + word + suffix
+}
+
+// sentence starts a message with a capital letter: domain messages are
+// written to follow a prefix ("Not approved: ..."), pages show some alone.
+func sentence(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if size == 0 || !unicode.IsLower(r) {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[size:]
 }
 
 // initials returns up to two initials of a name, for the avatar.
