@@ -442,9 +442,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if got := eval[string](rob, `document.activeElement.id`); got != "order" {
 		t.Fatalf("after an arrow key the focus is on %q, want the order dropdown", got)
 	}
-	rob.load("applying the order", chromedp.Click(chromedp.CSS(`form.toolbar button[type="submit"]`)))
+	rob.load("applying the order with Enter", chromedp.KeyEvent(kb.Enter))
 	if loc, _ := rob.location(); !strings.Contains(loc, "order=newest") {
-		t.Fatalf("Apply loaded %s, want the newest-first order", loc)
+		t.Fatalf("Enter in the order dropdown loaded %s, want the newest-first order", loc)
 	}
 	rob.load("back to the queue", chromedp.Navigate(d.PublicURL+"/"))
 
@@ -537,6 +537,12 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	rob.checkPage("request-deny-dialog")
 	rob.step("cancelling", chromedp.Click(chromedp.CSS(`dialog.confirm[open] button[value="cancel"]`)), chromedp.WaitNotPresent(chromedp.CSS("dialog.confirm[open]")))
+	// By keyboard: Escape closes the dialog and the focus goes back to Deny.
+	rob.step("asking to deny by keyboard", chromedp.Focus(chromedp.CSS(`form[action$="/deny"] button[type="submit"]`)), chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("dialog.confirm[open]")), chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(chromedp.CSS("dialog.confirm[open]")))
+	if got := eval[string](rob, `document.activeElement.closest('form[action$="/deny"]') ? document.activeElement.textContent.trim() : document.activeElement.tagName`); got != "Deny" {
+		t.Fatalf("after Escape the focus is on %q, want the Deny button", got)
+	}
 	if s := rob.text(".request-head .pill"); s != "Pending" {
 		t.Fatalf("after cancelling the request is %q, want Pending", s)
 	}
@@ -664,6 +670,16 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatalf("the navigation highlights %q on the invite page", cur)
 	}
 	ada.checkPage("invite")
+	// A form with mistakes comes back with the errors by their fields.
+	ada.step("clearing the redirect URL", chromedp.SetValue(chromedp.ID("redirect_url"), "not a url"))
+	if status := ada.load("inviting nobody", chromedp.Click(chromedp.CSS(`form.form-card button[type="submit"]`))); status != 422 {
+		t.Fatalf("an invitation without an address: HTTP %d, want 422", status)
+	}
+	if n := ada.count(".field-error"); n == 0 {
+		t.Fatal("the invite form shows no errors")
+	}
+	ada.checkPage("invite-errors")
+	ada.step("restoring the redirect URL", chromedp.SetValue(chromedp.ID("redirect_url"), "https://myapps.microsoft.com"))
 	const longName = "Alexandra Konstantinopoulou-Wetherspoon de la Cruz Montgomery-Featherstonehaugh"
 	const longEmail = "alexandra.konstantinopoulou-wetherspoon.delacruz@partners-of-contoso-international.example"
 	ada.step("filling in the invitation",
