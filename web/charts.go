@@ -67,7 +67,7 @@ type series struct {
 const (
 	chartW      = 640.0
 	chartH      = 240.0
-	marginLeft  = 48.0
+	marginLeft  = 64.0
 	marginRight = 12.0
 	marginTop   = 12.0
 	marginBot   = 30.0
@@ -195,7 +195,7 @@ func barChart(id, title, desc string, labels []string, ss []series, labelEvery i
 
 // hbarChart draws one series as horizontal bars, a category per row.
 func hbarChart(id, title, desc string, labels []string, s series) *chart {
-	ch := newChart(id, title, desc, box{X: 96, Y: marginTop, W: chartW - 96 - 56, H: chartH - marginTop - 12})
+	ch := newChart(id, title, desc, box{X: 116, Y: marginTop, W: chartW - 116 - 56, H: chartH - marginTop - 12})
 	ch.Axis = line{X1: ch.Plot.X, Y1: ch.Plot.Y, X2: ch.Plot.X, Y2: ch.Plot.Bottom()}
 	max := 0.0
 	for _, v := range s.Values {
