@@ -22,6 +22,9 @@ import (
 // Approve records a decision to approve and enqueues the provisioning job.
 // Approving an approved request returns ErrUnchanged.
 func (r *Request) Approve(by Actor, reason string, now time.Time, provisioningDeadline time.Duration) (Event, error) {
+	if err := CheckReason(reason); err != nil {
+		return Event{}, err
+	}
 	switch r.Status {
 	case StatusApproved:
 		return Event{}, ErrUnchanged
@@ -45,6 +48,9 @@ func (r *Request) Deny(by Actor, reason string, now time.Time) (Event, error) {
 	if reason == "" {
 		return Event{}, Errorf(EInvalid, "a reason is required to deny a request")
 	}
+	if err := CheckReason(reason); err != nil {
+		return Event{}, err
+	}
 	switch r.Status {
 	case StatusDenied:
 		return Event{}, ErrUnchanged
@@ -59,6 +65,9 @@ func (r *Request) Deny(by Actor, reason string, now time.Time) (Event, error) {
 // Reopen puts a denied request back in the queue. Only an admin may do it:
 // a denial is otherwise final, and the person cannot ask again.
 func (r *Request) Reopen(by Actor, reason string, now time.Time) (Event, error) {
+	if err := CheckReason(reason); err != nil {
+		return Event{}, err
+	}
 	if !by.Admin {
 		return Event{}, Errorf(EForbidden, "only an admin can reopen a denied request")
 	}

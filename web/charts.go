@@ -67,7 +67,7 @@ type series struct {
 const (
 	chartW      = 640.0
 	chartH      = 240.0
-	marginLeft  = 48.0
+	marginLeft  = 64.0
 	marginRight = 12.0
 	marginTop   = 12.0
 	marginBot   = 30.0
@@ -195,7 +195,7 @@ func barChart(id, title, desc string, labels []string, ss []series, labelEvery i
 
 // hbarChart draws one series as horizontal bars, a category per row.
 func hbarChart(id, title, desc string, labels []string, s series) *chart {
-	ch := newChart(id, title, desc, box{X: 96, Y: marginTop, W: chartW - 96 - 56, H: chartH - marginTop - 12})
+	ch := newChart(id, title, desc, box{X: 116, Y: marginTop, W: chartW - 116 - 56, H: chartH - marginTop - 12})
 	ch.Axis = line{X1: ch.Plot.X, Y1: ch.Plot.Y, X2: ch.Plot.X, Y2: ch.Plot.Bottom()}
 	max := 0.0
 	for _, v := range s.Values {
@@ -255,6 +255,42 @@ func lineChart(id, title, desc string, labels []string, s series, unit string, l
 	}
 	ch.table("Day", labels, []series{rounded}, unit)
 	return ch
+}
+
+// durationUnits are the units a duration axis may use, smallest first;
+// an axis takes the largest unit in which its largest value is at least 2.
+var durationUnits = []struct {
+	Name    string
+	Seconds float64
+}{{"s", 1}, {"min", 60}, {"h", 3600}, {"d", 86400}}
+
+// durationUnit returns the unit for an axis whose largest value is max
+// seconds: "45 s", "12 min", "5 h", "3 d", never "0.0 h" for a minute.
+func durationUnit(max float64) (name string, seconds float64) {
+	u := durationUnits[0]
+	for _, c := range durationUnits[1:] {
+		if max >= 2*c.Seconds {
+			u = c
+		}
+	}
+	return u.Name, u.Seconds
+}
+
+// durationChart draws durations in seconds (NaN: no value) as a line, in
+// the unit that fits the data.
+func durationChart(id, title, desc string, labels []string, s series, labelEvery int) *chart {
+	max := 0.0
+	for _, v := range s.Values {
+		if !math.IsNaN(v) {
+			max = math.Max(max, v)
+		}
+	}
+	unit, per := durationUnit(max)
+	scaled := series{Name: s.Name, Class: s.Class, Values: make([]float64, len(s.Values))}
+	for i, v := range s.Values {
+		scaled.Values[i] = v / per
+	}
+	return lineChart(id, title, desc, labels, scaled, " "+unit, labelEvery)
 }
 
 func formatCoord(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }

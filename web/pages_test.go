@@ -438,8 +438,51 @@ func TestAuditPage(t *testing.T) {
 	// Filtered by request.
 	p = b.get("/audit?request=" + pending[0].ID)
 	rows = queryAll(t, p.doc, "table.audit-table tbody tr")
-	if len(rows) != 1 || attr(queryOne(t, rows[0], "td[data-label=Request] a"), "href") != "/requests/"+pending[0].ID {
-		t.Errorf("filtered: %d rows", len(rows))
+	if len(rows) != 1 {
+		t.Fatalf("filtered: %d rows", len(rows))
+	}
+	// The event names the person, linked to the request page, which links
+	// back to this page.
+	link := queryOne(t, rows[0], "td[data-label=Person] a.person-name")
+	if textOf(link) != pending[0].DisplayName || !strings.HasPrefix(attr(link, "href"), "/requests/"+pending[0].ID+"?back=%2Faudit%3F") {
+		t.Errorf("filtered: the person is %q linked to %q", textOf(link), attr(link, "href"))
+	}
+	if email := textOf(queryOne(t, rows[0], "td[data-label=Person] .person-email")); email != pending[0].Email {
+		t.Errorf("filtered: the email is %q, want %q", email, pending[0].Email)
+	}
+	if n := len(queryAll(t, p.doc, "table.audit-table code")); n != 0 {
+		t.Errorf("the audit page shows %d request ids instead of people", n)
+	}
+	req := b.get(attr(link, "href"))
+	if cur := textOf(queryOne(t, req.doc, `.mainnav a[aria-current=page]`)); cur != "Audit" {
+		t.Errorf("a request opened from the audit trail highlights %q", cur)
+	}
+	if back := queryOne(t, req.doc, ".breadcrumb a"); textOf(back) != "← Back to the audit trail" || !strings.HasPrefix(attr(back, "href"), "/audit?") {
+		t.Errorf("breadcrumb %q to %q", textOf(back), attr(back, "href"))
+	}
+
+	// Admin events have labels; an event of a request that is gone shows
+	// its id.
+	later := t0.Add(48 * time.Hour)
+	if err := e.store.AppendEvents(context.Background(), []approvals.Event{
+		{At: later, Type: "admin.decisions_exported", Actor: reviewer, Details: map[string]string{"format": "csv"}},
+		{At: later, Type: "admin.backup_downloaded", Actor: reviewer},
+		{At: later, Type: approvals.EventProvisioningStep, RequestID: "0123456789abcdef01234567", Actor: approvals.ProvisionerActor},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p = b.get("/audit?since=" + later.Format("2006-01-02"))
+	var labels []string
+	for _, l := range queryAll(t, p.doc, ".audit-table .event-label") {
+		labels = append(labels, textOf(l))
+	}
+	for _, want := range []string{"Decisions exported", "Backup downloaded", "Provisioning step done"} {
+		if !slices.Contains(labels, want) {
+			t.Errorf("audit labels %q, want %q among them", labels, want)
+		}
+	}
+	if gone := textOf(queryOne(t, p.doc, "td[data-label=Person] a code")); gone != "0123456789abcdef01234567" {
+		t.Errorf("an event of a missing request shows %q", gone)
 	}
 	// Since a later day: nothing.
 	p = b.get("/audit?since=2030-01-01")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -104,9 +105,16 @@ func (u *UI) funcs() template.FuncMap {
 		"number":      formatInt,
 		"plural":      plural,
 		"initials":    initials,
+		"maxReason":   func() int { return approvals.MaxReasonLength },
+		"short":       func(s string) string { return approvals.Truncate(s, shortReason) },
 	}
 }
 
+// shortReason is how many characters of a reason a list shows.
+const shortReason = 140
+
+// formatTime writes t in UTC for the page; app.js shows it in the
+// browser's time zone and keeps this text as the hover title.
 func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return "—"
@@ -158,6 +166,10 @@ func identityLabel(id *approvals.Identity) string {
 	return id.Issuer
 }
 
+// eventLabels names every audit event type for people. Event types that
+// other packages add (the admin API's) are named by value, so that web
+// needs no import of them; a test checks that every EventType constant in
+// the module has a label here.
 var eventLabels = map[approvals.EventType]string{
 	approvals.EventReceived:              "Request received",
 	approvals.EventResubmitted:           "Request resubmitted",
@@ -175,6 +187,8 @@ var eventLabels = map[approvals.EventType]string{
 	approvals.EventBlockedAtCheck:        "Sign-up blocked at status check",
 	approvals.EventInvitationFailed:      "Invitation failed",
 	approvals.EventInvitationLinked:      "Existing directory user linked",
+	"admin.decisions_exported":           "Decisions exported",
+	"admin.backup_downloaded":            "Backup downloaded",
 }
 
 func eventLabel(t approvals.EventType) string {
@@ -277,11 +291,30 @@ func formatInt(n int) string {
 	return b.String()
 }
 
+// plural writes a count and an English noun: "1 match", "2 matches",
+// "0 requests".
 func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
-	return formatInt(n) + " " + word + "s"
+	suffix := "s"
+	for _, end := range []string{"s", "x", "z", "ch", "sh"} {
+		if strings.HasSuffix(word, end) {
+			suffix = "es"
+			break
+		}
+	}
+	return formatInt(n) + " " + word + suffix
+}
+
+// sentence starts a message with a capital letter: domain messages are
+// written to follow a prefix ("Not approved: ..."), pages show some alone.
+func sentence(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if size == 0 || !unicode.IsLower(r) {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[size:]
 }
 
 // initials returns up to two initials of a name, for the avatar.

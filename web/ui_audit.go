@@ -20,10 +20,19 @@ const auditDefaultDays = 7
 type auditView struct {
 	Since     string
 	RequestID string
-	Events    []timelineItem
+	Events    []auditRow
 	NextHref  string
 	FirstHref string
 	Error     string
+}
+
+// auditRow is one event of the audit page with the person it is about:
+// Person is nil when the event belongs to no request, or to one that is
+// not stored (any more).
+type auditRow struct {
+	timelineItem
+	Person *approvals.Request
+	Href   string // the request page, returning here
 }
 
 func (u *UI) audit(c echo.Context) error {
@@ -47,9 +56,6 @@ func (u *UI) audit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, ev := range events {
-		v.Events = append(v.Events, timelineItem{Event: ev, Details: eventDetails(ev.Details)})
-	}
 	link := func(after uint64) string {
 		q := url.Values{"since": {v.Since}}
 		if v.RequestID != "" {
@@ -59,6 +65,24 @@ func (u *UI) audit(c echo.Context) error {
 			q.Set("after", strconv.FormatUint(after, 10))
 		}
 		return "/audit?" + q.Encode()
+	}
+	self := link(after)
+	people := map[string]*approvals.Request{}
+	for _, ev := range events {
+		row := auditRow{timelineItem: timelineItem{Event: ev, Details: eventDetails(ev.Details)}}
+		if id := ev.RequestID; id != "" {
+			r, seen := people[id]
+			if !seen {
+				// At most auditPageSize reads: one per request on the page.
+				r, err = u.store.Get(c.Request().Context(), id)
+				if err != nil && approvals.Code(err) != approvals.ENotFound {
+					return err
+				}
+				people[id] = r
+			}
+			row.Person, row.Href = r, requestHref(id, self)
+		}
+		v.Events = append(v.Events, row)
 	}
 	if next != 0 {
 		v.NextHref = link(next)

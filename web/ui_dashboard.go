@@ -165,7 +165,7 @@ func (u *UI) dashboardData(ctx context.Context) (*dashboardView, error) {
 	for i, ds := range perDay {
 		medians[i] = math.NaN()
 		if len(ds) > 0 {
-			medians[i] = median(ds).Hours()
+			medians[i] = median(ds).Seconds()
 		}
 	}
 
@@ -206,9 +206,9 @@ func (u *UI) dashboardData(ctx context.Context) (*dashboardView, error) {
 		hbarChart("chart-pending-age", "Pending requests by age",
 			"How long the requests still waiting for a reviewer have waited.",
 			ageLabels, series{Name: "Requests", Class: "s-pending", Values: ages}),
-		lineChart("chart-median", "Median time to decision",
-			"Median hours from request to a reviewer's decision, per day of decision; days without reviewer decisions are gaps.",
-			labels, series{Name: "Median hours", Class: "s-median", Values: medians}, " h", 7),
+		durationChart("chart-median", "Median time to decision",
+			"Median time from request to a reviewer's decision, per day of decision; days without reviewer decisions are gaps.",
+			labels, series{Name: "Median", Class: "s-median", Values: medians}, 7),
 	}
 	return v, nil
 }

@@ -143,7 +143,7 @@ func (u *UI) invite(c echo.Context) error {
 		fl.Link, fl.LinkText = p.RedeemURL, "Invitation redemption link"
 	}
 	u.flashLink(c, fl)
-	return c.Redirect(http.StatusSeeOther, requestHref(r.ID, ""))
+	return c.Redirect(http.StatusSeeOther, requestHref(r.ID, "/invite"))
 }
 
 // inviteTimeout bounds how long the Invite page waits for Microsoft Graph

@@ -154,10 +154,6 @@ func (u *UI) queue(c echo.Context) error {
 	v.StatusArg = statusArg(q.Status)
 	v.ClearHref = queueQuery{Status: q.Status, Order: q.Order, Limit: q.Limit}.href()
 	v.ShowOutcome = q.Status != approvals.StatusPending
-	v.Columns = 5
-	if v.ShowOutcome {
-		v.Columns = 6
-	}
 	total := 0
 	for _, st := range approvals.Statuses {
 		total += counts[st]
@@ -191,6 +187,13 @@ func (u *UI) queue(c echo.Context) error {
 	for _, r := range rows {
 		v.Rows = append(v.Rows, queueRow{Request: r, Href: requestHref(r.ID, v.Self), Selectable: r.Status == approvals.StatusPending})
 		v.Selectable = v.Selectable || r.Status == approvals.StatusPending
+	}
+	v.Columns = 4
+	if v.ShowOutcome {
+		v.Columns++
+	}
+	if v.Selectable {
+		v.Columns++
 	}
 	if q.Status == "" && !v.Searching {
 		// Pending rows come first; a heading starts each group.

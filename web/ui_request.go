@@ -121,7 +121,8 @@ type requestView struct {
 	Claims       []claimRow
 	Timeline     []timelineItem
 	TimelineMore bool
-	Back         string // the queue page to return to
+	Back         string // the page to return to
+	BackLabel    string
 	// The deny form's state after a rejected submission.
 	DenyError, DenyReason string
 	CanRetry, CanReopen   bool
@@ -136,6 +137,10 @@ func (u *UI) request(c echo.Context) error {
 func (u *UI) showRequest(c echo.Context, status int, denyError, denyReason string) error {
 	ctx := c.Request().Context()
 	r, err := u.store.Get(ctx, c.Param("id"))
+	if approvals.Code(err) == approvals.ENotFound {
+		return &pageError{Status: http.StatusNotFound, Title: "Request not found",
+			Message: "There is no request with the id " + strings.ToValidUTF8(c.Param("id"), "\uFFFD") + ". Check the link, or search the queue for the person's email address."}
+	}
 	if err != nil {
 		return err
 	}
@@ -158,13 +163,29 @@ func (u *UI) showRequest(c echo.Context, status int, denyError, denyReason strin
 	if title == "" {
 		title = r.Email
 	}
-	p := u.newPage(c, title, "queue")
+	p := u.newPage(c, title, navOf(v.Back))
 	p.Data = v
+	v.BackLabel = backLabels[p.Nav]
 	return u.render(c, status, "request", p)
 }
 
-// maxReason bounds a decision's reason.
-const maxReason = 1000
+// navOf is the navigation item a page returning to back belongs to: a
+// request opened from the invite page or the audit trail keeps that item
+// highlighted.
+func navOf(back string) string {
+	path, _, _ := strings.Cut(back, "?")
+	switch path {
+	case "/invite", "/dashboard", "/audit", "/export":
+		return strings.TrimPrefix(path, "/")
+	}
+	return "queue"
+}
+
+// backLabels name the page the request page's breadcrumb returns to.
+var backLabels = map[string]string{
+	"queue": "Back to the queue", "invite": "Back to Invite", "dashboard": "Back to the dashboard",
+	"audit": "Back to the audit trail", "export": "Back to Export",
+}
 
 // who names a request in messages: "John Smith (john@example.com)".
 func who(r *approvals.Request) string {
@@ -198,8 +219,8 @@ func (u *UI) approve(c echo.Context) error {
 	s, _ := sessionOf(c)
 	id := c.Param("id")
 	reason := strings.TrimSpace(c.FormValue("reason"))
-	if len(reason) > maxReason {
-		u.flash(c, "error", fmt.Sprintf("The reason is too long: keep it under %d characters.", maxReason))
+	if err := approvals.CheckReason(reason); err != nil {
+		u.flash(c, "error", "Not approved: "+approvals.Message(err)+".")
 		return c.Redirect(http.StatusSeeOther, requestHref(id, c.FormValue("return")))
 	}
 	r, err := u.svc.Approve(c.Request().Context(), id, s.user.Actor(), reason)
@@ -218,11 +239,11 @@ func (u *UI) deny(c echo.Context) error {
 	s, _ := sessionOf(c)
 	id := c.Param("id")
 	reason := strings.TrimSpace(c.FormValue("reason"))
-	switch {
-	case reason == "":
+	if reason == "" {
 		return u.showRequest(c, http.StatusUnprocessableEntity, "Give a reason for denying: it is kept in the audit trail.", "")
-	case len(reason) > maxReason:
-		return u.showRequest(c, http.StatusUnprocessableEntity, fmt.Sprintf("The reason is too long: keep it under %d characters.", maxReason), reason)
+	}
+	if err := approvals.CheckReason(reason); err != nil {
+		return u.showRequest(c, http.StatusUnprocessableEntity, sentence(approvals.Message(err))+".", strings.ToValidUTF8(reason, "\uFFFD"))
 	}
 	r, err := u.svc.Deny(c.Request().Context(), id, s.user.Actor(), reason)
 	if userError(err) {
@@ -255,8 +276,9 @@ func (u *UI) reopen(c echo.Context) error {
 	s, _ := sessionOf(c)
 	id := c.Param("id")
 	reason := strings.TrimSpace(c.FormValue("reason"))
-	if len(reason) > maxReason {
-		reason = reason[:maxReason]
+	if err := approvals.CheckReason(reason); err != nil {
+		u.flash(c, "error", "Not reopened: "+approvals.Message(err)+".")
+		return c.Redirect(http.StatusSeeOther, requestHref(id, c.FormValue("return")))
 	}
 	r, err := u.svc.Reopen(c.Request().Context(), id, s.user.Actor(), reason)
 	if userError(err) {
@@ -296,8 +318,9 @@ func (u *UI) bulk(c echo.Context) error {
 		return fail(fmt.Sprintf("Select at most %d requests at a time.", maxBulk))
 	case action == "deny" && reason == "":
 		return fail("Give a reason for denying: it is kept in the audit trail. Nothing was denied.")
-	case len(reason) > maxReason:
-		return fail(fmt.Sprintf("The reason is too long: keep it under %d characters.", maxReason))
+	}
+	if err := approvals.CheckReason(reason); err != nil {
+		return fail(sentence(approvals.Message(err)) + ". Nothing was changed.")
 	}
 	ctx := c.Request().Context()
 	done := 0

@@ -15,17 +15,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/approvals-dev/approvals/internal/logcapture"
 )
 
 // Time bounds: the whole browser session, and each step in it.
 const (
-	browserSessionTimeout = 50 * time.Second
+	browserSessionTimeout = 240 * time.Second
 	browserStepTimeout    = 15 * time.Second
 )
+
+// missingRequest is the id of a request the test opens that does not exist.
+const missingRequest = "000000000000000000000000"
 
 // Viewports of the screenshots.
 var (
@@ -352,6 +357,10 @@ func TestBrowserEndToEnd(t *testing.T) {
 			if err != nil {
 				return
 			}
+			// The page of a missing request is a 404 on purpose.
+			if strings.Contains(m.URL, "/requests/"+missingRequest) {
+				continue
+			}
 			if m.Type == chromedp.ConsoleError || m.IsException() {
 				consoleMu.Lock()
 				consoleErrors = append(consoleErrors, fmt.Sprintf("%s (%s:%d)", m.Text, m.URL, m.Line+1))
@@ -359,20 +368,20 @@ func TestBrowserEndToEnd(t *testing.T) {
 			}
 		}
 	}()
-	// The deny button asks for confirmation; the reviewer says yes.
-	confirmations := make(chan string, 4)
+	// The pages ask for confirmations in a dialog of their own: a native
+	// one (window.confirm) is dismissed and fails the test.
+	var nativeDialogs []string
 	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
 	go func() {
 		for ev, err := range dialogs {
 			if err != nil {
 				return
 			}
-			select {
-			case confirmations <- ev.Message:
-			default:
-			}
-			if _, err := chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}); err != nil && ctx.Err() == nil {
-				t.Errorf("accepting the dialog %q: %v", ev.Message, err)
+			consoleMu.Lock()
+			nativeDialogs = append(nativeDialogs, ev.Message)
+			consoleMu.Unlock()
+			if _, err := chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false}); err != nil && ctx.Err() == nil {
+				t.Errorf("dismissing the dialog %q: %v", ev.Message, err)
 			}
 		}
 	}()
@@ -412,7 +421,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if got := eval[[]bool](rob, bulkDisabled); len(got) != 2 || !got[0] || !got[1] {
 		t.Fatalf("bulk buttons disabled %v before a selection, want both", got)
 	}
-	rob.shot("queue-desktop")
+	rob.checkPage("queue")
 	rob.step("selecting a request", chromedp.Click(chromedp.CSS(`#bulk-form input[name="id"]`)))
 	if got := eval[[]bool](rob, bulkDisabled); len(got) != 2 || got[0] || got[1] {
 		t.Fatalf("bulk buttons disabled %v after a selection, want neither", got)
@@ -421,9 +430,23 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatalf("selection count %q", n)
 	}
 	rob.step("clearing the selection", chromedp.Click(chromedp.CSS(`#bulk-form input[name="id"]`)))
-	rob.step("setting the phone viewport", phoneViewport)
-	rob.shot("queue-phone")
-	rob.step("setting the desktop viewport", desktopViewport)
+
+	// The order is applied by the Apply button (or Enter), never by an
+	// arrow key in the dropdown (WCAG 3.2.2).
+	before, _ := rob.location()
+	rob.step("choosing an order with the keyboard", chromedp.Focus(chromedp.ID("order")), chromedp.KeyEvent(kb.ArrowDown))
+	time.Sleep(300 * time.Millisecond)
+	if loc, _ := rob.location(); loc != before {
+		t.Fatalf("an arrow key in the order dropdown loaded %s", loc)
+	}
+	if got := eval[string](rob, `document.activeElement.id`); got != "order" {
+		t.Fatalf("after an arrow key the focus is on %q, want the order dropdown", got)
+	}
+	rob.load("applying the order with Enter", chromedp.KeyEvent(kb.Enter))
+	if loc, _ := rob.location(); !strings.Contains(loc, "order=newest") {
+		t.Fatalf("Enter in the order dropdown loaded %s, want the newest-first order", loc)
+	}
+	rob.load("back to the queue", chromedp.Navigate(d.PublicURL+"/"))
 
 	// Approve John Smith (Facebook): provisioning creates the guest in the
 	// fake Graph, and the request page says so.
@@ -440,10 +463,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if idp := rob.text(".props"); !strings.Contains(idp, "Facebook") {
 		t.Fatalf("details %q do not name Facebook", idp)
 	}
-	rob.shot("request-pending-desktop")
-	rob.step("setting the phone viewport", phoneViewport)
-	rob.shot("request-pending-phone")
-	rob.step("setting the desktop viewport", desktopViewport)
+	rob.checkPage("request-pending")
 
 	rob.step("typing the approval note", chromedp.SendKeys(chromedp.ID("approve-reason"), "Known supplier, checked with purchasing"))
 	if status := rob.load("approving", chromedp.Click(chromedp.CSS(`form[action$="/approve"] button[type="submit"]`))); status != 200 {
@@ -452,7 +472,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if msg := rob.text(".flash-success"); !strings.Contains(msg, "Approved John Smith") {
 		t.Fatalf("flash after approving: %q", msg)
 	}
-	rob.shot("queue-after-approve")
+	rob.checkPage("queue-after-approve")
 	if status := rob.load("following the flash link", chromedp.Click(chromedp.CSS(".flash-success a"))); status != 200 {
 		t.Fatalf("request page: HTTP %d", status)
 	}
@@ -493,7 +513,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if by := rob.text(`[aria-labelledby="h-decision"] dl`); !strings.Contains(by, "Rob Reviewer") || !strings.Contains(by, "Known supplier") {
 		t.Fatalf("decision card %q", by)
 	}
-	rob.shot("request-approved-desktop")
+	rob.checkPage("request-approved")
 
 	// Deny María García: the form wants a reason and a confirmation.
 	rob.load("going back to the queue", chromedp.Click(chromedp.CSS(".breadcrumb a")))
@@ -506,16 +526,29 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatal("the extension attribute is not marked")
 	}
 	rob.step("typing the reason for denying", chromedp.SendKeys(chromedp.ID("deny-reason"), "Not a known supplier"))
-	if status := rob.load("denying", chromedp.Click(chromedp.CSS(`form[action$="/deny"] button[type="submit"]`))); status != 200 {
-		t.Fatalf("after denying: HTTP %d", status)
+	// Deny asks for confirmation in an in-page dialog: Cancel keeps the
+	// request pending, the dialog's Deny denies it.
+	rob.step("asking to deny", chromedp.Click(chromedp.CSS(`form[action$="/deny"] button[type="submit"]`)), chromedp.WaitVisible(chromedp.CSS("dialog.confirm[open]")))
+	if msg := rob.text("dialog.confirm[open]"); !strings.Contains(msg, "Deny this request?") {
+		t.Fatalf("confirmation dialog %q", msg)
 	}
-	select {
-	case msg := <-confirmations:
-		if !strings.Contains(msg, "Deny this request?") {
-			t.Fatalf("confirmation %q", msg)
-		}
-	default:
-		t.Fatal("denying asked for no confirmation")
+	if role := eval[string](rob, `document.activeElement.closest("dialog") ? document.activeElement.textContent.trim() : ""`); role != "Cancel" {
+		t.Fatalf("the confirmation dialog has focus on %q, want its Cancel button", role)
+	}
+	rob.checkPage("request-deny-dialog")
+	rob.step("cancelling", chromedp.Click(chromedp.CSS(`dialog.confirm[open] button[value="cancel"]`)), chromedp.WaitNotPresent(chromedp.CSS("dialog.confirm[open]")))
+	// By keyboard: Escape closes the dialog and the focus goes back to Deny.
+	rob.step("asking to deny by keyboard", chromedp.Focus(chromedp.CSS(`form[action$="/deny"] button[type="submit"]`)), chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("dialog.confirm[open]")), chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(chromedp.CSS("dialog.confirm[open]")))
+	if got := eval[string](rob, `document.activeElement.closest('form[action$="/deny"]') ? document.activeElement.textContent.trim() : document.activeElement.tagName`); got != "Deny" {
+		t.Fatalf("after Escape the focus is on %q, want the Deny button", got)
+	}
+	if s := rob.text(".request-head .pill"); s != "Pending" {
+		t.Fatalf("after cancelling the request is %q, want Pending", s)
+	}
+	rob.step("asking to deny again", chromedp.Click(chromedp.CSS(`form[action$="/deny"] button[type="submit"]`)), chromedp.WaitVisible(chromedp.CSS("dialog.confirm[open]")))
+	if status := rob.load("denying", chromedp.Click(chromedp.CSS(`dialog.confirm[open] button[value="confirm"]`))); status != 200 {
+		t.Fatalf("after denying: HTTP %d", status)
 	}
 	if msg := rob.text(".flash-success"); !strings.Contains(msg, "Denied María García") {
 		t.Fatalf("flash after denying: %q", msg)
@@ -533,7 +566,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if rob.count(`form[action$="/reopen"]`) != 0 {
 		t.Fatal("a reviewer without the admin role is offered to reopen")
 	}
-	rob.shot("request-denied-desktop")
+	rob.checkPage("request-denied")
 
 	// The admin API agrees with the pages.
 	for id, want := range map[string]string{johnID: "approved", mariaID: "denied"} {
@@ -562,10 +595,25 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if dec := strings.Join(rob.texts("tr.row-denied td.col-outcome"), " | "); !strings.Contains(dec, "Rob Reviewer") || !strings.Contains(strings.ToLower(dec), "rule") {
 		t.Fatalf("decisions on the All tab: %q", dec)
 	}
-	rob.shot("queue-all-desktop")
-	rob.step("setting the phone viewport", phoneViewport)
-	rob.shot("queue-all-phone")
-	rob.step("setting the desktop viewport", desktopViewport)
+	rob.checkPage("queue-all")
+
+	// The Denied tab shows why each request was denied.
+	rob.load("opening the Denied tab", chromedp.Click(chromedp.CSS(".tabs a.tab-denied")))
+	if reasons := strings.Join(rob.texts("tr.row-denied .outcome-reason"), " | "); !strings.Contains(reasons, "Not a known supplier") {
+		t.Fatalf("reasons on the Denied tab: %q", reasons)
+	}
+	rob.checkPage("queue-denied")
+	rob.load("opening the dashboard", chromedp.Click(chromedp.CSS(`.mainnav a[href="/dashboard"]`)))
+	if cur := rob.text(`.mainnav [aria-current="page"]`); cur != "Dashboard" {
+		t.Fatalf("the navigation highlights %q on the dashboard", cur)
+	}
+	rob.checkPage("dashboard")
+	rob.load("opening a request that does not exist", chromedp.Navigate(d.PublicURL+"/requests/"+missingRequest))
+	if h := rob.text("h1"); h != "Request not found" {
+		t.Fatalf("the page of a missing request says %q", h)
+	}
+	rob.checkPage("request-not-found")
+	rob.load("going back to the queue", chromedp.Navigate(d.PublicURL+"/"))
 
 	// Signing out ends the session: the queue asks for a sign-in again.
 	rob.load("signing out", chromedp.Click(chromedp.CSS(`form.signout button`)))
@@ -598,10 +646,127 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if n := nora.count(".mainnav"); n != 0 {
 		t.Fatal("the 403 page shows the navigation")
 	}
-	nora.shot("forbidden-desktop")
+	nora.checkPage("forbidden")
+
+	// Ada, an administrator, in a browser of her own in Tokyo: the admin
+	// pages, an invitation, the audit trail, local times.
+	adaCtx, cancelAda := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer cancelAda()
+	if err := chromedp.Do(adaCtx); err != nil {
+		t.Fatalf("opening a third browser context: %v", err)
+	}
+	ada := &tab{t: t, ctx: adaCtx, dir: dir, name: "ada"}
+	ada.step("setting the desktop viewport", desktopViewport)
+	if _, err := chromedp.Call(adaCtx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"}); err != nil {
+		t.Fatalf("setting the time zone: %v", err)
+	}
+	if status := ada.signIn(d, "ada"); status != 200 {
+		t.Fatalf("Ada got HTTP %d", status)
+	}
+
+	// An invitation of someone with a long name and address.
+	ada.load("opening the invite page", chromedp.Click(chromedp.CSS(`.mainnav a[href="/invite"]`)))
+	if cur := ada.text(`.mainnav [aria-current="page"]`); cur != "Invite" {
+		t.Fatalf("the navigation highlights %q on the invite page", cur)
+	}
+	ada.checkPage("invite")
+	// A form with mistakes comes back with the errors by their fields.
+	ada.step("clearing the redirect URL", chromedp.SetValue(chromedp.ID("redirect_url"), "not a url"))
+	if status := ada.load("inviting nobody", chromedp.Click(chromedp.CSS(`form.form-card button[type="submit"]`))); status != 422 {
+		t.Fatalf("an invitation without an address: HTTP %d, want 422", status)
+	}
+	if n := ada.count(".field-error"); n == 0 {
+		t.Fatal("the invite form shows no errors")
+	}
+	ada.checkPage("invite-errors")
+	ada.step("restoring the redirect URL", chromedp.SetValue(chromedp.ID("redirect_url"), "https://myapps.microsoft.com"))
+	const longName = "Alexandra Konstantinopoulou-Wetherspoon de la Cruz Montgomery-Featherstonehaugh"
+	const longEmail = "alexandra.konstantinopoulou-wetherspoon.delacruz@partners-of-contoso-international.example"
+	ada.step("filling in the invitation",
+		chromedp.SendKeys(chromedp.ID("email"), longEmail),
+		chromedp.SendKeys(chromedp.ID("display_name"), longName),
+		chromedp.SendKeys(chromedp.ID("attributes"), "jobTitle=Principal supply-chain compliance and sustainability auditor\ncompanyName=Konstantinopoulou Wetherspoon Partners International"),
+	)
+	if status := ada.load("inviting", chromedp.Click(chromedp.CSS(`form.form-card button[type="submit"]`))); status != 200 {
+		t.Fatalf("after inviting: HTTP %d", status)
+	}
+	invitedID := ada.requestID()
+	if h := ada.text("h1"); h != longName {
+		t.Fatalf("the invited person's page is headed %q", h)
+	}
+	ada.checkPage("request-invited")
+
+	// Sam Taylor is in the directory already: the invite page offers his
+	// account.
+	ada.load("opening the invite page", chromedp.Click(chromedp.CSS(`.mainnav a[href="/invite"]`)))
+	ada.step("filling in Sam Taylor", chromedp.SendKeys(chromedp.ID("email"), "sam.taylor@outlook.com"))
+	ada.load("looking Sam Taylor up", chromedp.Click(chromedp.CSS(`form.form-card button[type="submit"]`)))
+	if n := ada.count("tr.match"); n == 0 {
+		t.Fatal("the invite page found no directory match for Sam Taylor")
+	}
+	ada.checkPage("invite-matches")
+
+	// The queue of an administrator, with the long name in it, and local
+	// times with UTC on hover.
+	ada.load("opening the queue", chromedp.Click(chromedp.CSS(`.mainnav a[href="/"]`)))
+	ada.load("opening the All tab", chromedp.Click(chromedp.CSS(".tabs a.tab-all")))
+	ada.checkPage("queue-admin")
+	ada.load("opening John Smith's request", chromedp.Navigate(d.PublicURL+"/requests/"+url.PathEscape(johnID)))
+	got := eval[[]string](ada, `(() => { const t = document.querySelector(".props time[datetime]"); return [t.getAttribute("datetime"), t.textContent.trim(), t.title]; })()`)
+	at, err := time.Parse(time.RFC3339, got[0])
+	if err != nil {
+		t.Fatalf("time element %q: %v", got, err)
+	}
+	tokyo := at.In(time.FixedZone("JST", 9*3600))
+	if !strings.Contains(got[1], tokyo.Format("15:04")) || !strings.Contains(got[1], tokyo.Format("2006")) {
+		t.Errorf("a time shows %q in Tokyo, want the local time %s", got[1], tokyo.Format("2006-01-02 15:04"))
+	}
+	if want := at.UTC().Format("2 Jan 2006 15:04 UTC"); !strings.Contains(got[2], want) {
+		t.Errorf("a time's hover text is %q, want the UTC time %q in it", got[2], want)
+	}
+
+	// An export through the admin API is an admin event in the audit trail.
+	if code, body := call(t, "GET", d.PublicURL+"/api/v1/decisions/export?format=json", "Bearer "+d.APIKey, ""); code != 200 {
+		t.Fatalf("export through the API: %d %s", code, body)
+	}
+	ada.load("opening the export page", chromedp.Navigate(d.PublicURL+"/export"))
+	ada.checkPage("export")
+
+	// The audit trail names the people, links to their requests and
+	// labels every event.
+	ada.load("opening the audit trail", chromedp.Click(chromedp.CSS(`.mainnav a[href="/audit"]`)))
+	if cur := ada.text(`.mainnav [aria-current="page"]`); cur != "Audit" {
+		t.Fatalf("the navigation highlights %q on the audit trail", cur)
+	}
+	people := strings.Join(ada.texts(".audit-table .audit-person"), " | ")
+	for _, want := range []string{"John Smith johnsmith@outlook.com", "María García maria.garcia@gmail.com", longName} {
+		if !strings.Contains(people, want) {
+			t.Errorf("the audit trail names %q, want %q among them", people, want)
+		}
+	}
+	if n := ada.count(`.audit-table a.person-name[href^="/requests/` + johnID + `?back="]`); n == 0 {
+		t.Error("the audit trail does not link to John Smith's request")
+	}
+	for _, l := range ada.texts(".audit-table .event-label") {
+		if strings.Contains(l, ".") || strings.Contains(l, "_") {
+			t.Errorf("an audit event has no label: %q", l)
+		}
+	}
+	if labels := ada.texts(".audit-table .event-label"); !slices.Contains(labels, "Decisions exported") {
+		t.Errorf("audit events %q, want the export among them", labels)
+	}
+	ada.checkPage("audit")
+	ada.load("opening the audit trail of the invitation", chromedp.Navigate(d.PublicURL+"/audit?since=2000-01-01&request="+url.QueryEscape(invitedID)))
+	ada.checkPage("audit-invitation")
+
+	ada.load("signing out", chromedp.Click(chromedp.CSS(`form.signout button`)))
+	ada.checkPage("signed-out")
 
 	consoleMu.Lock()
 	defer consoleMu.Unlock()
+	if len(nativeDialogs) > 0 {
+		t.Errorf("the pages opened native dialogs: %q", nativeDialogs)
+	}
 	if len(consoleErrors) > 0 {
 		t.Fatalf("console errors in the reviewer UI:\n%s", strings.Join(consoleErrors, "\n"))
 	}
