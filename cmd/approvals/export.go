@@ -32,7 +32,6 @@ type Export struct {
 // ParseFlags reads the export's flags.
 func (e *Export) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("approvals export", flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: approvals export --db FILE [--format csv|json|ndjson] [--status S] [--since T] [--until T] [--out FILE]\n\n"+
 			"Exports decisions from a data file while the server is stopped. For a running server use\n"+
@@ -46,14 +45,8 @@ func (e *Export) ParseFlags(args []string) error {
 	until := fs.String("until", "", "decisions before this time")
 	fs.StringVar(&e.out, "out", "", "write to this file instead of standard output")
 	fs.DurationVar(&e.lockWait, "lock-timeout", 2*time.Second, "how long to wait for a data file another process holds")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlags(fs, args, e.Stdout); err != nil {
+		return err
 	}
 	if e.db == "" {
 		return errors.New("--db is required: name the data file to export from")
