@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/export"
 	"github.com/approvals-dev/approvals/store/bolt"
 )
 
@@ -23,7 +24,7 @@ type Export struct {
 	Progress *bool
 
 	db, out  string
-	format   approvals.ExportFormat
+	format   export.Format
 	query    approvals.DecisionQuery
 	lockWait time.Duration
 	store    *bolt.Store
@@ -52,7 +53,7 @@ func (e *Export) ParseFlags(args []string) error {
 		return errors.New("--db is required: name the data file to export from")
 	}
 	var err error
-	if e.format, err = approvals.ParseExportFormat(*format); err != nil {
+	if e.format, err = export.ParseFormat(*format); err != nil {
 		return errors.New(approvals.Message(err))
 	}
 	switch s := approvals.Status(*status); s {
@@ -116,7 +117,7 @@ func (e *Export) Run(ctx context.Context) error {
 	}
 	progress := e.progress()
 	start := time.Now()
-	n, err := approvals.ExportDecisions(ctx, w, e.store, e.query, e.format, progress)
+	n, err := export.Decisions(ctx, w, e.store, e.query, e.format, progress)
 	if progress != nil {
 		fmt.Fprintf(e.Stderr, "\rexported %d decisions in %s\n", n, time.Since(start).Round(time.Millisecond))
 	}
