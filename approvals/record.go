@@ -18,6 +18,9 @@ type DecisionRecord struct {
 	CreatedAt         time.Time         `json:"created_at"`
 	ProvisioningState ProvisioningState `json:"provisioning_state"`
 	UserID            string            `json:"user_id"`
+	// DecidedByID is the decider's stable id (Decision.ByID): a reviewer's
+	// object id, an API key's name, a rule's name. DecidedBy is for people.
+	DecidedByID string `json:"decided_by_id"`
 }
 
 // NewDecisionRecord flattens a decided request into an export row.
@@ -31,6 +34,7 @@ func NewDecisionRecord(r *Request) DecisionRecord {
 	}
 	if d := r.Decision; d != nil {
 		rec.Automatic, rec.DecidedBy, rec.DecidedAt, rec.Reason = d.Automatic, d.By, d.At, d.Reason
+		rec.DecidedByID = d.ByID
 	}
 	return rec
 }

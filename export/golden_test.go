@@ -35,14 +35,14 @@ func goldenRecords() fixedSource {
 	at := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
 	return fixedSource{
 		{ID: "18ea03df84baf80008f2146c", Email: "a@example.com", DisplayName: "-2+3", Issuer: "google.com",
-			Status: approvals.StatusApproved, DecidedBy: `=HYPERLINK("x")`, DecidedAt: at.Add(2 * time.Minute), Reason: "@SUM(A1)",
+			Status: approvals.StatusApproved, DecidedBy: `=HYPERLINK("x")`, DecidedByID: "7d3e1c52-0f8b-4a39-b1d2-5e6f7a8b9c0d", DecidedAt: at.Add(2 * time.Minute), Reason: "@SUM(A1)",
 			CreatedAt: at.Add(time.Minute), ProvisioningState: approvals.ProvisioningSucceeded, UserID: "0b9c4c5e-52c5-4f0b-9a57-2f3e8c1d2b10"},
 		{ID: "18ea04096d9100006f205584", Email: "b@spam.test", DisplayName: "B, \"quoted\"\nline <&>",
-			Status: approvals.StatusDenied, Automatic: true, DecidedBy: "policy:auto-deny-domain:spam.test",
+			Status: approvals.StatusDenied, Automatic: true, DecidedBy: "policy:auto-deny-domain:spam.test", DecidedByID: "auto-deny-domain:spam.test",
 			DecidedAt: at.Add(4 * time.Minute).In(time.FixedZone("CET", 3600)), Reason: "matched auto-deny-domain:spam.test",
 			CreatedAt: at.Add(4 * time.Minute), ProvisioningState: approvals.ProvisioningNotStarted},
 		{ID: "18ea05000000000000000001", Email: "zoë@example.org", DisplayName: "Zoë\tTab", Issuer: "mail",
-			Status: approvals.StatusApproved, DecidedBy: "ops-script", DecidedAt: at.Add(6 * time.Minute), Reason: "",
+			Status: approvals.StatusApproved, DecidedBy: "ops-script", DecidedByID: "=ops-script", DecidedAt: at.Add(6 * time.Minute), Reason: "",
 			CreatedAt: at.Add(5 * time.Minute), ProvisioningState: approvals.ProvisioningFailed},
 	}
 }
