@@ -15,6 +15,7 @@ import (
 	"github.com/approvals-dev/approvals/internal/logcapture"
 	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
+	"github.com/approvals-dev/approvals/store/memory"
 )
 
 // Every command answers a flag it does not know with one line on stderr
@@ -307,5 +308,53 @@ func TestHealthcheck(t *testing.T) {
 		if err := h.ParseFlags(nil); err != nil || h.url != tt.url || h.insecure != tt.insecure {
 			t.Errorf("env %v: url %q insecure %v (%v); want %q %v", tt.env, h.url, h.insecure, err, tt.url, tt.insecure)
 		}
+	}
+}
+
+// The example env file documents every setting, each secret's _FILE
+// variant, and nothing that is not a setting.
+func TestEnvExampleNamesEverySetting(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/approvals.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, _, ok := strings.Cut(line, "=")
+		if !ok || strings.ContainsAny(name, " \t\"'") {
+			t.Errorf("line %q is not VAR=value", line)
+		}
+		named[name] = true
+	}
+	for _, s := range settings {
+		if !named[s.env] {
+			t.Errorf("%s is missing from deploy/approvals.env.example", s.env)
+		}
+		if s.secret && !named[s.env+"_FILE"] {
+			t.Errorf("%s_FILE is missing from deploy/approvals.env.example", s.env)
+		}
+	}
+}
+
+func TestStoreBackendsAreAnExplicitMap(t *testing.T) {
+	c := &Config{DB: filepath.Join(t.TempDir(), "approvals.db")}
+	if _, ok := storeBackends()[c.StoreBackend()]; !ok || c.StoreBackend() != "bolt" {
+		t.Fatalf("backend %q not in the map %v", c.StoreBackend(), storeBackends())
+	}
+	s, err := openStore(c, storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// bbolt offers backups; a backend without them leaves the route off.
+	if backupOf(s) == nil {
+		t.Error("the bolt store offers no backup")
+	}
+	if backupOf(memory.New(nil)) != nil {
+		t.Error("the memory store offers a backup it has not")
 	}
 }
