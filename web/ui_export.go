@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/export"
 )
 
 const dateLayout = "2006-01-02"
@@ -17,7 +18,7 @@ type exportView struct {
 }
 
 func (u *UI) exportForm(c echo.Context) error {
-	return u.showExport(c, http.StatusOK, &exportView{Format: string(approvals.FormatCSV)})
+	return u.showExport(c, http.StatusOK, &exportView{Format: string(export.CSV)})
 }
 
 func (u *UI) showExport(c echo.Context, status int, v *exportView) error {
@@ -38,7 +39,7 @@ func parseDay(s string) (time.Time, error) {
 // inclusive in the form (the whole day) and exclusive in the query.
 func (u *UI) exportDownload(c echo.Context) error {
 	v := &exportView{Status: c.QueryParam("status"), Since: c.QueryParam("since"), Until: c.QueryParam("until"), Format: c.QueryParam("format")}
-	f, err := approvals.ParseExportFormat(v.Format)
+	f, err := export.ParseFormat(v.Format)
 	if err != nil {
 		v.Error = approvals.Message(err)
 		return u.showExport(c, http.StatusBadRequest, v)
@@ -69,7 +70,7 @@ func (u *UI) exportDownload(c echo.Context) error {
 	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	h.Set("Cache-Control", "no-store")
 	c.Response().WriteHeader(http.StatusOK)
-	n, err := approvals.ExportDecisions(c.Request().Context(), c.Response(), u.store, q, f, nil)
+	n, err := export.Decisions(c.Request().Context(), c.Response(), u.store, q, f, nil)
 	if err != nil {
 		// The status line is gone: the truncated file is all we can do.
 		u.log.Error("web: export failed midway", "rows", n, "err", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/export"
 	"github.com/approvals-dev/approvals/store/bolt"
 )
 
@@ -159,7 +160,7 @@ func countLines(path string) (lines int, size int64, err error) {
 }
 
 // exportInProcess runs what `approvals export` runs (a read-only store and
-// approvals.ExportDecisions) in this process, so that -cpuprofile can see
+// export.Decisions) in this process, so that -cpuprofile can see
 // it. Memory is this process's: the Go heap's peak is sampled as "anon".
 func (b *Bench) exportInProcess(ctx context.Context, _ string, i int) (ExportRun, error) {
 	out := filepath.Join(b.workDir, fmt.Sprintf("export-%d.%s", i+1, b.format))
@@ -184,7 +185,7 @@ func (b *Bench) exportInProcess(ctx context.Context, _ string, i int) (ExportRun
 	if err != nil {
 		return ExportRun{}, err
 	}
-	n, err := approvals.ExportDecisions(ctx, f, s, approvals.DecisionQuery{}, approvals.ExportFormat(b.format), nil)
+	n, err := export.Decisions(ctx, f, s, approvals.DecisionQuery{}, export.Format(b.format), nil)
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}

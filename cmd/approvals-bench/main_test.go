@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/export"
 	"github.com/approvals-dev/approvals/store/bolt"
 )
 
@@ -63,7 +64,7 @@ func fakeApprovals(args []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := approvals.ExportDecisions(context.Background(), f, s, approvals.DecisionQuery{}, approvals.ExportFormat(opts["format"]), nil); err != nil {
+		if _, err := export.Decisions(context.Background(), f, s, approvals.DecisionQuery{}, export.Format(opts["format"]), nil); err != nil {
 			f.Close()
 			return err
 		}

@@ -289,6 +289,7 @@ func (b *Bench) startOnce(ctx context.Context, bin string, i int) (StartupTime, 
 	}
 	cmd.Env = append(env,
 		"APPROVALS_LISTEN="+addr,
+		"APPROVALS_METRICS_LISTEN=127.0.0.1:0",
 		"APPROVALS_DB="+b.db,
 		"APPROVALS_PUBLIC_URL="+base,
 		"APPROVALS_CONNECTOR_USERNAME="+benchUser,

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -36,10 +38,14 @@ type Config struct {
 	GraphURL                     string
 	AzureDisableInstanceDiscover bool
 	AzureTenantID                string
-	InviteRedirectURL            string
-	SendInvitationMessage        bool
-	GroupIDs                     []string
-	ProvisioningWorkers          int
+	// AzureClientSecret is AZURE_CLIENT_SECRET (or the file
+	// AZURE_CLIENT_SECRET_FILE names); it replaces the one azidentity
+	// would read from the environment.
+	AzureClientSecret     string
+	InviteRedirectURL     string
+	SendInvitationMessage bool
+	GroupIDs              []string
+	ProvisioningWorkers   int
 
 	AutoApproveDomains []string
 	AutoDenyDomains    []string
@@ -56,7 +62,10 @@ type Config struct {
 }
 
 // setting is one configuration value: its flag, its environment variable,
-// its default and where it goes.
+// its default and where it goes. A secret is never shown in the help, and
+// may instead be read from the file its variable with _FILE appended names
+// (APPROVALS_API_KEYS_FILE=/run/secrets/api-keys), for Docker and
+// Kubernetes secrets.
 type setting struct {
 	flag, env, def, usage string
 	secret                bool
@@ -90,7 +99,7 @@ var settings = []setting{
 	{flag: "public-url", env: "APPROVALS_PUBLIC_URL", def: "http://localhost:8080", usage: "external base URL (redirect URIs, links)", set: str(func(c *Config) *string { return &c.PublicURL })},
 	{flag: "tls-cert-file", env: "APPROVALS_TLS_CERT_FILE", usage: "serve HTTPS with this certificate (PEM)", set: str(func(c *Config) *string { return &c.TLSCertFile })},
 	{flag: "tls-key-file", env: "APPROVALS_TLS_KEY_FILE", usage: "private key of the TLS certificate (PEM)", set: str(func(c *Config) *string { return &c.TLSKeyFile })},
-	{flag: "metrics-listen", env: "APPROVALS_METRICS_LISTEN", usage: "serve /metrics on this separate address instead of the main listener", set: str(func(c *Config) *string { return &c.MetricsAddr })},
+	{flag: "metrics-listen", env: "APPROVALS_METRICS_LISTEN", def: defaultMetricsListen, usage: "serve /metrics on this address (port 0: any free port; the APPROVALS_LISTEN address: on the main listener)", set: str(func(c *Config) *string { return &c.MetricsAddr })},
 	{flag: "trusted-proxies", env: "APPROVALS_TRUSTED_PROXIES", usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For / Forwarded headers name the client (default none: the peer address is the client)", set: str(func(c *Config) *string { return &c.TrustedProxies })},
 	{flag: "connector-username", env: "APPROVALS_CONNECTOR_USERNAME", usage: "Basic user name the API connector sends", set: str(func(c *Config) *string { return &c.ConnectorUsername })},
 	{flag: "connector-password", env: "APPROVALS_CONNECTOR_PASSWORD", usage: "Basic password the API connector sends", secret: true, set: func(c *Config, v string) error { c.ConnectorPassword = v; return nil }},
@@ -105,6 +114,7 @@ var settings = []setting{
 	{flag: "graph-url", env: "APPROVALS_GRAPH_URL", def: "https://graph.microsoft.com/v1.0", usage: "Microsoft Graph base URL", set: str(func(c *Config) *string { return &c.GraphURL })},
 	{flag: "azure-disable-instance-discovery", env: "APPROVALS_AZURE_DISABLE_INSTANCE_DISCOVERY", def: "false", usage: "true for private clouds and local authorities", set: boolean("APPROVALS_AZURE_DISABLE_INSTANCE_DISCOVERY", func(c *Config) *bool { return &c.AzureDisableInstanceDiscover })},
 	{flag: "azure-tenant-id", env: "AZURE_TENANT_ID", usage: "directory (tenant) id", set: str(func(c *Config) *string { return &c.AzureTenantID })},
+	{flag: "azure-client-secret", env: "AZURE_CLIENT_SECRET", usage: "client secret of the app registration, for Microsoft Graph", secret: true, set: func(c *Config, v string) error { c.AzureClientSecret = v; return nil }},
 	{flag: "invite-redirect-url", env: "APPROVALS_INVITE_REDIRECT_URL", def: "https://myapps.microsoft.com", usage: "where invited guests land after redeeming", set: str(func(c *Config) *string { return &c.InviteRedirectURL })},
 	{flag: "send-invitation-message", env: "APPROVALS_SEND_INVITATION_MESSAGE", def: "true", usage: "let Microsoft send its invitation email", set: boolean("APPROVALS_SEND_INVITATION_MESSAGE", func(c *Config) *bool { return &c.SendInvitationMessage })},
 	{flag: "group-ids", env: "APPROVALS_GROUP_IDS", usage: "comma-separated group object ids every approved user is added to", set: list(func(c *Config) *[]string { return &c.GroupIDs })},
@@ -141,29 +151,44 @@ var settings = []setting{
 	{flag: "log-level", env: "APPROVALS_LOG_LEVEL", def: "info", usage: "debug, info, warn or error", set: str(func(c *Config) *string { return &c.LogLevel })},
 }
 
-// registerFlags adds every setting to fs. Defaults come from getenv, then
-// the built-in default; a flag given on the command line overrides both.
-// The returned function applies the values and reports the first bad one.
+// defaultMetricsListen is where /metrics is served unless
+// APPROVALS_METRICS_LISTEN says otherwise: loopback only, off the
+// listener the internet reaches.
+const defaultMetricsListen = "127.0.0.1:9464"
+
+// registerFlags adds every setting to fs. Defaults come from getenv (for a
+// secret, from the file its _FILE variable names), then the built-in
+// default; a flag given on the command line overrides both. The returned
+// function applies the values and reports every bad one, a secret file
+// that cannot be read included.
 func registerFlags(fs *flag.FlagSet, getenv func(string) string) func(c *Config) error {
 	values := make([]*string, len(settings))
+	var envErrs []error
 	for i, s := range settings {
 		def := s.def
-		if v, ok := lookup(getenv, s.env); ok {
+		v, ok, err := lookupSetting(getenv, s)
+		if err != nil {
+			envErrs = append(envErrs, err)
+		} else if ok {
 			def = v
 		}
 		shown := def
 		if s.secret && def != "" {
 			shown = "(set)"
 		}
+		env := s.env
+		if s.secret {
+			env += " or " + s.env + "_FILE"
+		}
 		values[i] = new(string)
 		*values[i] = def
-		fs.Func(s.flag, fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, displayDefault(s, shown)), func(v string) error {
+		fs.Func(s.flag, fmt.Sprintf("%s (env %s, default %q)", s.usage, env, displayDefault(s, shown)), func(v string) error {
 			*values[i] = v
 			return nil
 		})
 	}
 	return func(c *Config) error {
-		var errs []error
+		errs := envErrs
 		for i, s := range settings {
 			if err := s.set(c, *values[i]); err != nil {
 				errs = append(errs, err)
@@ -171,6 +196,37 @@ func registerFlags(fs *flag.FlagSet, getenv func(string) string) func(c *Config)
 		}
 		return errors.Join(errs...)
 	}
+}
+
+// lookupSetting returns the value the environment gives s: its variable,
+// or for a secret the content of the file its _FILE variable names, with
+// the trailing newline an editor or `echo` leaves removed.
+func lookupSetting(getenv func(string) string, s setting) (string, bool, error) {
+	v, ok := lookup(getenv, s.env)
+	if !s.secret {
+		return v, ok, nil
+	}
+	fileVar := s.env + "_FILE"
+	path, fromFile := lookup(getenv, fileVar)
+	switch {
+	case !fromFile:
+		return v, ok, nil
+	case ok:
+		return "", false, fmt.Errorf("both %s and %s are set: keep one (the file is for Docker and Kubernetes secrets)", s.env, fileVar)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", false, fmt.Errorf("%s: cannot read %s: %v; check the path and that the server's user may read it", fileVar, path, err)
+	}
+	v = strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", false, fmt.Errorf("%s: the file %s is empty; put the value of %s in it", fileVar, path, s.env)
+	}
+	return v, true, nil
 }
 
 func displayDefault(s setting, shown string) string {
@@ -219,6 +275,7 @@ func (c *Config) Validate() error {
 	hasTLS := c.TLSCertFile != "" || c.TLSKeyFile != ""
 	checks := []check{
 		{!validListen(c.Listen), fmt.Sprintf("APPROVALS_LISTEN %q is not a host:port address such as :8080", c.Listen)},
+		{!validListen(c.MetricsAddr), fmt.Sprintf("APPROVALS_METRICS_LISTEN %q is not a host:port address such as 127.0.0.1:9464", c.MetricsAddr)},
 		{c.DB == "", "APPROVALS_DB is empty; name the bbolt data file"},
 		{!validURL(c.PublicURL, true), fmt.Sprintf("APPROVALS_PUBLIC_URL %q must be an absolute http(s) URL", c.PublicURL)},
 		{trustedProxiesErr(c.TrustedProxies) != "", trustedProxiesErr(c.TrustedProxies)},
@@ -255,6 +312,14 @@ func (c *Config) Validate() error {
 		return errors.New(strings.Join(msgs, "\n"))
 	}
 	return nil
+}
+
+// metricsOnMainListener reports whether /metrics is served on the main
+// listener: only when APPROVALS_METRICS_LISTEN names exactly the address of
+// APPROVALS_LISTEN (port 0 on both means two ephemeral ports).
+func (c *Config) metricsOnMainListener() bool {
+	_, port, _ := net.SplitHostPort(c.Listen)
+	return c.MetricsAddr == c.Listen && port != "0"
 }
 
 // Issuer returns the OIDC issuer, defaulting to the Entra ID v2.0 issuer of

@@ -51,6 +51,7 @@ const (
 func crashEnv(db string) map[string]string {
 	return map[string]string{
 		"APPROVALS_LISTEN":                           "127.0.0.1:0",
+		"APPROVALS_METRICS_LISTEN":                   "127.0.0.1:0",
 		"APPROVALS_DB":                               db,
 		"APPROVALS_PUBLIC_URL":                       "http://127.0.0.1:8080",
 		"APPROVALS_CONNECTOR_USERNAME":               crashUser,

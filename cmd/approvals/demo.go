@@ -62,7 +62,6 @@ var demoGroups = []string{"6f1c0b1e-0d5a-4a44-9a57-4f3e8c1d2b10", "b2c7e8f4-91d3
 // ParseFlags reads the demo's flags.
 func (d *Demo) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("approvals demo", flag.ContinueOnError)
-	fs.SetOutput(d.Stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: approvals demo [flags]\n\nRuns the whole system locally with a fake Microsoft Graph and a built-in sign-in provider.\n\n")
 		fs.PrintDefaults()
@@ -71,14 +70,8 @@ func (d *Demo) ParseFlags(args []string) error {
 	fs.StringVar(&d.listen, "listen", "127.0.0.1:8080", "listen address (use 127.0.0.1:0 for any free port)")
 	fs.BoolVar(&d.fresh, "fresh", false, "delete the demo's data file first")
 	fs.BoolVar(&d.quiet, "no-samples", false, "do not send the sample sign-ups")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlags(fs, args, d.Stdout); err != nil {
+		return err
 	}
 	return nil
 }
@@ -146,6 +139,8 @@ func (d *Demo) Run(ctx context.Context) error {
 		"APPROVALS_OIDC_CLIENT_ID":          demoClientID,
 		"APPROVALS_OIDC_CLIENT_SECRET":      oidcSecret,
 		"APPROVALS_LOG_LEVEL":               "warn",
+		// Any free loopback port, so that the demo runs beside a server.
+		"APPROVALS_METRICS_LISTEN": "127.0.0.1:0",
 	}
 	d.main = &Main{
 		Stdout: d.Stdout, Stderr: d.Stderr,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/export"
 	"github.com/approvals-dev/approvals/store/bolt"
 )
 
@@ -23,7 +24,7 @@ type Export struct {
 	Progress *bool
 
 	db, out  string
-	format   approvals.ExportFormat
+	format   export.Format
 	query    approvals.DecisionQuery
 	lockWait time.Duration
 	store    *bolt.Store
@@ -32,7 +33,6 @@ type Export struct {
 // ParseFlags reads the export's flags.
 func (e *Export) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("approvals export", flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: approvals export --db FILE [--format csv|json|ndjson] [--status S] [--since T] [--until T] [--out FILE]\n\n"+
 			"Exports decisions from a data file while the server is stopped. For a running server use\n"+
@@ -46,20 +46,14 @@ func (e *Export) ParseFlags(args []string) error {
 	until := fs.String("until", "", "decisions before this time")
 	fs.StringVar(&e.out, "out", "", "write to this file instead of standard output")
 	fs.DurationVar(&e.lockWait, "lock-timeout", 2*time.Second, "how long to wait for a data file another process holds")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlags(fs, args, e.Stdout); err != nil {
+		return err
 	}
 	if e.db == "" {
 		return errors.New("--db is required: name the data file to export from")
 	}
 	var err error
-	if e.format, err = approvals.ParseExportFormat(*format); err != nil {
+	if e.format, err = export.ParseFormat(*format); err != nil {
 		return errors.New(approvals.Message(err))
 	}
 	switch s := approvals.Status(*status); s {
@@ -123,7 +117,7 @@ func (e *Export) Run(ctx context.Context) error {
 	}
 	progress := e.progress()
 	start := time.Now()
-	n, err := approvals.ExportDecisions(ctx, w, e.store, e.query, e.format, progress)
+	n, err := export.Decisions(ctx, w, e.store, e.query, e.format, progress)
 	if progress != nil {
 		fmt.Fprintf(e.Stderr, "\rexported %d decisions in %s\n", n, time.Since(start).Round(time.Millisecond))
 	}

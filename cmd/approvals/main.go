@@ -3,10 +3,11 @@
 // during self-service sign-up, the reviewer UI and the admin API, and
 // provisions approved guests through Microsoft Graph.
 //
-//	approvals serve     run the server from configuration
-//	approvals demo      run everything locally, with no Azure tenant
-//	approvals export    export decisions from a stopped server's data file
-//	approvals version   print the version
+//	approvals serve        run the server from configuration
+//	approvals demo         run everything locally, with no Azure tenant
+//	approvals export       export decisions from a stopped server's data file
+//	approvals healthcheck  probe a running server's /readyz (container health checks)
+//	approvals version      print the version
 package main
 
 import (
@@ -32,9 +33,6 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }
 
-// errUsage marks errors for which the usage text was already printed.
-var errUsage = errors.New("usage")
-
 // command is one subcommand: it parses its flags, runs until done or until
 // ctx is cancelled, then releases what it opened.
 type command interface {
@@ -49,6 +47,7 @@ Usage:
   approvals serve   [flags]   run the server (configuration from flags and APPROVALS_* variables)
   approvals demo    [flags]   run everything on this machine with no Azure tenant
   approvals export  --db FILE [--format csv|json|ndjson] [--status S] [--since T] [--until T] [--out FILE]
+  approvals healthcheck [--url URL]  probe a running server's /readyz: exit 0 when ready, 1 otherwise
   approvals version           print the version
 
 Run "approvals COMMAND --help" for the flags of a command.
@@ -69,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		cmd = &Demo{Stdout: stdout, Stderr: stderr, Getenv: getenv}
 	case "export":
 		cmd = &Export{Stdout: stdout, Stderr: stderr}
+	case "healthcheck":
+		cmd = &Healthcheck{Stdout: stdout, Stderr: stderr, Getenv: getenv}
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "approvals", buildVersion())
 		return 0
@@ -90,12 +91,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = cerr
 	}
 	if err != nil {
-		if !errors.Is(err, errUsage) {
-			fmt.Fprintf(stderr, "approvals %s: %s\n", args[0], strings.ReplaceAll(err.Error(), "\n", "; "))
-		}
+		fmt.Fprintf(stderr, "approvals %s: %s\n", args[0], strings.ReplaceAll(err.Error(), "\n", "; "))
 		return 1
 	}
 	return 0
+}
+
+// parseFlags parses a command's flags. A flag it does not know, a bad
+// value or a stray argument is one error line (the caller prints it)
+// pointing at --help, not the whole usage text; --help prints the usage to
+// stdout and returns flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	usage := fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		if usage != nil {
+			usage()
+		} else {
+			fs.PrintDefaults()
+		}
+		return err
+	}
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err != nil {
+		return fmt.Errorf("%v; run \"%s --help\" for its flags", err, fs.Name())
+	}
+	return nil
 }
 
 func buildVersion() string {

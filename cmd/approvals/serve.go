@@ -23,7 +23,6 @@ import (
 	"github.com/approvals-dev/approvals/internal/clientip"
 	"github.com/approvals-dev/approvals/internal/httplog"
 	"github.com/approvals-dev/approvals/provisioner"
-	"github.com/approvals-dev/approvals/store/bolt"
 	"github.com/approvals-dev/approvals/web"
 	"github.com/approvals-dev/approvals/web/api"
 )
@@ -46,41 +45,39 @@ type Main struct {
 	onReady        func(m *Main)                 // called once the listener is open
 	timeouts       serverTimeouts                // zero: the constants of httpserver.go
 
-	logger  *slog.Logger
-	logw    *httplog.Writer // under logger; closed last
-	store   *bolt.Store
-	prov    *provisioner.Provisioner
-	srv     *http.Server
-	metrics *http.Server
-	wg      sync.WaitGroup
-	cancel  context.CancelFunc
-	closed  bool
+	logger      *slog.Logger
+	logw        *httplog.Writer // under logger; closed last
+	store       approvals.Store
+	prov        *provisioner.Provisioner
+	srv         *http.Server
+	metrics     *http.Server
+	metricsAddr net.Addr
+	wg          sync.WaitGroup
+	cancel      context.CancelFunc
+	closed      bool
 }
 
 // ParseFlags reads the configuration from args and the environment and
 // validates it.
 func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("approvals serve", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: approvals serve [flags]\n\nEvery flag can also be set by the environment variable it names.\n\n")
 		fs.PrintDefaults()
 	}
 	apply := registerFlags(fs, m.Getenv)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlags(fs, args, m.Stdout); err != nil {
+		return err
 	}
 	if err := apply(&m.Config); err != nil {
 		return err
 	}
 	return m.Config.Validate()
 }
+
+// MetricsAddr returns the address /metrics is served on, once Run has
+// opened it: the actual port when APPROVALS_METRICS_LISTEN names port 0.
+func (m *Main) MetricsAddr() net.Addr { return m.metricsAddr }
 
 // Addr returns the address the server listens on, once Run has opened it.
 func (m *Main) Addr() net.Addr {
@@ -126,7 +123,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	// A data file from an older version is upgraded here, with progress
 	// lines in the log, before anything is served.
-	m.store, err = bolt.Open(c.DB, bolt.Options{Clock: clock, Logger: m.logger})
+	m.store, err = openStore(c, storeOptions{Clock: clock, Logger: m.logger})
 	if err != nil {
 		return err
 	}
@@ -136,6 +133,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	credCfg := provisioner.CredentialConfigFromEnv(m.Getenv)
 	credCfg.DisableInstanceDiscovery = c.AzureDisableInstanceDiscover
+	credCfg.ClientSecret = c.AzureClientSecret // AZURE_CLIENT_SECRET or its _FILE
 	if m.credentials != nil {
 		credCfg = *m.credentials
 	}
@@ -194,7 +192,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Token: api.TokenConfig{
 			Issuer: c.Issuer(), Audience: c.OIDCClientID, AdminRole: c.AdminRole, HTTPClient: m.oidcClient,
 		},
-		Backup: m.store.Backup,
+		Backup: backupOf(m.store),
 		Logger: m.logger,
 	})
 	if err != nil {
@@ -220,8 +218,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	mux.Handle(api.Prefix+"/", adminAPI)
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", readyz)
+	// /metrics is on its own listener, loopback by default, unless
+	// APPROVALS_METRICS_LISTEN names the main listener's address.
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-	if c.MetricsAddr == "" {
+	metricsOnMain := c.metricsOnMainListener()
+	if metricsOnMain {
 		mux.Handle("GET /metrics", metricsHandler)
 	}
 	mux.Handle("/", ui)
@@ -239,11 +240,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("listening on %s: %w", c.Listen, err)
 		}
 	}
-	if c.MetricsAddr != "" {
+	if metricsOnMain {
+		m.metricsAddr = m.listener.Addr()
+	} else {
 		ml, err := net.Listen("tcp", c.MetricsAddr)
 		if err != nil {
-			return fmt.Errorf("listening on %s for metrics: %w", c.MetricsAddr, err)
+			return fmt.Errorf("listening on %s for metrics (APPROVALS_METRICS_LISTEN): %w", c.MetricsAddr, err)
 		}
+		m.metricsAddr = ml.Addr()
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metricsHandler)
 		m.metrics = newHTTPServer(mmux, nil, m.logger, m.timeouts)
@@ -273,7 +277,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		scheme = "https"
 	}
 	m.logger.Info("approvals serving", "version", buildVersion(), "address", m.listener.Addr().String(), "scheme", scheme,
-		"public_url", c.PublicURL, "db", c.DB, "graph_url", c.GraphURL, "tenant_domain", c.TenantDomain)
+		"metrics_address", m.metricsAddr.String(), "public_url", c.PublicURL, "db", c.DB, "graph_url", c.GraphURL, "tenant_domain", c.TenantDomain)
 	if m.onReady != nil {
 		m.onReady(m)
 	}

@@ -5,10 +5,13 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/approvals-dev/approvals/store/bolt"
 )
 
-// A data file written by the first version is upgraded when serve opens
-// it, with progress in the log, and everything in it is served afterwards.
+// A data file written by the first version is copied aside and upgraded
+// when serve opens it, with progress in the log, and everything in it is
+// served afterwards.
 func TestServeUpgradesAnOldDataFile(t *testing.T) {
 	old, err := os.ReadFile("../../store/bolt/testdata/v1.db")
 	if err != nil {
@@ -19,10 +22,18 @@ func TestServeUpgradesAnOldDataFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, url, log := startServer(t, db, "info", serverTimeouts{})
-	for _, want := range []string{`"msg":"upgrading the data file before serving`, `"msg":"upgraded the data file"`, `"to_version":2`} {
+	for _, want := range []string{`"msg":"copied the data file aside before upgrading it`, `"copy":"` + db + `.v1.bak"`,
+		`"msg":"upgrading the data file before serving`, `"msg":"upgraded the data file"`, `"to_version":3`} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, log.String())
 		}
+	}
+	// The copy aside is the version 1 file, which the first version opens.
+	if ro, err := bolt.Open(db+".v1.bak", bolt.Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "schema version 1 and needs an upgrade") {
+		if ro != nil {
+			ro.Close()
+		}
+		t.Errorf("the copy aside: %v; want a version 1 file", err)
 	}
 	status, body := call(t, "GET", url+"/api/v1/requests?limit=500", "Bearer "+crashAPIKey, "")
 	var page struct {

@@ -5,7 +5,7 @@
 // index, answer every query without scanning the file.
 package bolt
 
-// The schema, version 2. Every bucket is at the top level and is created
+// The schema, version 3. Every bucket is at the top level and is created
 // by Open. Keys are fixed-width big-endian so that they sort in numeric
 // order: u64 is an unsigned integer, t8 a time as Unix nanoseconds with the
 // sign bit flipped (so that times before 1970 sort first too), s1 a status
@@ -30,7 +30,7 @@ package bolt
 //	jobs                                    approved, provisioning in_progress
 //	  t8(NextAttemptAt) id     -> ""
 //	decisions                               approved or denied, with a Decision
-//	  s1 t8(Decision.At) id    -> u8(1) approvals.DecisionRecord   the export row
+//	  s1 t8(Decision.At) id    -> u8(2) approvals.DecisionRecord   the export row
 //	events                                  the audit trail; the bucket's
 //	  u64(Seq)                 -> approvals.Event   sequence is the last Seq
 //	events_by_request
@@ -58,7 +58,9 @@ package bolt
 // after it are skipped.
 //
 // Version 1 differed only in the by_person value (the bare id) and the
-// decisions value (empty); upgrade.go fills them in.
+// decisions value (empty), version 2 in the decisions value (row format 1,
+// without decided_by_id); upgrade.go rebuilds them, after copying the file
+// aside.
 
 import (
 	"errors"
@@ -73,7 +75,7 @@ import (
 )
 
 // schemaVersion is the layout this code reads and writes.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // Bucket names.
 var (
@@ -230,25 +232,19 @@ func initSchema(db *bbolt.DB, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// Each upgrade writes its version when it is done, in as many
-	// transactions as it needs.
-	for ; v < schemaVersion; v++ {
-		if err := migrate(db, v, opts); err != nil {
-			return fmt.Errorf("upgrade schema from version %d to %d: %w", v, v+1, err)
+	// The upgrade writes the version when it is done, in as many
+	// transactions as it needs; the copy aside comes first. Each version
+	// extends rebuiltSince (upgrade.go) and adds a file written by the
+	// version before it to testdata/.
+	if v < schemaVersion {
+		if err := copyAside(db, v, opts); err != nil {
+			return err
+		}
+		if err := upgrade(db, v, opts); err != nil {
+			return fmt.Errorf("upgrade schema from version %d to %d: %w", v, schemaVersion, err)
 		}
 	}
 	return db.View(checkSchema)
-}
-
-// migrate upgrades the layout from version v to v+1 and writes version
-// v+1 when it is done. Each version adds a case here, and a file written by
-// the version before it to testdata/.
-func migrate(db *bbolt.DB, v uint64, opts Options) error {
-	switch v {
-	case 1:
-		return upgradeToV2(db, opts)
-	}
-	return fmt.Errorf("no upgrade from schema version %d", v)
 }
 
 // checkSchema checks, without writing, that the file has this code's

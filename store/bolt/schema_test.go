@@ -209,6 +209,8 @@ func TestSchema(t *testing.T) {
 		// Version 2 changed only index values: the same requests, written
 		// by the new code, which must answer the same.
 		{"v2", 2, writeV1, checkV1},
+		// Version 3 changed only the export rows (decided_by_id).
+		{"v3", 3, writeV1, checkV1},
 	}
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
@@ -457,7 +459,7 @@ func TestUpgradeLogs(t *testing.T) {
 	s := open(t, copyGolden(t, "v1"), Options{Logger: logger})
 	s.Close()
 	got := buf.String()
-	for _, want := range []string{"upgrading the data file", "from_version=1 to_version=2 requests=5", "upgraded the data file", "requests=5 elapsed="} {
+	for _, want := range []string{"upgrading the data file", "from_version=1 to_version=3 requests=5", "upgraded the data file", "requests=5 elapsed="} {
 		if !strings.Contains(got, want) {
 			t.Errorf("log = %q; want %q in it", got, want)
 		}
@@ -467,5 +469,132 @@ func TestUpgradeLogs(t *testing.T) {
 	s.Close()
 	if buf.Len() != 0 {
 		t.Errorf("opening a new file logged %q", buf.String())
+	}
+}
+
+// TestUpgradeCopiesTheFileAside checks that an upgrade first leaves a copy
+// of the file as it was, next to it, which the version that wrote it can
+// open, and that the next start neither upgrades nor copies again.
+func TestUpgradeCopiesTheFileAside(t *testing.T) {
+	for _, old := range []struct {
+		name    string
+		version uint64
+	}{{"v1", 1}, {"v2", 2}} {
+		t.Run(old.name, func(t *testing.T) {
+			var log bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&log, nil))
+			path := copyGolden(t, old.name)
+			original, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := open(t, path, Options{Logger: logger})
+			s.Close()
+			aside := path + ".v" + old.name[1:] + ".bak"
+			if !strings.Contains(log.String(), "copied the data file aside") || !strings.Contains(log.String(), "copy="+aside) {
+				t.Errorf("log = %q; want the copy %s in it", log.String(), aside)
+			}
+			// The copy holds what the file held: bbolt's own copy of every
+			// page, under the old version.
+			db, err := bbolt.Open(aside, 0o600, &bbolt.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatalf("open the copy: %v", err)
+			}
+			orig := filepath.Join(t.TempDir(), "original.db")
+			if err := os.WriteFile(orig, original, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			odb, err := bbolt.Open(orig, 0o600, &bbolt.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := dump(t, db), dump(t, odb); got != want {
+				t.Errorf("the copy differs from the original:\n%s\nwant\n%s", got, want)
+			}
+			_ = db.View(func(tx *bbolt.Tx) error {
+				if v, _ := version(tx.Bucket(bucketMeta)); v != old.version {
+					t.Errorf("the copy has schema version %d; want %d", v, old.version)
+				}
+				return nil
+			})
+			db.Close()
+			odb.Close()
+			if fi, err := os.Stat(aside); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("copy mode %v (%v); want 0600, the data file's", fi.Mode(), err)
+			}
+
+			// Upgraded: the next start copies nothing.
+			log.Reset()
+			s = open(t, path, Options{Logger: logger})
+			s.Close()
+			if log.Len() != 0 {
+				t.Errorf("opening the upgraded file logged %q", log.String())
+			}
+			// Another old file under the same name (a restore) gets a copy of
+			// its own: the first is kept.
+			if err := os.WriteFile(path, original, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s = open(t, path, Options{Logger: logger})
+			s.Close()
+			if _, err := os.Stat(path + ".v" + old.name[1:] + ".2.bak"); err != nil {
+				t.Errorf("second copy: %v; log %q", err, log.String())
+			}
+		})
+	}
+}
+
+// dump prints every bucket's keys and values, for comparing two files.
+func dump(t *testing.T, db *bbolt.DB) string {
+	t.Helper()
+	var b strings.Builder
+	err := db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, bk *bbolt.Bucket) error {
+			fmt.Fprintf(&b, "%s seq=%d\n", name, bk.Sequence())
+			return bk.ForEach(func(k, v []byte) error {
+				fmt.Fprintf(&b, "  %x=%x\n", k, v)
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestUpgradeFillsDecidedByID checks that the export rows of a version 2
+// file, which lack the decider's id, have it after the upgrade.
+func TestUpgradeFillsDecidedByID(t *testing.T) {
+	path := copyGolden(t, "v2")
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketDecisions).ForEach(func(k, v []byte) error {
+			if rec, err := decodeRow(v); err != nil || v[0] != rowFormatV1 || rec.DecidedByID != "" {
+				t.Errorf("version 2 row %x: format %d, %+v, %v", k, v[0], rec, err)
+			}
+			return nil
+		})
+	})
+	db.Close()
+	s := open(t, path, Options{})
+	defer s.Close()
+	ids := map[string]string{}
+	if err := s.Decisions(context.Background(), approvals.DecisionQuery{}, func(rec approvals.DecisionRecord) error {
+		ids[rec.ID] = rec.DecidedByID
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) == 0 {
+		t.Fatal("no decisions")
+	}
+	for id, by := range ids {
+		if by != "oid-1" {
+			t.Errorf("decision %s: decided_by_id %q; want oid-1", id, by)
+		}
 	}
 }

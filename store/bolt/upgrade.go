@@ -4,37 +4,60 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
 )
 
-// The upgrade from schema version 1 to 2 fills in the by_person and
-// decisions values from the requests. A file of a million requests cannot
-// be rewritten in one transaction (its dirty pages would all be held in
-// memory until the commit), so it is rewritten in batches of requests, in
-// id order, one transaction each. Meanwhile the two buckets being
-// rewritten live in the top-level bucket "upgrade", beside the id of the
-// last request done:
+// An upgrade rebuilds, from the requests, the index buckets whose values
+// changed since the file's version (rebuiltSince), then writes the current
+// version. Version 2 changed the by_person and decisions values (version 1
+// had the bare id and an empty value), version 3 the decisions values (the
+// row gained decided_by_id); keys never changed, so a rebuild overwrites
+// every entry in place. A file of a million requests cannot be rewritten in
+// one transaction (its dirty pages would all be held in memory until the
+// commit), so it is rewritten in batches of requests, in id order, one
+// transaction each. Meanwhile the buckets being rewritten live in the
+// top-level bucket "upgrade", beside the id of the last request done:
 //
 //	upgrade
+//	  "to"                     -> u64      the version being written
 //	  "after"                  -> id       last request rewritten
 //	  "done"                   -> u64      number of requests rewritten
-//	  by_person                             the bucket, half rewritten
+//	  by_person                             the bucket, half rewritten (from version 1)
 //	  decisions                             the bucket, half rewritten
 //
-// So a version 1 server refuses the half-upgraded file (it finds no
-// by_person bucket) instead of misreading it, and an upgrade stopped by a
-// crash resumes after that id: every batch commits its entries and its
-// place together. The last transaction moves the buckets back and writes
-// version 2; until then the file says version 1.
+// So an older server refuses the half-upgraded file (it finds a bucket
+// missing) instead of misreading it, and an upgrade stopped by a crash
+// resumes after that id: every batch commits its entries and its place
+// together. An upgrade to another version (an older "to", or none: version
+// 2 did not write it) starts over, since its entries are not this code's.
+// The last transaction moves the buckets back and writes the version; until
+// then the file says the version it had.
+//
+// Before the first of these transactions, Open copies the file aside
+// (copyAside): the upgrade is one way, and the copy is what an older
+// version of approvals can still open.
 
 var (
 	bucketUpgrade   = []byte("upgrade")
+	keyUpgradeTo    = []byte("to")
 	keyUpgradeAfter = []byte("after")
 	keyUpgradeDone  = []byte("done")
 )
+
+// rebuiltSince lists the buckets whose values the current code writes
+// differently from version v's.
+func rebuiltSince(v uint64) [][]byte {
+	if v < 2 {
+		return [][]byte{bucketByPerson, bucketDecisions}
+	}
+	return [][]byte{bucketDecisions}
+}
 
 const (
 	// upgradeBatchSize is how many requests an upgrade rewrites per
@@ -45,9 +68,10 @@ const (
 	upgradeLogEvery = 100_000
 )
 
-// upgradeToV2 upgrades a version 1 file to version 2, or finishes an
+// upgrade upgrades a file of version from to schemaVersion, or finishes an
 // upgrade a crash stopped.
-func upgradeToV2(db *bbolt.DB, opts Options) error {
+func upgrade(db *bbolt.DB, from uint64, opts Options) error {
+	rebuilt := rebuiltSince(from)
 	started := time.Now()
 	log := opts.Logger
 	if log == nil {
@@ -74,8 +98,20 @@ func upgradeToV2(db *bbolt.DB, opts Options) error {
 			}
 		}
 		if up := tx.Bucket(bucketUpgrade); up != nil {
-			if up.Bucket(bucketByPerson) == nil || up.Bucket(bucketDecisions) == nil {
-				return errors.New("damaged data file: the upgrade in progress lacks a bucket")
+			for _, name := range rebuilt {
+				if up.Bucket(name) == nil {
+					return fmt.Errorf("damaged data file: the upgrade in progress lacks bucket %s", name)
+				}
+			}
+			if to := up.Get(keyUpgradeTo); to == nil || getU64(to) != schemaVersion {
+				// Another version's upgrade: start over.
+				if err := up.Delete(keyUpgradeAfter); err != nil {
+					return err
+				}
+				if err := up.Delete(keyUpgradeDone); err != nil {
+					return err
+				}
+				return up.Put(keyUpgradeTo, u64(schemaVersion))
 			}
 			if v := up.Get(keyUpgradeDone); v != nil {
 				done = getU64(v)
@@ -91,20 +127,20 @@ func upgradeToV2(db *bbolt.DB, opts Options) error {
 		if err != nil {
 			return err
 		}
-		for _, name := range [][]byte{bucketByPerson, bucketDecisions} {
+		for _, name := range rebuilt {
 			if err := tx.MoveBucket(name, nil, up); err != nil {
 				return fmt.Errorf("move bucket %s: %w", name, err)
 			}
 		}
-		return nil
+		return up.Put(keyUpgradeTo, u64(schemaVersion))
 	})
 	if err != nil {
 		return err
 	}
 	if done == 0 {
-		log.Info("upgrading the data file before serving: this can take minutes for millions of requests", "from_version", 1, "to_version", 2, "requests", total)
+		log.Info("upgrading the data file before serving: this can take minutes for millions of requests", "from_version", from, "to_version", schemaVersion, "requests", total)
 	} else {
-		log.Info("resuming the upgrade of the data file", "from_version", 1, "to_version", 2, "requests", total, "done", done)
+		log.Info("resuming the upgrade of the data file", "from_version", from, "to_version", schemaVersion, "requests", total, "done", done)
 	}
 	if err := afterBatch(); err != nil {
 		return err
@@ -117,7 +153,7 @@ func upgradeToV2(db *bbolt.DB, opts Options) error {
 			// set, as Decisions does: those the last commit read back to
 			// write the changed index pages, then this batch's requests.
 			releaseMapping(db, tx)
-			n, more, err = upgradeBatchToV2(tx, batch)
+			n, more, err = upgradeBatch(tx, rebuilt, batch)
 			releaseMapping(db, tx)
 			return err
 		})
@@ -137,7 +173,7 @@ func upgradeToV2(db *bbolt.DB, opts Options) error {
 
 	err = db.Update(func(tx *bbolt.Tx) error {
 		up := tx.Bucket(bucketUpgrade)
-		for _, name := range [][]byte{bucketByPerson, bucketDecisions} {
+		for _, name := range rebuilt {
 			if err := tx.MoveBucket(name, up, nil); err != nil {
 				return fmt.Errorf("move bucket %s: %w", name, err)
 			}
@@ -145,23 +181,28 @@ func upgradeToV2(db *bbolt.DB, opts Options) error {
 		if err := tx.DeleteBucket(bucketUpgrade); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMeta).Put(keySchemaVersion, u64(2))
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, u64(schemaVersion))
 	})
 	if err != nil {
 		return err
 	}
-	log.Info("upgraded the data file", "to_version", 2, "requests", done, "elapsed", elapsed(started))
+	log.Info("upgraded the data file", "to_version", schemaVersion, "requests", done, "elapsed", elapsed(started))
 	return nil
 }
 
-// upgradeBatchToV2 rewrites the by_person and decisions entries of up to
-// n requests after the last one done, and records how far it got. It
-// reports how many it rewrote and whether any are left.
-func upgradeBatchToV2(tx *bbolt.Tx, n int) (rewritten int, more bool, err error) {
+// upgradeBatch rewrites the entries of the rebuilt buckets for up to n
+// requests after the last one done, and records how far it got. It reports
+// how many it rewrote and whether any are left.
+func upgradeBatch(tx *bbolt.Tx, rebuilt [][]byte, n int) (rewritten int, more bool, err error) {
 	up := tx.Bucket(bucketUpgrade)
-	byPerson := up.Bucket(bucketByPerson)
-	decisions := up.Bucket(bucketDecisions)
-	decisions.FillPercent = appendFill
+	targets := map[string]*bbolt.Bucket{}
+	for _, name := range rebuilt {
+		b := up.Bucket(name)
+		if bytes.Equal(name, bucketDecisions) {
+			b.FillPercent = appendFill
+		}
+		targets[string(name)] = b
+	}
 
 	c := tx.Bucket(bucketRequests).Cursor()
 	var k, v []byte
@@ -178,14 +219,9 @@ func upgradeBatchToV2(tx *bbolt.Tx, n int) (rewritten int, more bool, err error)
 			return 0, false, fmt.Errorf("request %q: %w", k, err)
 		}
 		for _, e := range indexEntries(r) {
-			var b *bbolt.Bucket
-			switch {
-			case bytes.Equal(e.bucket, bucketByPerson):
-				b = byPerson
-			case bytes.Equal(e.bucket, bucketDecisions):
-				b = decisions
-			default:
-				continue // unchanged since version 1
+			b := targets[string(e.bucket)]
+			if b == nil {
+				continue // unchanged since the file's version
 			}
 			if err := b.Put(e.key, e.value); err != nil {
 				return 0, false, fmt.Errorf("index %s: %w", e.bucket, err)
@@ -210,4 +246,82 @@ func upgradeBatchToV2(tx *bbolt.Tx, n int) (rewritten int, more bool, err error)
 // elapsed is the time since start, rounded for a log line.
 func elapsed(start time.Time) string {
 	return time.Since(start).Round(100 * time.Millisecond).String()
+}
+
+// copyAside writes a consistent copy of the file, as it is before the
+// upgrade from version v, next to it: <path>.v<v>.bak (approvals.db.v1.bak),
+// fsynced, and its directory too, before the upgrade writes anything. An
+// upgrade is one way; the copy is what the version that wrote the file can
+// still open (docs/STORE.md). When that name is taken by an earlier copy,
+// the copy is kept: an upgrade that a crash stopped and this Open resumes
+// already has its copy of the original, and other copies get the next free
+// name (<path>.v<v>.2.bak).
+func copyAside(db *bbolt.DB, v uint64, opts Options) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	path := db.Path()
+	resuming := false
+	if err := db.View(func(tx *bbolt.Tx) error { resuming = tx.Bucket(bucketUpgrade) != nil; return nil }); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%s.v%d.bak", path, v)
+	if _, err := os.Stat(name); err == nil {
+		if resuming {
+			log.Info("keeping the copy of the data file made before the upgrade began", "copy", name)
+			return nil
+		}
+		for i := 2; ; i++ {
+			name = fmt.Sprintf("%s.v%d.%d.bak", path, v, i)
+			if _, err := os.Stat(name); errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+		}
+	}
+	started := time.Now()
+	n, err := writeCopy(db, name)
+	if err != nil {
+		return fmt.Errorf("copying the data file aside to %s before upgrading it (nothing was changed; the copy needs as much free space as the file): %w", name, err)
+	}
+	log.Info("copied the data file aside before upgrading it: an older version of approvals can open the copy", "copy", name, "bytes", n, "from_version", v, "elapsed", elapsed(started))
+	return nil
+}
+
+// writeCopy writes a snapshot of db to a temporary file beside name, syncs
+// it, renames it to name and syncs the directory, so that name is either
+// absent or complete after a crash.
+func writeCopy(db *bbolt.DB, name string) (n int64, err error) {
+	dir := filepath.Dir(name)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*")
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}
+	}()
+	if err = db.View(func(tx *bbolt.Tx) error {
+		n, err = tx.WriteTo(f)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	if err = f.Sync(); err != nil {
+		return 0, err
+	}
+	if err = f.Close(); err != nil {
+		return 0, err
+	}
+	if err = os.Rename(f.Name(), name); err != nil {
+		return 0, err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	return n, d.Sync()
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // The binary values of the by_person and decisions indexes (schema
-// version 2). They hold what the check step and the export need, so that
+// version 3). They hold what the check step and the export need, so that
 // neither decodes a stored request. The pieces:
 //
 //	str   uvarint(len) bytes
@@ -33,8 +33,13 @@ var provisioningNames = []approvals.ProvisioningState{"", approvals.Provisioning
 	approvals.ProvisioningSucceeded, approvals.ProvisioningFailed, approvals.ProvisioningByEntra}
 
 // rowFormat is the first byte of a decisions value: the layout of the row
-// that follows, so that a column can be added without a schema upgrade.
-const rowFormat = 1
+// that follows. Format 2 (schema 3) added DecidedByID at the end; format 1
+// (schema 2) rows are still read, with DecidedByID empty, and the upgrade
+// to schema 3 rewrites them.
+const (
+	rowFormat   = 2
+	rowFormatV1 = 1
+)
 
 // standingValue is the by_person value of r:
 //
@@ -83,10 +88,10 @@ func standingID(v []byte) ([]byte, error) {
 //
 //	u8(rowFormat) str(ID) str(Email) str(DisplayName) str(Issuer)
 //	enum(Status) u8(Automatic) str(DecidedBy) time(DecidedAt) str(Reason)
-//	time(CreatedAt) enum(ProvisioningState) str(UserID)
+//	time(CreatedAt) enum(ProvisioningState) str(UserID) str(DecidedByID)
 func encodeRow(rec approvals.DecisionRecord) []byte {
-	n := 1 + 8*binary.MaxVarintLen16 + 2*13 + 3 + len(rec.ID) + len(rec.Email) + len(rec.DisplayName) +
-		len(rec.Issuer) + len(rec.DecidedBy) + len(rec.Reason) + len(rec.UserID)
+	n := 1 + 9*binary.MaxVarintLen16 + 2*13 + 3 + len(rec.ID) + len(rec.Email) + len(rec.DisplayName) +
+		len(rec.Issuer) + len(rec.DecidedBy) + len(rec.Reason) + len(rec.UserID) + len(rec.DecidedByID)
 	b := make([]byte, 0, n)
 	b = append(b, rowFormat)
 	b = appendString(b, rec.ID)
@@ -104,14 +109,15 @@ func encodeRow(rec approvals.DecisionRecord) []byte {
 	b = appendString(b, rec.Reason)
 	b = appendTime(b, rec.CreatedAt)
 	b = appendEnum(b, provisioningNames, rec.ProvisioningState)
-	return appendString(b, rec.UserID)
+	b = appendString(b, rec.UserID)
+	return appendString(b, rec.DecidedByID)
 }
 
 // decodeRow decodes a decisions value. Its strings share one allocation.
 // decodeRow(encodeRow(rec)) is rec with its times in UTC.
 func decodeRow(v []byte) (approvals.DecisionRecord, error) {
 	var rec approvals.DecisionRecord
-	if len(v) == 0 || v[0] != rowFormat {
+	if len(v) == 0 || (v[0] != rowFormat && v[0] != rowFormatV1) {
 		if len(v) == 0 {
 			return rec, errors.New("damaged data file: empty export row")
 		}
@@ -136,6 +142,9 @@ func decodeRow(v []byte) (approvals.DecisionRecord, error) {
 	rec.CreatedAt = d.time()
 	rec.ProvisioningState = readEnum(&d, provisioningNames)
 	rec.UserID = d.string()
+	if v[0] == rowFormat {
+		rec.DecidedByID = d.string()
+	}
 	if d.err == nil && d.off != len(v) {
 		d.fail("%d bytes after the row", len(v)-d.off)
 	}

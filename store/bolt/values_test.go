@@ -22,7 +22,7 @@ func TestRowRoundTrip(t *testing.T) {
 		ID: "0000000000000000000000aa", Email: "ada@example.com", DisplayName: "Ada Lovelace", Issuer: "google.com",
 		Status: approvals.StatusApproved, Automatic: true, DecidedBy: "policy:auto-approve-domain:example.com",
 		DecidedAt: at, Reason: "known supplier", CreatedAt: at.Add(-time.Hour),
-		ProvisioningState: approvals.ProvisioningSucceeded, UserID: "5f0c-user",
+		ProvisioningState: approvals.ProvisioningSucceeded, UserID: "5f0c-user", DecidedByID: "auto-approve-domain:example.com",
 	}
 	tests := []struct {
 		name string
@@ -112,6 +112,30 @@ func TestStandingRoundTrip(t *testing.T) {
 	}
 }
 
+// A row of format 1 (schema 2), which has no DecidedByID, still reads.
+func TestRowFormat1(t *testing.T) {
+	at := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	rec := approvals.DecisionRecord{ID: "x", Email: "a@example.com", Status: approvals.StatusApproved, DecidedBy: "Ada", DecidedAt: at, CreatedAt: at}
+	v := formatV1Row(rec)
+	got, err := decodeRow(v)
+	if err != nil || got != rec {
+		t.Fatalf("decodeRow(format 1) = %+v, %v; want %+v", got, err, rec)
+	}
+	rec.DecidedByID = "oid-1"
+	if got, err := decodeRow(encodeRow(rec)); err != nil || got.DecidedByID != "oid-1" || encodeRow(rec)[0] != rowFormat {
+		t.Fatalf("format 2 row: %+v, %v", got, err)
+	}
+}
+
+// formatV1Row is rec as schema 2 wrote it: format byte 1, no DecidedByID.
+func formatV1Row(rec approvals.DecisionRecord) []byte {
+	rec.DecidedByID = ""
+	v := encodeRow(rec)
+	v = v[:len(v)-1] // the empty DecidedByID
+	v[0] = rowFormatV1
+	return v
+}
+
 // FuzzDecodeRow feeds arbitrary bytes to the export row decoder: it either
 // refuses them or returns a row that encodes and decodes to itself.
 func FuzzDecodeRow(f *testing.F) {
@@ -120,6 +144,8 @@ func FuzzDecodeRow(f *testing.F) {
 		ProvisioningState: approvals.ProvisioningSucceeded, UserID: "u"}))
 	f.Add(encodeRow(approvals.DecisionRecord{Status: "other", DecidedAt: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}))
 	f.Add([]byte{1})
+	f.Add(formatV1Row(approvals.DecisionRecord{ID: "a", DecidedBy: "Ada", DecidedAt: at, CreatedAt: at}))
+	f.Add([]byte{2})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		rec, err := decodeRow(v)

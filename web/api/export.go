@@ -11,18 +11,19 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/export"
 )
 
 // export is GET /decisions/export?format=&since=&until=&status=: every
 // decision in the range, streamed in constant memory by
-// approvals.ExportDecisions. Parameters are checked before the first byte
+// export.Decisions. Parameters are checked before the first byte
 // is sent, so a bad one gets a JSON error.
 func (s *server) export(c echo.Context) error {
 	q := c.QueryParams()
 	if err := onlyParams(q, "format", "since", "until", "status"); err != nil {
 		return err
 	}
-	format, err := approvals.ParseExportFormat(q.Get("format"))
+	format, err := export.ParseFormat(q.Get("format"))
 	if err != nil {
 		return err
 	}
@@ -44,7 +45,7 @@ func (s *server) export(c echo.Context) error {
 	w := c.Response()
 	w.Header().Set("Content-Type", format.ContentType())
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="decisions-%s.%s"`, now.Format("20060102T150405Z"), format))
-	n, err := approvals.ExportDecisions(c.Request().Context(), s.streamTo(w), s.store, dq, format, nil)
+	n, err := export.Decisions(c.Request().Context(), s.streamTo(w), s.store, dq, format, nil)
 	if err != nil {
 		return s.streamFailed(c, "export", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/export"
 )
 
 // decided makes an env with decisions: an approval, a denial whose reason
@@ -55,7 +56,7 @@ func TestExportCSV(t *testing.T) {
 	if err != nil {
 		t.Fatalf("not RFC 4180 CSV: %v\n%s", err, a.body)
 	}
-	header := "id,email,display_name,issuer,status,automatic,decided_by,decided_at,reason,created_at,provisioning_state,user_id"
+	header := "id,email,display_name,issuer,status,automatic,decided_by,decided_at,reason,created_at,provisioning_state,user_id,decided_by_id"
 	if got := strings.Join(rows[0], ","); got != header {
 		t.Errorf("header %s\nwant   %s", got, header)
 	}
@@ -70,6 +71,9 @@ func TestExportCSV(t *testing.T) {
 	}
 	if got := col(rows[1], "reason"); got != `supplier, "tier 1"` {
 		t.Errorf("quoted reason %q", got)
+	}
+	if got := col(rows[1], "decided_by_id"); got != "ops" {
+		t.Errorf("decided_by_id %q, want the API key's name ops", got)
 	}
 	if got := col(rows[1], "decided_by"); got != "api_key:ops" {
 		t.Errorf("decided_by %q", got)
@@ -110,7 +114,7 @@ func TestExportJSONAndNDJSON(t *testing.T) {
 	for k := range arr[0] {
 		keys = append(keys, k)
 	}
-	want := slices.Clone(approvals.ExportColumns)
+	want := export.Columns()
 	slices.Sort(want)
 	slices.Sort(keys)
 	if !slices.Equal(keys, want) {

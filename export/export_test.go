@@ -1,4 +1,4 @@
-package approvals_test
+package export_test
 
 import (
 	"bufio"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/export"
 	"github.com/approvals-dev/approvals/store/memory"
 )
 
@@ -41,7 +42,7 @@ func exportFixture(t *testing.T) approvals.Store {
 func TestExportCSV(t *testing.T) {
 	st := exportFixture(t)
 	var buf bytes.Buffer
-	n, err := approvals.ExportDecisions(context.Background(), &buf, st, approvals.DecisionQuery{}, approvals.FormatCSV, nil)
+	n, err := export.Decisions(context.Background(), &buf, st, approvals.DecisionQuery{}, export.CSV, nil)
 	if err != nil || n != 2 {
 		t.Fatalf("n=%d err=%v", n, err)
 	}
@@ -49,16 +50,16 @@ func TestExportCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(rows[0], ","); got != "id,email,display_name,issuer,status,automatic,decided_by,decided_at,reason,created_at,provisioning_state,user_id" {
+	if got := strings.Join(rows[0], ","); got != "id,email,display_name,issuer,status,automatic,decided_by,decided_at,reason,created_at,provisioning_state,user_id,decided_by_id" {
 		t.Fatalf("header %q", got)
 	}
 	if len(rows) != 3 {
 		t.Fatalf("want header + 2 rows, got %d", len(rows))
 	}
 	approved := rows[1]
-	for i, want := range map[int]string{1: "a@example.com", 2: "'-2+3", 3: "google.com", 4: "approved", 5: "false", 6: "'=HYPERLINK(\"x\")", 8: "'@SUM(A1)", 10: "in_progress"} {
+	for i, want := range map[int]string{1: "a@example.com", 2: "'-2+3", 3: "google.com", 4: "approved", 5: "false", 6: "'=HYPERLINK(\"x\")", 8: "'@SUM(A1)", 10: "in_progress", 12: "oid-1"} {
 		if approved[i] != want {
-			t.Errorf("column %s = %q, want %q", approvals.ExportColumns[i], approved[i], want)
+			t.Errorf("column %s = %q, want %q", export.Columns()[i], approved[i], want)
 		}
 	}
 	denied := rows[2]
@@ -70,7 +71,7 @@ func TestExportCSV(t *testing.T) {
 func TestExportJSONAndNDJSON(t *testing.T) {
 	st := exportFixture(t)
 	var buf bytes.Buffer
-	if _, err := approvals.ExportDecisions(context.Background(), &buf, st, approvals.DecisionQuery{Status: approvals.StatusDenied}, approvals.FormatJSON, nil); err != nil {
+	if _, err := export.Decisions(context.Background(), &buf, st, approvals.DecisionQuery{Status: approvals.StatusDenied}, export.JSON, nil); err != nil {
 		t.Fatal(err)
 	}
 	var recs []approvals.DecisionRecord
@@ -82,7 +83,7 @@ func TestExportJSONAndNDJSON(t *testing.T) {
 	}
 	buf.Reset()
 	var seen []int
-	n, err := approvals.ExportDecisions(context.Background(), &buf, st, approvals.DecisionQuery{}, approvals.FormatNDJSON, func(n int) { seen = append(seen, n) })
+	n, err := export.Decisions(context.Background(), &buf, st, approvals.DecisionQuery{}, export.NDJSON, func(n int) { seen = append(seen, n) })
 	if err != nil || n != 2 || len(seen) != 2 {
 		t.Fatalf("n=%d err=%v progress=%v", n, err, seen)
 	}
@@ -93,7 +94,7 @@ func TestExportJSONAndNDJSON(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("line %d: %v", lines, err)
 		}
-		if len(m) != len(approvals.ExportColumns) {
+		if len(m) != len(export.Columns()) {
 			t.Errorf("line %d has %d keys", lines, len(m))
 		}
 		lines++
@@ -101,7 +102,7 @@ func TestExportJSONAndNDJSON(t *testing.T) {
 	if lines != 2 {
 		t.Fatalf("%d lines", lines)
 	}
-	if _, err := approvals.ParseExportFormat("xml"); approvals.Code(err) != approvals.EInvalid {
+	if _, err := export.ParseFormat("xml"); approvals.Code(err) != approvals.EInvalid {
 		t.Fatalf("xml format: %v", err)
 	}
 }
