@@ -107,6 +107,7 @@ func (r *Request) RetryProvisioning(by Actor, now time.Time, deadline time.Durat
 	r.Provisioning.State = ProvisioningInProgress
 	r.Provisioning.NextAttemptAt = now
 	r.Provisioning.Deadline = now.Add(deadline)
+	r.Provisioning.Lease = nil
 	return r.event(now, EventProvisioningRequeued, by, map[string]string{"previous_error": r.Provisioning.LastError}), nil
 }
 
@@ -166,12 +167,14 @@ type StepResult struct {
 	Note      string // for the audit trail, e.g. "linked existing account"
 }
 
-// ScheduleRetry records a transient failure and when to try again.
+// ScheduleRetry records a transient failure and when to try again, and
+// releases the job's lease: it is claimable again at at.
 func (r *Request) ScheduleRetry(at time.Time, cause string, graphRequestID string, now time.Time) (Event, error) {
 	if err := r.checkProvisioning(); err != nil {
 		return Event{}, err
 	}
 	r.Provisioning.NextAttemptAt = at
+	r.Provisioning.Lease = nil
 	r.Provisioning.LastError = cause
 	r.Provisioning.RequestID = graphRequestID
 	return r.event(now, EventProvisioningRetry, ProvisionerActor, map[string]string{
@@ -179,7 +182,8 @@ func (r *Request) ScheduleRetry(at time.Time, cause string, graphRequestID strin
 	}), nil
 }
 
-// FailProvisioning records a permanent failure; an admin may retry it.
+// FailProvisioning records a permanent failure and releases the job's
+// lease; an admin may retry it.
 func (r *Request) FailProvisioning(cause string, graphRequestID string, now time.Time) (Event, error) {
 	if err := r.checkProvisioning(); err != nil {
 		return Event{}, err
@@ -188,11 +192,12 @@ func (r *Request) FailProvisioning(cause string, graphRequestID string, now time
 	r.Provisioning.LastError = cause
 	r.Provisioning.RequestID = graphRequestID
 	r.Provisioning.NextAttemptAt = time.Time{}
+	r.Provisioning.Lease = nil
 	return r.event(now, EventProvisioningFailed, ProvisionerActor, map[string]string{"error": cause, "graph_request_id": graphRequestID}), nil
 }
 
 // SucceedProvisioning records that the account exists with every attribute
-// and group.
+// and group, and releases the job's lease.
 func (r *Request) SucceedProvisioning(now time.Time) (Event, error) {
 	if err := r.checkProvisioning(); err != nil {
 		return Event{}, err
@@ -205,6 +210,7 @@ func (r *Request) SucceedProvisioning(now time.Time) (Event, error) {
 	r.Provisioning.LastError = ""
 	r.Provisioning.RequestID = ""
 	r.Provisioning.NextAttemptAt = time.Time{}
+	r.Provisioning.Lease = nil
 	return r.event(now, EventProvisioningSucceeded, ProvisionerActor, map[string]string{"user_id": r.Provisioning.UserID}), nil
 }
 
