@@ -195,6 +195,10 @@ func (r *Request) Clone() *Request {
 		inv := *r.Invitation
 		c.Invitation = &inv
 	}
+	if r.Provisioning.Lease != nil {
+		l := *r.Provisioning.Lease
+		c.Provisioning.Lease = &l
+	}
 	c.Provisioning.GroupsDone = append([]string(nil), r.Provisioning.GroupsDone...)
 	c.Provisioning.GroupIDs = append([]string(nil), r.Provisioning.GroupIDs...)
 	return &c
@@ -245,6 +249,10 @@ type Provisioning struct {
 	NextAttemptAt time.Time `json:"next_attempt_at,omitempty"`
 	// Deadline bounds the retries of transient failures.
 	Deadline time.Time `json:"deadline,omitempty"`
+	// Lease is the claim of the worker running the job, set by
+	// JobQueue.ClaimJobs; nil when no worker holds it. The transitions
+	// that end or reschedule an attempt clear it.
+	Lease *Lease `json:"lease,omitempty"`
 }
 
 // ProvisioningStep names the last completed step of a provisioning job.

@@ -117,6 +117,7 @@ func (r *Request) RetryProvisioning(by Actor, now time.Time, deadline time.Durat
 	r.Provisioning.State = ProvisioningInProgress
 	r.Provisioning.NextAttemptAt = now
 	r.Provisioning.Deadline = now.Add(deadline)
+	r.Provisioning.Lease = nil
 	return r.event(now, EventProvisioningRequeued, by, map[string]string{"previous_error": r.Provisioning.LastError}), nil
 }
 
@@ -203,19 +204,22 @@ func (f Failure) details() map[string]string {
 	return d
 }
 
-// ScheduleRetry records a transient failure and when to try again.
+// ScheduleRetry records a transient failure and when to try again, and
+// releases the job's lease: it is claimable again at at.
 func (r *Request) ScheduleRetry(at time.Time, f Failure, now time.Time) (Event, error) {
 	if err := r.checkProvisioning(); err != nil {
 		return Event{}, err
 	}
 	r.Provisioning.NextAttemptAt = at
+	r.Provisioning.Lease = nil
 	r.Provisioning.setFailure(f)
 	d := f.details()
 	d["next_attempt_at"] = at.UTC().Format(time.RFC3339)
 	return r.event(now, EventProvisioningRetry, ProvisionerActor, d), nil
 }
 
-// FailProvisioning records a permanent failure; an admin may retry it.
+// FailProvisioning records a permanent failure and releases the job's
+// lease; an admin may retry it.
 func (r *Request) FailProvisioning(f Failure, now time.Time) (Event, error) {
 	if err := r.checkProvisioning(); err != nil {
 		return Event{}, err
@@ -223,11 +227,12 @@ func (r *Request) FailProvisioning(f Failure, now time.Time) (Event, error) {
 	r.Provisioning.State = ProvisioningFailed
 	r.Provisioning.setFailure(f)
 	r.Provisioning.NextAttemptAt = time.Time{}
+	r.Provisioning.Lease = nil
 	return r.event(now, EventProvisioningFailed, ProvisionerActor, f.details()), nil
 }
 
 // SucceedProvisioning records that the account exists with every attribute
-// and group.
+// and group, and releases the job's lease.
 func (r *Request) SucceedProvisioning(now time.Time) (Event, error) {
 	if err := r.checkProvisioning(); err != nil {
 		return Event{}, err
@@ -239,6 +244,7 @@ func (r *Request) SucceedProvisioning(now time.Time) (Event, error) {
 	r.Provisioning.Step = StepGroups
 	r.Provisioning.setFailure(Failure{})
 	r.Provisioning.NextAttemptAt = time.Time{}
+	r.Provisioning.Lease = nil
 	return r.event(now, EventProvisioningSucceeded, ProvisionerActor, map[string]string{"user_id": r.Provisioning.UserID}), nil
 }
 

@@ -1,7 +1,6 @@
 package provisioner
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -221,12 +220,6 @@ func classify(e *GraphError) class {
 // isAlreadyMember reports Graph's answer to adding a member twice.
 func isAlreadyMember(e *GraphError) bool {
 	return e.Status == http.StatusBadRequest && strings.Contains(e.Message, "added object references already exist")
-}
-
-// isCanceled reports whether err is the end of the caller's context rather
-// than a failure of Graph.
-func isCanceled(ctx context.Context, err error) bool {
-	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctx.Err()))
 }
 
 // hint says what an admin can do about a permanent failure, or "".

@@ -261,16 +261,16 @@ func (h *harness) counter(name string, labels ...string) float64 {
 	return total
 }
 
-// countingStore counts the reads of the job queue, to prove the
-// dispatcher does not spin.
+// countingStore counts the claims and reads of the job queue, to prove
+// the dispatcher does not spin.
 type countingStore struct {
 	approvals.Store
-	dueJobs, nextJobAt atomic.Int64
+	claims, nextJobAt atomic.Int64
 }
 
-func (s *countingStore) DueJobs(ctx context.Context, now time.Time, limit int) ([]*approvals.Request, error) {
-	s.dueJobs.Add(1)
-	return s.Store.DueJobs(ctx, now, limit)
+func (s *countingStore) ClaimJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*approvals.Request, error) {
+	s.claims.Add(1)
+	return s.Store.ClaimJobs(ctx, now, lease, limit)
 }
 
 func (s *countingStore) NextJobAt(ctx context.Context) (time.Time, bool, error) {

@@ -23,6 +23,7 @@ import (
 type job struct {
 	p      *Provisioner
 	r      *approvals.Request
+	lease  *lease // every write checks it (a worker that lost the job writes nothing)
 	log    *slog.Logger
 	runCtx context.Context // ends when Run is asked to stop
 	ctx    context.Context // for Graph calls and store writes; outlives runCtx by the grace
@@ -193,10 +194,10 @@ func (j *job) writeAttributes() error {
 // checkpoint records a completed step in the store and keeps the stored
 // request as the job's view.
 func (j *job) checkpoint(step approvals.ProvisioningStep, res approvals.StepResult) error {
-	r, err := j.p.cfg.Store.Update(j.ctx, j.r.ID, func(r *approvals.Request) ([]approvals.Event, error) {
+	r, err := j.p.cfg.Store.Update(j.ctx, j.r.ID, j.lease.guard(func(r *approvals.Request) ([]approvals.Event, error) {
 		ev, err := r.CompleteStep(step, res, j.p.cfg.Clock.Now())
 		return []approvals.Event{ev}, err
-	})
+	}))
 	if err != nil {
 		if approvals.Code(err) == approvals.EConflict {
 			return errGone

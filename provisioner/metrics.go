@@ -63,7 +63,7 @@ func newJobMetrics(reg prometheus.Registerer) (*jobMetrics, error) {
 	m := &jobMetrics{
 		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: metricJobs,
-			Help: "Provisioning jobs by state: queued (due, waiting for a worker), scheduled (waiting for a retry time) and in_progress (running); counted up to 1000.",
+			Help: "Provisioning jobs by state: queued (claimable now, waiting for a worker) and scheduled (waiting for a retry time), counted in the store; in_progress (running in this process).",
 		}, []string{"state"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricJobsFinished,

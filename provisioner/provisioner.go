@@ -6,10 +6,14 @@
 // The job queue is the store itself: approving a request marks its
 // provisioning in progress and due, in the same transaction
 // (approvals.Request.Approve), and the store indexes due jobs. A
-// Provisioner runs a bounded pool of workers over that index. Each job
-// looks the person up before creating anything, records every Graph step
-// in the store as soon as it is done (the object id first of all), and
-// resumes after the last recorded step when it runs again. Transient
+// Provisioner runs a bounded pool of workers over that index: it claims
+// due jobs from the store under a lease (approvals.JobQueue.ClaimJobs), so
+// that several processes sharing a store never run one job at once, renews
+// the lease while a job runs, and checks it in every write. Each job looks
+// the person up before creating anything, records every Graph step in the
+// store as soon as it is done (the object id first of all), and resumes
+// after the last recorded step when it runs again, here or, once the lease
+// of a process that died has expired, in another. Transient
 // failures are retried with exponential backoff and jitter, honouring
 // Retry-After, until the job's deadline; permanent ones mark the request
 // failed with Graph's code, message and request-id, for an admin to fix and
@@ -29,6 +33,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,16 +50,25 @@ const (
 	DefaultLagWindow     = 15 * time.Minute
 	DefaultPollInterval  = time.Minute
 	DefaultShutdownGrace = 10 * time.Second
+	DefaultLease         = time.Minute
 )
 
-// scanLimit bounds how many jobs one look at the queue reads.
-const scanLimit = 1000
-
-// gaugeInterval is how often the dispatcher reads the whole queue (up to
-// scanLimit jobs) to refresh the queued and scheduled gauges. In between it
-// reads only the soonest jobs it needs, so that a large backlog does not
-// cost a full read every time a job finishes.
+// gaugeInterval is how often the dispatcher counts the queue
+// (JobQueue.CountJobs) to refresh the queued and scheduled gauges.
 const gaugeInterval = 10 * time.Second
+
+// releaseTimeout bounds the store write that gives a job's lease back when
+// Run stops, after the job context has ended.
+const releaseTimeout = 5 * time.Second
+
+// JobStore is what the provisioner needs of the store: the job queue, and
+// Update to record each step and to check, renew and release its leases.
+// An approvals.Store is one.
+type JobStore interface {
+	approvals.JobQueue
+	// Update is approvals.RequestStore's Update.
+	Update(ctx context.Context, id string, m approvals.Mutation) (*approvals.Request, error)
+}
 
 // RetryPolicy shapes the retries of transient failures. Zero fields take
 // the defaults.
@@ -75,7 +89,7 @@ type RetryPolicy struct {
 // Config configures a Provisioner.
 type Config struct {
 	// Store holds the requests and their provisioning jobs. Required.
-	Store approvals.Store
+	Store JobStore
 	// Clock tells the time; the system clock when nil.
 	Clock approvals.Clock
 	// Graph says where Graph is and which credential to use; ignored when
@@ -112,6 +126,13 @@ type Config struct {
 	// flight may finish so that its result is recorded.
 	// DefaultShutdownGrace when zero.
 	ShutdownGrace time.Duration
+	// Lease is how long a claim holds a job for this process
+	// (JobQueue.ClaimJobs); DefaultLease when zero. A running job's lease
+	// is renewed every third of it, and with every step recorded; a job
+	// that a process held when it died is claimed again, by any process
+	// sharing the store, once its lease expires. A job interrupted by a
+	// clean stop gives its lease back at once.
+	Lease time.Duration
 	// Logger receives structured logs; discarded when nil.
 	Logger *slog.Logger
 	// Metrics registers the provisioning and Graph metrics; none when nil.
@@ -146,6 +167,9 @@ func (c *Config) setDefaults() {
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
 	}
+	if c.Lease <= 0 {
+		c.Lease = DefaultLease
+	}
 	c.TenantDomain = strings.ToLower(strings.TrimSpace(c.TenantDomain))
 	var groups []string
 	for _, g := range c.GroupIDs {
@@ -167,6 +191,7 @@ func (c Config) Validate() error {
 		{c.Directory == nil && c.Graph.Credential == nil, "a Graph credential is required"},
 		{!validDomain(strings.ToLower(strings.TrimSpace(c.TenantDomain))), fmt.Sprintf("APPROVALS_TENANT_DOMAIN %q is not a domain such as contoso.onmicrosoft.com", c.TenantDomain)},
 		{c.Workers < 0 || c.Workers > MaxWorkers, fmt.Sprintf("provisioning workers must be between 1 and %d, not %d", MaxWorkers, c.Workers)},
+		{c.Lease < 0, fmt.Sprintf("the provisioning job lease must be positive, not %s", c.Lease)},
 		{slices.ContainsFunc(c.GroupIDs, func(g string) bool { return strings.ContainsAny(g, "/?#% ") }), "APPROVALS_GROUP_IDS must be group object ids"},
 	}
 	for _, ch := range checks {
@@ -189,13 +214,12 @@ type Provisioner struct {
 
 	mu       sync.Mutex
 	started  bool
-	running  map[string]bool
-	held     map[string]time.Time // jobs not to start before a time (after a store failure)
+	running  int // jobs this process runs: a gauge, and the free workers
 	lagSince map[string]time.Time
 
-	// lastFullScan is when dispatch last read the whole queue; only the
-	// Run goroutine touches it.
-	lastFullScan time.Time
+	// lastCount is when dispatch last counted the queue for the gauges;
+	// only the Run goroutine touches it.
+	lastCount time.Time
 }
 
 var _ approvals.Provisioner = (*Provisioner)(nil)
@@ -230,7 +254,7 @@ func New(cfg Config) (*Provisioner, error) {
 	return &Provisioner{
 		cfg: cfg, dir: dir, log: cfg.Logger, metrics: m,
 		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1),
-		running: map[string]bool{}, held: map[string]time.Time{}, lagSince: map[string]time.Time{},
+		lagSince: map[string]time.Time{},
 	}, nil
 }
 
@@ -285,152 +309,160 @@ func (p *Provisioner) Run(ctx context.Context) error {
 	}
 }
 
-// dispatch starts the due jobs there are free workers for, and returns how
-// long to wait before looking again (a worker finishing or Wake may end
-// the wait sooner).
+// dispatch claims as many claimable jobs as there are free workers and
+// starts them, and returns how long to wait before looking again (a worker
+// finishing or Wake may end the wait sooner). Claiming is a store write, so
+// it is done only when NextJobAt says a job is claimable now.
 func (p *Provisioner) dispatch(ctx, jobCtx context.Context, wg *sync.WaitGroup) time.Duration {
 	now := p.cfg.Clock.Now()
-	// The jobs in progress, soonest first: the ones running or held are
-	// skipped, and the first one not due yet tells when to look again.
-	// Running jobs are due already, so the soonest held + workers + 1 jobs
-	// are enough to fill every free worker and to see the next due time;
-	// the whole queue is read only now and then, for the gauges.
+	p.countJobs(ctx, now)
 	p.mu.Lock()
-	limit := min(len(p.held)+p.cfg.Workers+1, scanLimit)
+	free := p.cfg.Workers - p.running
 	p.mu.Unlock()
-	full := now.Sub(p.lastFullScan) >= gaugeInterval
-	if full {
-		limit = scanLimit
+	next, ok, err := p.cfg.Store.NextJobAt(ctx)
+	if err == nil && ok && !next.After(now) && free > 0 {
+		var jobs []*approvals.Request
+		if jobs, err = p.cfg.Store.ClaimJobs(ctx, now, p.cfg.Lease, free); err == nil {
+			p.mu.Lock()
+			p.running += len(jobs)
+			p.metrics.jobs.WithLabelValues("in_progress").Set(float64(p.running))
+			p.mu.Unlock()
+			for _, r := range jobs {
+				wg.Add(1)
+				go p.work(ctx, jobCtx, wg, r)
+			}
+			if free -= len(jobs); free > 0 {
+				next, ok, err = p.cfg.Store.NextJobAt(ctx)
+			}
+		}
 	}
-	jobs, err := p.cfg.Store.DueJobs(ctx, now.AddDate(100, 0, 0), limit)
-	if err != nil {
+	switch {
+	case err != nil:
 		if ctx.Err() == nil {
 			p.log.Error("provisioner: cannot read the job queue", "error", err)
 		}
 		return min(p.cfg.PollInterval, 5*time.Second)
+	case free <= 0 || !ok:
+		// Every worker is busy (one finishing ends the wait), or there is
+		// no job (Wake ends it).
+		return p.cfg.PollInterval
 	}
-	wait := p.cfg.PollInterval
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	queued, scheduled := 0, 0
-	for _, r := range jobs {
-		if p.running[r.ID] {
-			continue
-		}
-		due := r.Provisioning.NextAttemptAt
-		if h, ok := p.held[r.ID]; ok {
-			if h.After(now) {
-				wait = min(wait, h.Sub(now))
-				scheduled++
-				continue
-			}
-			delete(p.held, r.ID)
-		}
-		if due.After(now) {
-			wait = min(wait, due.Sub(now))
-			scheduled++
-			continue
-		}
-		if len(p.running) >= p.cfg.Workers {
-			queued++
-			continue
-		}
-		p.running[r.ID] = true
-		wg.Add(1)
-		go p.work(ctx, jobCtx, wg, r.ID)
-	}
-	if full {
-		p.lastFullScan = now
-		p.metrics.jobs.WithLabelValues("queued").Set(float64(queued))
-		p.metrics.jobs.WithLabelValues("scheduled").Set(float64(scheduled))
-	}
-	p.metrics.jobs.WithLabelValues("in_progress").Set(float64(len(p.running)))
-	return max(wait, 0)
+	return max(min(p.cfg.PollInterval, next.Sub(now)), 0)
 }
 
-// work runs one job on a worker goroutine.
-func (p *Provisioner) work(runCtx, jobCtx context.Context, wg *sync.WaitGroup, id string) {
+// countJobs refreshes the queued and scheduled gauges every gaugeInterval.
+func (p *Provisioner) countJobs(ctx context.Context, now time.Time) {
+	if now.Sub(p.lastCount) < gaugeInterval {
+		return
+	}
+	n, err := p.cfg.Store.CountJobs(ctx, now)
+	if err != nil {
+		return // dispatch reports the store's failures
+	}
+	p.lastCount = now
+	p.metrics.jobs.WithLabelValues("queued").Set(float64(n.Due))
+	p.metrics.jobs.WithLabelValues("scheduled").Set(float64(n.Scheduled))
+}
+
+// work runs one claimed job on a worker goroutine.
+func (p *Provisioner) work(runCtx, jobCtx context.Context, wg *sync.WaitGroup, r *approvals.Request) {
 	defer wg.Done()
 	defer func() {
 		p.mu.Lock()
-		delete(p.running, id)
-		p.metrics.jobs.WithLabelValues("in_progress").Set(float64(len(p.running)))
+		p.running--
+		p.metrics.jobs.WithLabelValues("in_progress").Set(float64(p.running))
 		p.mu.Unlock()
 		signal(p.freed)
 	}()
-	log := p.log.With("request_id", id)
+	log := p.log.With("request_id", r.ID)
+	l := p.keepLease(jobCtx, log, r)
+	defer l.stop()
 	defer func() {
 		if v := recover(); v != nil {
 			// The SDK is generated code; a panic in it must not take the
 			// server down or leave the job spinning.
 			log.Error("provisioning job panicked", "panic", v, "stack", string(debug.Stack()))
-			p.finish(jobCtx, log, id, nil, fmt.Sprintf("internal error: %v", v))
+			l.stop()
+			p.finish(jobCtx, log, l, nil, fmt.Sprintf("internal error: %v", v))
 		}
 	}()
-	p.process(runCtx, jobCtx, log, id)
+	p.process(runCtx, log, l, r)
 }
 
 // errStopped ends a job early because Run is stopping; the job stays due.
 var errStopped = errors.New("provisioner stopping")
 
 // errGone ends a job whose provisioning is no longer in progress in the
-// store (an admin changed it meanwhile).
+// store (an admin changed it meanwhile), or whose lease was lost.
 var errGone = errors.New("provisioning no longer in progress")
 
-// process claims a job, runs its remaining steps and records the outcome.
-func (p *Provisioner) process(runCtx, jobCtx context.Context, log *slog.Logger, id string) {
-	now := p.cfg.Clock.Now()
-	r, err := p.cfg.Store.Update(jobCtx, id, func(r *approvals.Request) ([]approvals.Event, error) {
-		if !r.Provisioning.Pending() || r.Provisioning.NextAttemptAt.After(now) {
-			return nil, approvals.ErrUnchanged // taken care of since it was read
-		}
+// errLeaseLost refuses a write of a worker whose lease on the job expired
+// and was taken by another claim.
+var errLeaseLost = &approvals.Error{Code: approvals.EConflict, Message: "the provisioning job's lease was lost: another worker holds it now"}
+
+// process runs a claimed job's remaining steps and records the outcome.
+func (p *Provisioner) process(runCtx context.Context, log *slog.Logger, l *lease, claimed *approvals.Request) {
+	r, err := p.cfg.Store.Update(l.ctx, claimed.ID, l.guard(func(r *approvals.Request) ([]approvals.Event, error) {
 		return nil, r.StartAttempt()
-	})
+	}))
 	switch {
-	case errors.Is(err, approvals.ErrUnchanged) || approvals.Code(err) == approvals.EConflict:
-		return
+	case approvals.Code(err) == approvals.EConflict:
+		return // no longer in progress, or the lease was lost already
 	case err != nil:
-		p.hold(log, id, err)
+		p.hold(log, l, err)
 		return
 	}
 	p.metrics.attempts.Inc()
-	j := &job{p: p, r: r, log: log.With("attempt", r.Provisioning.Attempts), runCtx: runCtx, ctx: jobCtx}
+	j := &job{p: p, r: r, lease: l, log: log.With("attempt", r.Provisioning.Attempts), runCtx: runCtx, ctx: l.ctx}
 	err = j.run()
+	l.stop()
 	var ge *GraphError
 	var se *storeError
 	switch {
+	case l.lost.Load():
+		// Its writes are refused: the other worker's record stands.
+		j.log.Warn("provisioning job abandoned: its lease was lost to another worker, which resumes it from the last recorded step", "step", j.r.Provisioning.Step)
 	case err == nil:
-		p.succeed(jobCtx, j)
+		p.succeed(l.parent, j)
 	case errors.Is(err, errGone):
 		j.log.Info("provisioning job dropped: no longer in progress in the store")
-	case errors.Is(err, errStopped) || (errors.As(err, &ge) && isCanceled(jobCtx, ge.Err)):
+	case errors.Is(err, errStopped) || (err != nil && l.parent.Err() != nil):
+		// Stopped between steps, or a Graph call or store write cut off
+		// at the end of the grace.
 		j.log.Info("provisioning interrupted by shutdown; it resumes from the last recorded step", "step", j.r.Provisioning.Step)
+		l.release(j.log)
 	case errors.As(err, &se):
-		p.hold(j.log, id, se.err)
+		p.hold(j.log, l, se.err)
 	case errors.As(err, &ge):
 		p.graphFailure(j, ge)
 	default:
 		// Not a Graph answer: bad configuration or data (an email that
 		// makes no UPN). Retrying will not help.
-		p.finish(jobCtx, j.log, id, nil, err.Error())
+		p.finish(l.parent, j.log, l, nil, err.Error())
 	}
 }
 
-// hold keeps a job whose store write failed from being retried at once.
-func (p *Provisioner) hold(log *slog.Logger, id string, err error) {
+// hold keeps a job whose store write failed from being retried at once:
+// its lease is cut to Retry.Base from now, after which any worker may claim
+// it again. If that write fails too, the lease runs out by itself.
+func (p *Provisioner) hold(log *slog.Logger, l *lease, err error) {
 	log.Error("provisioning job: store write failed; trying again later", "error", err)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.held[id] = p.cfg.Clock.Now().Add(p.cfg.Retry.Base)
+	until := p.cfg.Clock.Now().Add(p.cfg.Retry.Base)
+	_, _ = p.cfg.Store.Update(context.WithoutCancel(l.parent), l.id, l.owned(func(r *approvals.Request) ([]approvals.Event, error) {
+		r.Provisioning.Lease.Until = until
+		return nil, nil
+	}))
 }
 
 func (p *Provisioner) succeed(ctx context.Context, j *job) {
-	r, err := p.cfg.Store.Update(ctx, j.r.ID, func(r *approvals.Request) ([]approvals.Event, error) {
+	r, err := p.cfg.Store.Update(ctx, j.r.ID, j.lease.guard(func(r *approvals.Request) ([]approvals.Event, error) {
 		ev, err := r.SucceedProvisioning(p.cfg.Clock.Now())
 		return []approvals.Event{ev}, err
-	})
+	}))
 	if err != nil {
-		p.hold(j.log, j.r.ID, err)
+		if approvals.Code(err) != approvals.EConflict {
+			p.hold(j.log, j.lease, err)
+		}
 		return
 	}
 	p.clearLag(r.ID)
@@ -451,7 +483,7 @@ func (p *Provisioner) graphFailure(j *job, ge *GraphError) {
 		}
 		p.mu.Unlock()
 		if now.Sub(since) >= p.cfg.Retry.LagWindow {
-			p.finish(j.ctx, j.log, j.r.ID, ge, strings.TrimSpace(fmt.Sprintf("%s; still failing after %s, so it is not replication lag. %s", ge.Error(), p.cfg.Retry.LagWindow, hint(ge))))
+			p.finish(j.lease.parent, j.log, j.lease, ge, strings.TrimSpace(fmt.Sprintf("%s; still failing after %s, so it is not replication lag. %s", ge.Error(), p.cfg.Retry.LagWindow, hint(ge))))
 			return
 		}
 	}
@@ -460,7 +492,7 @@ func (p *Provisioner) graphFailure(j *job, ge *GraphError) {
 		if h := hint(ge); h != "" {
 			cause += " " + h
 		}
-		p.finish(j.ctx, j.log, j.r.ID, ge, cause)
+		p.finish(j.lease.parent, j.log, j.lease, ge, cause)
 		return
 	}
 	delay := p.backoff(j.r.Provisioning.Attempts, ge.RetryAfter)
@@ -470,15 +502,17 @@ func (p *Provisioner) graphFailure(j *job, ge *GraphError) {
 		deadline = j.r.Decision.At.Add(approvals.DefaultProvisioningDeadline)
 	}
 	if !deadline.IsZero() && at.After(deadline) {
-		p.finish(j.ctx, j.log, j.r.ID, ge, fmt.Sprintf("%s; gave up retrying at the deadline %s", ge.Error(), deadline.UTC().Format(time.RFC3339)))
+		p.finish(j.lease.parent, j.log, j.lease, ge, fmt.Sprintf("%s; gave up retrying at the deadline %s", ge.Error(), deadline.UTC().Format(time.RFC3339)))
 		return
 	}
-	_, err := p.cfg.Store.Update(j.ctx, j.r.ID, func(r *approvals.Request) ([]approvals.Event, error) {
+	_, err := p.cfg.Store.Update(j.lease.parent, j.r.ID, j.lease.guard(func(r *approvals.Request) ([]approvals.Event, error) {
 		ev, err := r.ScheduleRetry(at, failure(ge, ge.Error()), now)
 		return []approvals.Event{ev}, err
-	})
+	}))
 	if err != nil {
-		p.hold(j.log, j.r.ID, err)
+		if approvals.Code(err) != approvals.EConflict {
+			p.hold(j.log, j.lease, err)
+		}
 		return
 	}
 	reason := "error"
@@ -491,15 +525,16 @@ func (p *Provisioner) graphFailure(j *job, ge *GraphError) {
 }
 
 // finish marks a job failed; ge may be nil when the cause is not Graph's.
-func (p *Provisioner) finish(ctx context.Context, log *slog.Logger, id string, ge *GraphError, cause string) {
+func (p *Provisioner) finish(ctx context.Context, log *slog.Logger, l *lease, ge *GraphError, cause string) {
 	f := failure(ge, cause)
-	_, err := p.cfg.Store.Update(ctx, id, func(r *approvals.Request) ([]approvals.Event, error) {
+	id := l.id
+	_, err := p.cfg.Store.Update(ctx, id, l.guard(func(r *approvals.Request) ([]approvals.Event, error) {
 		ev, err := r.FailProvisioning(f, p.cfg.Clock.Now())
 		return []approvals.Event{ev}, err
-	})
+	}))
 	if err != nil {
 		if approvals.Code(err) != approvals.EConflict {
-			p.hold(log, id, err)
+			p.hold(log, l, err)
 		}
 		return
 	}
@@ -544,3 +579,105 @@ type storeError struct{ err error }
 
 func (e *storeError) Error() string { return e.err.Error() }
 func (e *storeError) Unwrap() error { return e.err }
+
+// lease is a running job's claim on it (approvals.JobQueue): the token the
+// store gave the claim, the heartbeat that renews it every third of
+// Config.Lease, and a context for the job's calls that ends when the
+// claim is lost, so that a worker that lost its job stops working on it.
+type lease struct {
+	p      *Provisioner
+	log    *slog.Logger
+	id     string
+	token  string
+	parent context.Context // the job context of Run
+	ctx    context.Context // parent, also ended when the lease is lost
+	cancel context.CancelFunc
+	lost   atomic.Bool
+
+	quit     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// keepLease starts the heartbeat of the lease ClaimJobs gave r.
+func (p *Provisioner) keepLease(jobCtx context.Context, log *slog.Logger, r *approvals.Request) *lease {
+	l := &lease{p: p, log: log, id: r.ID, parent: jobCtx, quit: make(chan struct{}), done: make(chan struct{})}
+	if r.Provisioning.Lease != nil {
+		l.token = r.Provisioning.Lease.Owner
+	}
+	l.ctx, l.cancel = context.WithCancel(jobCtx)
+	go l.heartbeat(p.cfg.Lease / 3)
+	return l
+}
+
+func (l *lease) heartbeat(every time.Duration) {
+	defer close(l.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.quit:
+			return
+		case <-l.ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, err := l.p.cfg.Store.Update(l.ctx, l.id, l.guard(func(*approvals.Request) ([]approvals.Event, error) { return nil, nil }))
+		switch {
+		case errors.Is(err, errLeaseLost):
+			l.log.Warn("provisioning job: its lease was lost (it expired and another worker claimed the job); stopping it here")
+			l.lost.Store(true)
+			l.cancel()
+			return
+		case err != nil && l.ctx.Err() == nil:
+			// The lease still holds until it expires; the next beat tries
+			// again.
+			l.log.Warn("provisioning job: cannot renew its lease", "error", err)
+		}
+	}
+}
+
+// stop ends the heartbeat and waits for it; the lease stays in the store
+// for the final write to check and release.
+func (l *lease) stop() {
+	l.stopOnce.Do(func() {
+		close(l.quit)
+		<-l.done
+	})
+}
+
+// owned returns a mutation that applies m only while this claim holds the
+// job's lease, and refuses with errLeaseLost otherwise.
+func (l *lease) owned(m approvals.Mutation) approvals.Mutation {
+	return func(r *approvals.Request) ([]approvals.Event, error) {
+		if !r.Provisioning.Lease.HeldBy(l.token) {
+			l.lost.Store(true) // the same answer if the mutation runs again
+			return nil, errLeaseLost
+		}
+		return m(r)
+	}
+}
+
+// guard is owned that also renews the lease: every write of the job counts
+// as a heartbeat. The transitions that end or reschedule an attempt clear
+// the lease after it is renewed here.
+func (l *lease) guard(m approvals.Mutation) approvals.Mutation {
+	return l.owned(func(r *approvals.Request) ([]approvals.Event, error) {
+		r.Provisioning.Lease.Until = l.p.cfg.Clock.Now().Add(l.p.cfg.Lease)
+		return m(r)
+	})
+}
+
+// release gives the lease back, so that the job is claimable at once: for
+// a job interrupted by a clean stop, which the next process resumes.
+func (l *lease) release(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.parent), releaseTimeout)
+	defer cancel()
+	_, err := l.p.cfg.Store.Update(ctx, l.id, l.owned(func(r *approvals.Request) ([]approvals.Event, error) {
+		r.Provisioning.Lease = nil
+		return nil, nil
+	}))
+	if err != nil && !errors.Is(err, errLeaseLost) {
+		log.Warn("provisioning job: cannot give its lease back; another process may resume it once the lease expires", "error", err, "lease", l.p.cfg.Lease)
+	}
+}

@@ -28,7 +28,7 @@ package bolt
 //	by_status                               every request, for listings by status
 //	  s1 t8(CreatedAt) id      -> ""
 //	jobs                                    approved, provisioning in_progress
-//	  t8(NextAttemptAt) id     -> ""
+//	  t8(NextAttemptAt) id     -> "" or t8(Lease.Until) while a worker holds it
 //	decisions                               approved or denied, with a Decision
 //	  s1 t8(Decision.At) id    -> u8(2) approvals.DecisionRecord   the export row
 //	events                                  the audit trail; the bucket's
@@ -56,6 +56,11 @@ package bolt
 // event times need not follow Seq order: the first entry at or after Since
 // gives the first Seq that can match, and only the few late-stamped events
 // after it are skipped.
+//
+// The jobs value lets ClaimJobs, DueJobs and CountJobs skip leased jobs
+// without decoding them; files written before leases existed have only
+// empty values, which mean the same (no lease), so it needed no new
+// schema version.
 //
 // Version 1 differed only in the by_person value (the bare id) and the
 // decisions value (empty), version 2 in the decisions value (row format 1,

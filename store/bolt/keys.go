@@ -94,7 +94,7 @@ func indexEntries(r *approvals.Request) []indexEntry {
 		{bucketByStatus, cat([]byte{code}, created, id), []byte{}},
 	}
 	if isJob(r) {
-		out = append(out, indexEntry{bucketJobs, cat(t8(r.Provisioning.NextAttemptAt), id), []byte{}})
+		out = append(out, indexEntry{bucketJobs, cat(t8(r.Provisioning.NextAttemptAt), id), jobValue(r)})
 	}
 	if isDecided(r) {
 		out = append(out, indexEntry{bucketDecisions, cat([]byte{code}, t8(r.Decision.At), id), rowValue(r)})
@@ -105,6 +105,22 @@ func indexEntries(r *approvals.Request) []indexEntry {
 // isJob reports whether r belongs in the jobs index.
 func isJob(r *approvals.Request) bool {
 	return r.Status == approvals.StatusApproved && r.Provisioning.State == approvals.ProvisioningInProgress
+}
+
+// jobValue is the value of r's jobs entry: empty when no worker holds the
+// job, else t8 of its lease's expiry, so that claims and counts skip the
+// leased jobs without decoding them.
+func jobValue(r *approvals.Request) []byte {
+	if l := r.Provisioning.Lease; l != nil {
+		return t8(l.Until)
+	}
+	return []byte{}
+}
+
+// jobLeasedAt reports whether the jobs entry value v is a lease that still
+// holds at now (t8 encoded).
+func jobLeasedAt(v, now []byte) bool {
+	return len(v) == 8 && bytes.Compare(v, now) > 0
 }
 
 // isDecided reports whether r belongs in the decisions index.

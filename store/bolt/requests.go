@@ -460,8 +460,73 @@ func (s *Store) Count(ctx context.Context) (n map[approvals.Status]int, err erro
 	return n, err
 }
 
-// DueJobs implements approvals.Store. It reads the jobs index from its
-// start up to now.
+// ClaimJobs implements approvals.JobQueue. One write transaction reads
+// the jobs index from its start up to now, skips the entries whose value
+// says a lease holds, and writes each claimed request with its lease and
+// its jobs entry: concurrent claims are serialised by bbolt's single
+// writer, so no job is returned twice while its lease holds.
+func (s *Store) ClaimJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) (jobs []*approvals.Request, err error) {
+	defer wrap(&err, "ClaimJobs")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if lease <= 0 {
+		return nil, approvals.Errorf(approvals.EInvalid, "a job lease must be positive, not %s", lease)
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	end := t8(now)
+	updatedAt := s.clock.Now().UTC()
+	err = s.write(func(tx *bbolt.Tx) error {
+		jobs = nil
+		// Collect first: the claims move entries of the bucket the cursor
+		// walks.
+		var ids [][]byte
+		c := tx.Bucket(bucketJobs).Cursor()
+		for k, v := c.First(); k != nil && len(ids) < limit; k, v = c.Next() {
+			if bytes.Compare(k[:8], end) > 0 {
+				break
+			}
+			if !jobLeasedAt(v, end) {
+				ids = append(ids, bytes.Clone(k[8:]))
+			}
+		}
+		requests := writeBucket(tx, bucketRequests)
+		for _, id := range ids {
+			cur, err := indexedRequest(tx, id, bucketJobs)
+			if err != nil {
+				return err
+			}
+			if !cur.Provisioning.Claimable(now) { // only beyond t8's range
+				continue
+			}
+			next := cur.Clone()
+			next.Provisioning.Lease = &approvals.Lease{Owner: approvals.NewLeaseToken(), Until: now.Add(lease)}
+			next.Version = cur.Version + 1
+			next.UpdatedAt = updatedAt
+			value, err := json.Marshal(next)
+			if err != nil {
+				return fmt.Errorf("encode request: %w", err)
+			}
+			if err := requests.Put(id, value); err != nil {
+				return err
+			}
+			if err := reindex(tx, cur, next); err != nil {
+				return err
+			}
+			jobs = append(jobs, next)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
+// DueJobs implements approvals.JobQueue. It reads the jobs index from its
+// start up to now, skipping leased jobs.
 func (s *Store) DueJobs(ctx context.Context, now time.Time, limit int) (jobs []*approvals.Request, err error) {
 	defer wrap(&err, "DueJobs")
 	if err := ctx.Err(); err != nil {
@@ -474,16 +539,19 @@ func (s *Store) DueJobs(ctx context.Context, now time.Time, limit int) (jobs []*
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		jobs = nil
 		c := tx.Bucket(bucketJobs).Cursor()
-		for k, _ := c.First(); k != nil && len(jobs) < limit; k, _ = c.Next() {
+		for k, v := c.First(); k != nil && len(jobs) < limit; k, v = c.Next() {
 			if bytes.Compare(k[:8], end) > 0 {
 				break
+			}
+			if jobLeasedAt(v, end) {
+				continue
 			}
 			r, err := indexedRequest(tx, k[8:], bucketJobs)
 			if err != nil {
 				return err
 			}
-			if r.Provisioning.NextAttemptAt.After(now) { // only beyond t8's range
-				break
+			if !r.Provisioning.Claimable(now) { // only beyond t8's range
+				continue
 			}
 			jobs = append(jobs, r)
 		}
@@ -492,23 +560,65 @@ func (s *Store) DueJobs(ctx context.Context, now time.Time, limit int) (jobs []*
 	return jobs, err
 }
 
-// NextJobAt implements approvals.Store.
+// NextJobAt implements approvals.JobQueue. It reads the jobs index from
+// its start while an entry is leased beyond the soonest time found so
+// far: the first unleased entry ends the walk, so it reads at most one
+// entry more than there are leased jobs before it.
 func (s *Store) NextJobAt(ctx context.Context) (at time.Time, ok bool, err error) {
 	defer wrap(&err, "NextJobAt")
 	if err := ctx.Err(); err != nil {
 		return at, false, err
 	}
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		k, _ := tx.Bucket(bucketJobs).Cursor().First()
-		if k == nil {
+		at, ok = time.Time{}, false
+		var best, bestID []byte // the soonest claimable time (t8), and its job
+		c := tx.Bucket(bucketJobs).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if best != nil && bytes.Compare(k[:8], best) >= 0 {
+				break
+			}
+			when := k[:8]
+			if len(v) == 8 && bytes.Compare(v, when) > 0 {
+				when = v
+			}
+			if best == nil || bytes.Compare(when, best) < 0 {
+				best, bestID = when, k[8:]
+			}
+		}
+		if best == nil {
 			return nil
 		}
-		r, err := indexedRequest(tx, k[8:], bucketJobs)
+		r, err := indexedRequest(tx, bestID, bucketJobs)
 		if err != nil {
 			return err
 		}
-		at, ok = r.Provisioning.NextAttemptAt, true
+		at, ok = r.Provisioning.ClaimableAt(), true
 		return nil
 	})
 	return at, ok, err
+}
+
+// CountJobs implements approvals.JobQueue. It reads the keys and values of
+// the whole jobs index, and decodes no request.
+func (s *Store) CountJobs(ctx context.Context, now time.Time) (n approvals.JobCounts, err error) {
+	defer wrap(&err, "CountJobs")
+	if err := ctx.Err(); err != nil {
+		return n, err
+	}
+	end := t8(now)
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		n = approvals.JobCounts{}
+		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+			switch {
+			case jobLeasedAt(v, end):
+				n.Leased++
+			case bytes.Compare(k[:8], end) > 0:
+				n.Scheduled++
+			default:
+				n.Due++
+			}
+			return nil
+		})
+	})
+	return n, err
 }

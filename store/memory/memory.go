@@ -266,7 +266,36 @@ func (s *Store) jobs() []*approvals.Request {
 	return out
 }
 
-// DueJobs implements approvals.Store.
+// ClaimJobs implements approvals.JobQueue: it finds and leases the jobs
+// under the store's lock.
+func (s *Store) ClaimJobs(_ context.Context, now time.Time, lease time.Duration, limit int) ([]*approvals.Request, error) {
+	if lease <= 0 {
+		return nil, approvals.Errorf(approvals.EInvalid, "a job lease must be positive, not %s", lease)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	var out []*approvals.Request
+	for _, cur := range s.jobs() {
+		if len(out) >= limit || cur.Provisioning.NextAttemptAt.After(now) {
+			break
+		}
+		if !cur.Provisioning.Claimable(now) {
+			continue
+		}
+		c := cur.Clone()
+		c.Provisioning.Lease = &approvals.Lease{Owner: approvals.NewLeaseToken(), Until: now.Add(lease)}
+		c.Version = cur.Version + 1
+		c.UpdatedAt = s.clock.Now().UTC()
+		s.byID[c.ID] = c
+		out = append(out, c.Clone())
+	}
+	return out, nil
+}
+
+// DueJobs implements approvals.JobQueue.
 func (s *Store) DueJobs(_ context.Context, now time.Time, limit int) ([]*approvals.Request, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -275,20 +304,43 @@ func (s *Store) DueJobs(_ context.Context, now time.Time, limit int) ([]*approva
 		if len(out) >= limit || r.Provisioning.NextAttemptAt.After(now) {
 			break
 		}
-		out = append(out, r.Clone())
+		if r.Provisioning.Claimable(now) {
+			out = append(out, r.Clone())
+		}
 	}
 	return out, nil
 }
 
-// NextJobAt implements approvals.Store.
+// NextJobAt implements approvals.JobQueue.
 func (s *Store) NextJobAt(context.Context) (time.Time, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j := s.jobs()
-	if len(j) == 0 {
-		return time.Time{}, false, nil
+	var next time.Time
+	found := false
+	for _, r := range s.jobs() {
+		if at := r.Provisioning.ClaimableAt(); !found || at.Before(next) {
+			next, found = at, true
+		}
 	}
-	return j[0].Provisioning.NextAttemptAt, true, nil
+	return next, found, nil
+}
+
+// CountJobs implements approvals.JobQueue.
+func (s *Store) CountJobs(_ context.Context, now time.Time) (approvals.JobCounts, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n approvals.JobCounts
+	for _, r := range s.jobs() {
+		switch p := r.Provisioning; {
+		case !p.Lease.Expired(now):
+			n.Leased++
+		case p.NextAttemptAt.After(now):
+			n.Scheduled++
+		default:
+			n.Due++
+		}
+	}
+	return n, nil
 }
 
 // Audit implements approvals.Store.

@@ -55,15 +55,6 @@ func liveSessions(t *testing.T, s approvals.Store, n int, now time.Time) []int {
 	return out
 }
 
-func checkStore(t *testing.T, s approvals.Store) {
-	t.Helper()
-	if ch, ok := s.(interface{ Check() error }); ok {
-		if err := ch.Check(); err != nil {
-			t.Errorf("Check: %v", err)
-		}
-	}
-}
-
 func testSessions(t *testing.T, s approvals.Store, c *Clock) {
 	ctx := context.Background()
 	now := c.Now()

@@ -48,6 +48,8 @@ func Run(t *testing.T, open Opener) {
 		{"ListStableUnderInserts", testListStableUnderInserts},
 		{"Count", testCount},
 		{"Jobs", testJobs},
+		{"Claims", testClaims},
+		{"ClaimsConcurrent", testClaimsConcurrent},
 		{"Audit", testAudit},
 		{"AuditStragglers", testAuditStragglers},
 		{"AuditPaging", testAuditPaging},
