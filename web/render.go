@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
-	"github.com/approvals-dev/approvals/web/api"
 )
 
 // page is what every template gets: the layout's data and the page's own
@@ -176,8 +175,8 @@ var eventLabels = map[approvals.EventType]string{
 	approvals.EventProvisioningRequeued:  "Provisioning retried",
 	approvals.EventInvitationCreated:     "Invitation created",
 	approvals.EventBlockedAtCheck:        "Sign-up blocked at status check",
-	api.EventInvitationFailed:            "Invitation failed",
-	api.EventInvitationLinked:            "Existing directory user linked",
+	approvals.EventInvitationFailed:      "Invitation failed",
+	approvals.EventInvitationLinked:      "Existing directory user linked",
 }
 
 func eventLabel(t approvals.EventType) string {

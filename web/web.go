@@ -261,22 +261,20 @@ func (u *UI) handleError(err error, c echo.Context) {
 			pe.Message = fmt.Sprint(he.Message)
 		}
 	default:
-		switch approvals.Code(err) {
+		code := approvals.Code(err)
+		status := code.HTTPStatus()
+		switch code {
 		case approvals.ENotFound:
-			pe = &pageError{Status: http.StatusNotFound, Title: "Not found", Message: approvals.Message(err)}
+			pe = &pageError{Status: status, Title: "Not found", Message: approvals.Message(err)}
 		case approvals.EInvalid:
-			pe = &pageError{Status: http.StatusBadRequest, Title: "Invalid request", Message: approvals.Message(err)}
+			pe = &pageError{Status: status, Title: "Invalid request", Message: approvals.Message(err)}
 		case approvals.EConflict:
-			pe = &pageError{Status: http.StatusConflict, Title: "Conflict", Message: approvals.Message(err)}
+			pe = &pageError{Status: status, Title: "Conflict", Message: approvals.Message(err)}
 		case approvals.EForbidden:
-			pe = &pageError{Status: http.StatusForbidden, Title: "Not allowed", Message: approvals.Message(err)}
+			pe = &pageError{Status: status, Title: "Not allowed", Message: approvals.Message(err)}
 		default:
 			ref := randomToken()[:10]
 			u.log.Error("web: request failed", "ref", ref, "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
-			status := http.StatusInternalServerError
-			if approvals.Code(err) == approvals.EUnavailable {
-				status = http.StatusServiceUnavailable
-			}
 			pe = &pageError{Status: status, Title: "Something went wrong",
 				Message: "The server could not complete this request. Try again; if it keeps failing, give your administrator the reference " + ref + " (it is in the server log)."}
 		}

@@ -59,16 +59,6 @@ func invalid(format string, args ...any) *apiError {
 	return &apiError{status: http.StatusBadRequest, code: string(approvals.EInvalid), message: fmt.Sprintf(format, args...)}
 }
 
-// statusOf maps the domain's error codes onto HTTP statuses.
-var statusOf = map[approvals.ErrorCode]int{
-	approvals.EInvalid:     http.StatusBadRequest,
-	approvals.ENotFound:    http.StatusNotFound,
-	approvals.EConflict:    http.StatusConflict,
-	approvals.EForbidden:   http.StatusForbidden,
-	approvals.EUnavailable: http.StatusServiceUnavailable,
-	approvals.EInternal:    http.StatusInternalServerError,
-}
-
 // handleError is Echo's error handler: it turns whatever a handler or the
 // router returned into a JSON error, and logs what the caller must not
 // see.
@@ -107,9 +97,7 @@ func (s *server) handleError(err error, c echo.Context) {
 		return
 	default:
 		ec := approvals.Code(err)
-		if st, ok := statusOf[ec]; ok {
-			status, code = st, string(ec)
-		}
+		status, code = ec.HTTPStatus(), string(ec)
 		if ec == approvals.EInternal {
 			s.log.Error("api: request failed", "method", req.Method, "path", req.URL.Path, "error", err)
 		} else {

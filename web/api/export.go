@@ -48,13 +48,10 @@ func (s *server) export(c echo.Context) error {
 	if err != nil {
 		return s.streamFailed(c, "export", err)
 	}
-	details := map[string]string{"format": string(format), "rows": strconv.Itoa(n)}
-	for k, v := range map[string]string{"status": string(dq.Status), "since": q.Get("since"), "until": q.Get("until")} {
-		if v != "" {
-			details[k] = v
-		}
-	}
-	s.record(c.Request().Context(), approvals.Event{At: now, Type: EventDecisionsExported, Actor: actorOf(c), Details: details})
+	s.recordAdmin(c, approvals.EventDecisionsExported, map[string]string{
+		"format": string(format), "rows": strconv.Itoa(n),
+		"status": string(dq.Status), "since": q.Get("since"), "until": q.Get("until"),
+	})
 	return nil
 }
 
@@ -73,8 +70,7 @@ func (s *server) downloadBackup(c echo.Context) error {
 	if err != nil {
 		return s.streamFailed(c, "backup", err)
 	}
-	s.record(c.Request().Context(), approvals.Event{At: now, Type: EventBackupDownloaded, Actor: actorOf(c),
-		Details: map[string]string{"bytes": strconv.FormatInt(n, 10)}})
+	s.recordAdmin(c, approvals.EventBackupDownloaded, map[string]string{"bytes": strconv.FormatInt(n, 10)})
 	return nil
 }
 

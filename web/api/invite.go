@@ -322,7 +322,7 @@ func (f *InviteFlow) Invite(ctx context.Context, in InviteInput, by approvals.Ac
 		if ierr == nil {
 			ierr = errors.New("the invitation returned no user id")
 		}
-		if err := f.store.AppendEvents(context.WithoutCancel(ctx), []approvals.Event{{At: now, Type: EventInvitationFailed, Actor: by,
+		if err := f.store.AppendEvents(context.WithoutCancel(ctx), []approvals.Event{{At: now, Type: approvals.EventInvitationFailed, Actor: by,
 			Details: map[string]string{"email": in.Email, "error": ierr.Error()}}}); err != nil {
 			f.log.Error("api: recording a failed invitation", "email", in.Email, "error", err)
 		}
@@ -359,7 +359,7 @@ func (f *InviteFlow) record(ctx context.Context, in InviteInput, res InviteResul
 	}
 	var events []approvals.Event
 	if in.ExistingUserID != "" {
-		events = append(events, ev(EventInvitationLinked, map[string]string{"user_id": res.UserID, "email": in.Email}))
+		events = append(events, ev(approvals.EventInvitationLinked, map[string]string{"user_id": res.UserID, "email": in.Email}))
 	} else {
 		events = append(events, ev(approvals.EventInvitationCreated, map[string]string{
 			"user_id": res.UserID, "email": in.Email, "redirect_url": in.RedirectURL,

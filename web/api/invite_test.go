@@ -112,7 +112,7 @@ func TestInviteExistingMatch(t *testing.T) {
 		r.Provisioning.UserID != ans.UserID || r.Decision == nil || r.Decision.By != "api_key:ops" {
 		t.Errorf("recorded %+v %+v", r, r.Provisioning)
 	}
-	if evs := e.eventsOf(EventInvitationLinked); len(evs) != 1 || evs[0].RequestID != r.ID || evs[0].Actor.ID != "ops" {
+	if evs := e.eventsOf(approvals.EventInvitationLinked); len(evs) != 1 || evs[0].RequestID != r.ID || evs[0].Actor.ID != "ops" {
 		t.Errorf("linked events %+v", evs)
 	}
 	if n := len(e.eventsOf(approvals.EventInvitationCreated)); n != 0 {
@@ -294,7 +294,7 @@ func TestInviteRefused(t *testing.T) {
 		if l := listAll(t, e); len(l) != 0 {
 			t.Errorf("a refused invitation was recorded: %+v", l)
 		}
-		evs := e.eventsOf(EventInvitationFailed)
+		evs := e.eventsOf(approvals.EventInvitationFailed)
 		if len(evs) != 1 || evs[0].Actor.ID != "ops" || evs[0].Details["email"] != "eve@fabrikam.example" || !strings.Contains(evs[0].Details["error"], "Authorization_RequestDenied") {
 			t.Errorf("failure events %+v", evs)
 		}
