@@ -36,6 +36,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/querystring"
 )
 
 //go:embed templates static
@@ -105,7 +106,7 @@ func (u *UI) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = u.handleError
-	e.Use(u.securityHeaders, u.recoverPanics, u.loadSession, u.checkCSRF)
+	e.Use(u.securityHeaders, u.recoverPanics, u.loadSession, u.checkCSRF, refuseUnreadableQuery)
 
 	e.GET("/static/*", u.serveStatic)
 	e.GET("/auth/login", u.login)
@@ -305,6 +306,20 @@ func (u *UI) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 				err = fmt.Errorf("panic: %v", v)
 			}
 		}()
+		return next(c)
+	}
+}
+
+// refuseUnreadableQuery answers a 400 page to a query string Go cannot
+// read in full ("status=denied;since=2999-01-01", "q=%zz"): c.QueryParam
+// would drop the parameter without a word, so a filter would silently not
+// apply.
+func refuseUnreadableQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := querystring.Check(c.Request().URL.RawQuery); err != nil {
+			return errPage(http.StatusBadRequest, "Invalid address",
+				"This address cannot be read: "+err.Error()+". Check the link, or start again from the menu.")
+		}
 		return next(c)
 	}
 }
