@@ -66,7 +66,10 @@ func newValidator() (*validator.Validate, error) {
 func validationError(err error) error {
 	var ves validator.ValidationErrors
 	if !errors.As(err, &ves) || len(ves) == 0 {
-		return invalidf("the request body is not valid: %v", err)
+		// The rules themselves are broken (validator.InvalidValidationError):
+		// a bug of ours, logged as an internal error, not the caller's
+		// to read.
+		return fmt.Errorf("api: validating the request body: %w", err)
 	}
 	fe := ves[0]
 	field := fe.Field()
@@ -98,5 +101,10 @@ func validationError(err error) error {
 		}
 		return invalidf("attributes: %q is neither a Microsoft Graph user property this flow writes (such as givenName, surname, jobTitle, companyName, department, city) nor a custom attribute extension_<app id without dashes>_<Name>", value)
 	}
-	return invalidf("%s is not valid (%s)", field, fe.Tag())
+	// A rule without a message of its own: name the field and the value,
+	// never the rule's name in the validator.
+	if fe.Kind() == reflect.String {
+		return invalidf("%s %q is not an accepted value; see the field's rules in %s%s", field, value, Prefix, openAPIPath)
+	}
+	return invalidf("%s is not an accepted value; see the field's rules in %s%s", field, Prefix, openAPIPath)
 }
