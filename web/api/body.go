@@ -68,10 +68,14 @@ func bodyErrorMessage(err error, t reflect.Type) string {
 	var sem *json.SemanticError
 	switch {
 	case errors.As(err, &syn):
+		reason := "a syntax error"
+		if syn.Err != nil {
+			reason = syn.Err.Error()
+		}
 		switch {
 		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
 			return fmt.Sprintf("the request body gives %s more than once; send each member once", quotePath(memberPath(t, syn.JSONPointer)))
-		case syn.JSONPointer == "" && strings.Contains(syn.Err.Error(), "after top-level value"):
+		case syn.JSONPointer == "" && strings.Contains(reason, "after top-level value"):
 			return "unexpected data after the JSON object: send one JSON object"
 		case errors.Is(syn.Err, io.ErrUnexpectedEOF):
 			return "the request body is not valid JSON: it ends before the JSON object is complete"
@@ -80,7 +84,7 @@ func bodyErrorMessage(err error, t reflect.Type) string {
 		if p := memberPath(t, syn.JSONPointer); p != "" {
 			where = " in " + quotePath(p)
 		}
-		return fmt.Sprintf("the request body is not valid JSON (at byte %d%s): %s", syn.ByteOffset, where, syn.Err)
+		return fmt.Sprintf("the request body is not valid JSON (at byte %d%s): %s", syn.ByteOffset, where, reason)
 	case errors.As(err, &sem):
 		if sem.JSONPointer == "" {
 			return "the request body must be a JSON object, not " + jsonKindName(sem.JSONKind)
