@@ -9,9 +9,17 @@ const (
 	// (the admin API, the reviewer UI). Its details name the surface, the
 	// format, the filters given (status, since, until) and the rows sent.
 	EventDecisionsExported EventType = "admin.decisions_exported"
+	// EventDecisionsExportFailed records an export that failed after
+	// rows had started to leave: the caller holds a partial file. Its
+	// details are those of EventDecisionsExported, with the rows sent.
+	EventDecisionsExportFailed EventType = "admin.decisions_export_failed"
 	// EventBackupDownloaded records a download of a snapshot of the
 	// database; its details name the surface and the bytes sent.
 	EventBackupDownloaded EventType = "admin.backup_downloaded"
+	// EventBackupFailed records a backup download that failed after bytes
+	// had started to leave; its details name the surface and the bytes
+	// sent.
+	EventBackupFailed EventType = "admin.backup_failed"
 	// EventInvitationFailed records an invitation Microsoft Graph refused;
 	// nothing was created in the directory.
 	EventInvitationFailed EventType = "invitation.failed"
@@ -30,10 +38,12 @@ const (
 
 // adminEventTypes are the types RecordAdminAction accepts.
 var adminEventTypes = map[EventType]bool{
-	EventDecisionsExported: true,
-	EventBackupDownloaded:  true,
-	EventInvitationFailed:  true,
-	EventInvitationLinked:  true,
+	EventDecisionsExported:     true,
+	EventDecisionsExportFailed: true,
+	EventBackupDownloaded:      true,
+	EventBackupFailed:          true,
+	EventInvitationFailed:      true,
+	EventInvitationLinked:      true,
 }
 
 // IsAdminEvent reports whether t is the type of an administrative action,

@@ -2,10 +2,12 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/web"
 )
 
 // A download from the export page is in the audit trail like one from the
@@ -50,5 +52,44 @@ func TestUIExportIsAudited(t *testing.T) {
 		if ev.Details[k] != v {
 			t.Errorf("details[%s] = %q, want %q (all %v)", k, ev.Details[k], v, ev.Details)
 		}
+	}
+}
+
+// failingDecisions fails every export after its first row.
+type failingDecisions struct{ approvals.Store }
+
+func (f failingDecisions) Decisions(ctx context.Context, q approvals.DecisionQuery, fn func(approvals.DecisionRecord) error) error {
+	i := 0
+	return f.Store.Decisions(ctx, q, func(r approvals.DecisionRecord) error {
+		if i == 1 {
+			return errors.New("bucket read: input/output error")
+		}
+		i++
+		return fn(r)
+	})
+}
+
+// An export that fails after rows have left is recorded as failed, with
+// the rows sent: the admin holds part of the file.
+func TestUIExportCutOffIsAudited(t *testing.T) {
+	e := newEnv(t, func(c *web.Config) { c.Store = failingDecisions{c.Service.Store} })
+	seedQueue(t, e, 10)
+	b, _ := e.login("ada")
+	b.get("/export/download?format=csv&status=approved")
+	evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []approvals.Event
+	for _, ev := range evs {
+		switch ev.Type {
+		case approvals.EventDecisionsExportFailed:
+			failed = append(failed, ev)
+		case approvals.EventDecisionsExported:
+			t.Errorf("a failed export was recorded as done: %+v", ev)
+		}
+	}
+	if len(failed) != 1 || failed[0].Details["rows"] != "1" || failed[0].Details["surface"] != "ui" || failed[0].Details["status"] != "approved" || failed[0].Actor.Kind != approvals.ActorReviewer {
+		t.Errorf("failed export events %+v", failed)
 	}
 }

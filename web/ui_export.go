@@ -71,12 +71,6 @@ func (u *UI) exportDownload(c echo.Context) error {
 	h.Set("Cache-Control", "no-store")
 	c.Response().WriteHeader(http.StatusOK)
 	n, err := approvals.ExportDecisions(c.Request().Context(), c.Response(), u.store, q, f, nil)
-	if err != nil {
-		// The status line is gone: the truncated file is all we can do.
-		u.log.Error("web: export failed midway", "rows", n, "err", err)
-		return nil
-	}
-	u.log.Info("web: decisions exported", "by", s.user.OID, "rows", n, "format", f, "status", q.Status, "since", v.Since, "until", v.Until)
 	// The trail records the filters as the API takes them: until is
 	// exclusive there, so the day after the form's last day.
 	details := map[string]string{"surface": approvals.SurfaceUI, "format": string(f), "rows": strconv.Itoa(n), "status": string(q.Status)}
@@ -86,7 +80,16 @@ func (u *UI) exportDownload(c echo.Context) error {
 	if !until.IsZero() {
 		details["until"] = until.Format(dateLayout)
 	}
-	if err := u.svc.RecordAdminAction(c.Request().Context(), s.user.Actor(), approvals.EventDecisionsExported, details); err != nil {
+	event := approvals.EventDecisionsExported
+	if err != nil {
+		// The status line is gone: the truncated file is all we can do,
+		// and the trail says that part of it left.
+		u.log.Error("web: export failed midway", "rows", n, "err", err)
+		event = approvals.EventDecisionsExportFailed
+	} else {
+		u.log.Info("web: decisions exported", "by", s.user.OID, "rows", n, "format", f, "status", q.Status, "since", v.Since, "until", v.Until)
+	}
+	if err := u.svc.RecordAdminAction(c.Request().Context(), s.user.Actor(), event, details); err != nil {
 		u.log.Error("web: recording the export in the audit trail", "err", err)
 	}
 	return nil

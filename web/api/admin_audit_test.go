@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -90,4 +92,70 @@ func TestAdminActionsAreRecordedThroughTheService(t *testing.T) {
 	if strings.Join(types, ",") != "admin.decisions_exported,admin.backup_downloaded" {
 		t.Errorf("recorded %v", types)
 	}
+}
+
+// An export or a backup cut off after data had left is recorded too, as
+// failed, with how much left: the caller holds part of the file.
+func TestPartialDownloadsAreRecorded(t *testing.T) {
+	t.Run("export", func(t *testing.T) {
+		// Enough rows to fill the export's 64 KiB buffer before the failure.
+		e := newEnv(t, func(c *Config) { c.Store = failingDecisions{Store: c.Service.Store, after: 500} })
+		for i := range 600 {
+			r := e.signUp(fmt.Sprintf("person%04d@example.com", i))
+			if _, err := e.svc.Approve(context.Background(), r.ID, approvals.Actor{Kind: approvals.ActorAPIKey, ID: "ops"}, "bulk"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := fetchCutOff(t, e, "/api/v1/decisions/export?format=ndjson&status=approved"); err == nil {
+			t.Fatal("the failed export read as complete")
+		}
+		evs := e.eventsOf(approvals.EventDecisionsExportFailed)
+		if len(evs) != 1 {
+			t.Fatalf("%d failed-export events, want 1", len(evs))
+		}
+		d := evs[0].Details
+		if evs[0].Actor.ID != "ops" || d["surface"] != "api" || d["status"] != "approved" || d["format"] != "ndjson" || d["rows"] != "500" {
+			t.Errorf("failed export event %+v", evs[0])
+		}
+	})
+	t.Run("backup", func(t *testing.T) {
+		e := newEnv(t, func(c *Config) {
+			c.Backup = func(w io.Writer) (int64, error) {
+				n, err := w.Write(bytes.Repeat([]byte("p"), 1000))
+				if err != nil {
+					return int64(n), err
+				}
+				return int64(n), errors.New("disk read error")
+			}
+		})
+		if _, err := fetchCutOff(t, e, "/api/v1/backup"); err == nil {
+			t.Fatal("the failed backup read as complete")
+		}
+		evs := e.eventsOf(approvals.EventBackupFailed)
+		if len(evs) != 1 || evs[0].Details["bytes"] != "1000" || evs[0].Details["surface"] != "api" {
+			t.Errorf("failed backup events %+v", evs)
+		}
+		if n := len(e.eventsOf(approvals.EventBackupDownloaded)); n != 0 {
+			t.Errorf("a failed backup was recorded as downloaded (%d)", n)
+		}
+	})
+}
+
+// fetchCutOff downloads path through a real server, where a cut-off
+// download shows as an error.
+func fetchCutOff(t *testing.T, e *env, path string) ([]byte, error) {
+	t.Helper()
+	srv := httptest.NewServer(e.handler)
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+opsKey)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		return nil, err // cut before the headers left the server's buffer
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	return io.ReadAll(resp.Body)
 }

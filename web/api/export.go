@@ -45,13 +45,18 @@ func (s *server) export(c echo.Context) error {
 	w.Header().Set("Content-Type", format.ContentType())
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="decisions-%s.%s"`, now.Format("20060102T150405Z"), format))
 	n, err := approvals.ExportDecisions(c.Request().Context(), s.streamTo(w), s.store, dq, format, nil)
-	if err != nil {
-		return s.streamFailed(c, "export", err)
-	}
-	s.recordAdmin(c, approvals.EventDecisionsExported, map[string]string{
+	details := map[string]string{
 		"format": string(format), "rows": strconv.Itoa(n),
 		"status": string(dq.Status), "since": q.Get("since"), "until": q.Get("until"),
-	})
+	}
+	if err != nil {
+		if w.Committed {
+			// Rows have left: the caller holds part of the export.
+			s.recordAdmin(c, approvals.EventDecisionsExportFailed, details)
+		}
+		return s.streamFailed(c, "export", err)
+	}
+	s.recordAdmin(c, approvals.EventDecisionsExported, details)
 	return nil
 }
 
@@ -68,6 +73,9 @@ func (s *server) downloadBackup(c echo.Context) error {
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="approvals-%s.db"`, now.Format("20060102T150405Z")))
 	n, err := s.backup(s.streamTo(w))
 	if err != nil {
+		if w.Committed {
+			s.recordAdmin(c, approvals.EventBackupFailed, map[string]string{"bytes": strconv.FormatInt(w.Size, 10)})
+		}
 		return s.streamFailed(c, "backup", err)
 	}
 	s.recordAdmin(c, approvals.EventBackupDownloaded, map[string]string{"bytes": strconv.FormatInt(n, 10)})
