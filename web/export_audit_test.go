@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/approvals-dev/approvals/approvals"
@@ -43,6 +44,10 @@ func TestUIExportIsAudited(t *testing.T) {
 	}
 	if !ev.At.Equal(e.clock.Now()) {
 		t.Errorf("at %v, want the clock's %v", ev.At, e.clock.Now())
+	}
+	// The audit page names the event for people.
+	if p := b.get("/audit?since=2026-01-01"); !strings.Contains(p.body, "Decisions exported") {
+		t.Error("the audit page does not label the export")
 	}
 	// until is recorded exclusive, as the API takes it: the form's last
 	// day is the 21st, so the bound is the 22nd. Of the ten seeded
