@@ -26,7 +26,8 @@ const maxBody = 64 << 10
 // API; every handler that takes a body calls it.
 //
 // An empty body is allowed when optional. The body must be one JSON
-// object in UTF-8, at most maxBody bytes, and is refused with a 400 (413
+// object, at most maxBody bytes (invalid UTF-8 in a string is read as
+// U+FFFD), and is refused with a 400 (413
 // when too large) when it gives a member twice ({"email":"a","email":"b"}
 // would otherwise be taken as the second), names a member v does not have
 // (so that a misspelt field is not silently ignored; names are matched
@@ -53,7 +54,9 @@ func decodeBody(c echo.Context, v any, optional bool) error {
 
 // decodeJSON is decodeBody's decoding of a body read in full.
 func decodeJSON(data []byte, v any) error {
-	err := json.Unmarshal(data, v, json.RejectUnknownMembers(true))
+	// Invalid UTF-8 in a string becomes U+FFFD, as encoding/json has
+	// always done here: stored text is always valid UTF-8.
+	err := json.Unmarshal(data, v, json.RejectUnknownMembers(true), jsontext.AllowInvalidUTF8(true))
 	if err == nil {
 		return nil
 	}
