@@ -161,6 +161,11 @@ func FuzzAPI(f *testing.F) {
 	f.Add(uint8(10), "", "", []byte(nil), uint8(1))
 	f.Add(uint8(11), "..%2f", "", []byte(nil), uint8(2))
 	f.Add(uint8(12), "requests/x/y", "%zz", []byte(nil), uint8(3))
+	f.Add(uint8(7), "", "status=denied;since=2999-01-01", []byte(nil), uint8(0))
+	f.Add(uint8(0), "", "status=pending&limit=%4", []byte(nil), uint8(0))
+	f.Add(uint8(2), "#\x01", "", []byte(`{"reason":"a","reason":"b"}`), uint8(0))
+	f.Add(uint8(9), "", "", []byte(`{"email":"a@example.com","email":"b@example.com"}`), uint8(0))
+	f.Add(uint8(9), "", "", []byte(`{"email":"a@example.com","group_ids":[7],"attributes":{"city":1e999}}`), uint8(0))
 	f.Fuzz(func(t *testing.T, route uint8, id, query string, body []byte, auth uint8) {
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
 		if strings.HasPrefix(id, "#") && len(id) == 2 {
