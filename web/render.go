@@ -187,8 +187,10 @@ var eventLabels = map[approvals.EventType]string{
 	approvals.EventBlockedAtCheck:        "Sign-up blocked at status check",
 	approvals.EventInvitationFailed:      "Invitation failed",
 	approvals.EventInvitationLinked:      "Existing directory user linked",
-	"admin.decisions_exported":           "Decisions exported",
-	"admin.backup_downloaded":            "Backup downloaded",
+	approvals.EventDecisionsExported:     "Decisions exported",
+	approvals.EventDecisionsExportFailed: "Decision export cut off",
+	approvals.EventBackupDownloaded:      "Backup downloaded",
+	approvals.EventBackupFailed:          "Backup cut off",
 }
 
 func eventLabel(t approvals.EventType) string {

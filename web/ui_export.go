@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -71,11 +72,26 @@ func (u *UI) exportDownload(c echo.Context) error {
 	h.Set("Cache-Control", "no-store")
 	c.Response().WriteHeader(http.StatusOK)
 	n, err := export.Decisions(c.Request().Context(), c.Response(), u.store, q, f, nil)
-	if err != nil {
-		// The status line is gone: the truncated file is all we can do.
-		u.log.Error("web: export failed midway", "rows", n, "err", err)
-		return nil
+	// The trail records the filters as the API takes them: until is
+	// exclusive there, so the day after the form's last day.
+	details := map[string]string{"surface": approvals.SurfaceUI, "format": string(f), "rows": strconv.Itoa(n), "status": string(q.Status)}
+	if !since.IsZero() {
+		details["since"] = since.Format(dateLayout)
 	}
-	u.log.Info("web: decisions exported", "by", s.user.OID, "rows", n, "format", f, "status", q.Status, "since", v.Since, "until", v.Until)
+	if !until.IsZero() {
+		details["until"] = until.Format(dateLayout)
+	}
+	event := approvals.EventDecisionsExported
+	if err != nil {
+		// The status line is gone: the truncated file is all we can do,
+		// and the trail says that part of it left.
+		u.log.Error("web: export failed midway", "rows", n, "err", err)
+		event = approvals.EventDecisionsExportFailed
+	} else {
+		u.log.Info("web: decisions exported", "by", s.user.OID, "rows", n, "format", f, "status", q.Status, "since", v.Since, "until", v.Until)
+	}
+	if err := u.svc.RecordAdminAction(c.Request().Context(), s.user.Actor(), event, details); err != nil {
+		u.log.Error("web: recording the export in the audit trail", "err", err)
+	}
 	return nil
 }

@@ -131,7 +131,7 @@ func (u *UI) invite(c echo.Context) error {
 	switch {
 	case p.State == approvals.ProvisioningFailed:
 		u.log.Warn("web: invite failed", "email", r.Email, "request", r.ID, "err", p.LastError)
-		fl = flash{Kind: "error", Text: "The invitation of " + name + " failed: " + p.LastError + ". Fix the cause, then retry the provisioning on this page."}
+		fl = flash{Kind: "error", Text: "The invitation of " + name + " failed; fix the cause, then retry the provisioning on this page. Graph said: " + p.LastError}
 	case p.State == approvals.ProvisioningInProgress:
 		fl = flash{Kind: "info", Text: "Recorded the invitation of " + name + "; Microsoft Graph has not finished yet. This page shows when it is done."}
 	case in.ExistingUserID != "":

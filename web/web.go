@@ -36,6 +36,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/querystring"
 )
 
 //go:embed templates static
@@ -107,7 +108,7 @@ func (u *UI) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = u.handleError
-	e.Use(u.securityHeaders, u.recoverPanics, u.loadSession, u.checkCSRF)
+	e.Use(u.securityHeaders, u.recoverPanics, u.loadSession, u.checkCSRF, refuseUnreadableQuery)
 
 	e.GET("/static/*", u.serveStatic)
 	e.GET("/auth/login", u.login)
@@ -263,22 +264,20 @@ func (u *UI) handleError(err error, c echo.Context) {
 			pe.Message = fmt.Sprint(he.Message)
 		}
 	default:
-		switch approvals.Code(err) {
+		code := approvals.Code(err)
+		status := code.HTTPStatus()
+		switch code {
 		case approvals.ENotFound:
-			pe = &pageError{Status: http.StatusNotFound, Title: "Not found", Message: approvals.Message(err)}
+			pe = &pageError{Status: status, Title: "Not found", Message: approvals.Message(err)}
 		case approvals.EInvalid:
-			pe = &pageError{Status: http.StatusBadRequest, Title: "Invalid request", Message: approvals.Message(err)}
+			pe = &pageError{Status: status, Title: "Invalid request", Message: approvals.Message(err)}
 		case approvals.EConflict:
-			pe = &pageError{Status: http.StatusConflict, Title: "Conflict", Message: approvals.Message(err)}
+			pe = &pageError{Status: status, Title: "Conflict", Message: approvals.Message(err)}
 		case approvals.EForbidden:
-			pe = &pageError{Status: http.StatusForbidden, Title: "Not allowed", Message: approvals.Message(err)}
+			pe = &pageError{Status: status, Title: "Not allowed", Message: approvals.Message(err)}
 		default:
 			ref := randomToken()[:10]
 			u.log.Error("web: request failed", "ref", ref, "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
-			status := http.StatusInternalServerError
-			if approvals.Code(err) == approvals.EUnavailable {
-				status = http.StatusServiceUnavailable
-			}
 			pe = &pageError{Status: status, Title: "Something went wrong",
 				Message: "The server could not complete this request. Try again; if it keeps failing, give your administrator the reference " + ref + " (it is in the server log)."}
 		}
@@ -309,6 +308,20 @@ func (u *UI) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 				err = fmt.Errorf("panic: %v", v)
 			}
 		}()
+		return next(c)
+	}
+}
+
+// refuseUnreadableQuery answers a 400 page to a query string Go cannot
+// read in full ("status=denied;since=2999-01-01", "q=%zz"): c.QueryParam
+// would drop the parameter without a word, so a filter would silently not
+// apply.
+func refuseUnreadableQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := querystring.Check(c.Request().URL.RawQuery); err != nil {
+			return errPage(http.StatusBadRequest, "Invalid address",
+				"This address cannot be read: "+err.Error()+". Check the link, or start again from the menu.")
+		}
 		return next(c)
 	}
 }

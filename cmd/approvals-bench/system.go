@@ -154,7 +154,7 @@ func startSystem(opts systemOptions) (s *system, err error) {
 	adminAPI, err := api.New(api.Config{
 		Service: svc,
 		APIKeys: map[string]string{"bench": benchAPIKey},
-		Token:   api.TokenConfig{Issuer: issuer, Audience: benchClientID},
+		Token:   api.TokenConfig{Issuer: issuer, Audience: benchClientID, AdminRole: "Approvals.Admin"},
 		Backup:  s.Store.Backup,
 		Logger:  logger,
 	})

@@ -135,14 +135,15 @@ func TestFaultProvisioning(t *testing.T) {
 	}
 	errLog := &countingHandler{}
 	prov, err := provisioner.New(provisioner.Config{
-		Store:        store,
-		Directory:    dir,
-		TenantDomain: g.TenantDomain(),
-		GroupIDs:     groups,
-		Workers:      16,
-		Retry:        provisioner.RetryPolicy{Base: 50 * time.Millisecond, Max: 2 * time.Second, LagWindow: time.Minute},
-		PollInterval: time.Second,
-		Logger:       slog.New(errLog),
+		Store:             store,
+		Directory:         dir,
+		TenantDomain:      g.TenantDomain(),
+		InviteRedirectURL: "https://myapps.microsoft.com",
+		GroupIDs:          groups,
+		Workers:           16,
+		Retry:             provisioner.RetryPolicy{Base: 50 * time.Millisecond, Max: 2 * time.Second, LagWindow: time.Minute},
+		PollInterval:      time.Second,
+		Logger:            slog.New(errLog),
 	})
 	if err != nil {
 		t.Fatal(err)

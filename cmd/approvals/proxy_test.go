@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
 )
@@ -59,7 +60,11 @@ func TestServeBehindATrustedProxy(t *testing.T) {
 	if err != nil || status != http.StatusOK || a.Action != "Continue" {
 		t.Errorf("direct correct call: %d %+v %v", status, a, err)
 	}
+	// Request lines reach the log in batches, at most 100 ms late.
 	for _, want := range []string{`"client":"` + entra + `"`, `"client":"` + attacker + `"`, `"client":"127.0.0.1"`} {
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), want) && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the request log has no %s", want)
 		}

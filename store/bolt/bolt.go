@@ -226,12 +226,6 @@ func initSchema(db *bbolt.DB, opts Options) error {
 		if v > schemaVersion {
 			return newerSchema(v)
 		}
-		// The session buckets came later than version 2 (sessions.go).
-		for _, name := range sessionBuckets() {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
-			}
-		}
 		return nil
 	})
 	if err != nil {
@@ -248,6 +242,20 @@ func initSchema(db *bbolt.DB, opts Options) error {
 		if err := upgrade(db, v, opts); err != nil {
 			return fmt.Errorf("upgrade schema from version %d to %d: %w", v, schemaVersion, err)
 		}
+	}
+	// The session buckets came later than version 2 (sessions.go); they
+	// are added after the copy aside, so that the copy is the file as it
+	// was.
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range sessionBuckets() {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return db.View(checkSchema)
 }

@@ -11,12 +11,12 @@ import (
 )
 
 // TestSessionBucketsAddedToOldFile checks the buckets added within schema
-// version 2: testdata/v2.db predates them. A read-only Open reads no
+// version 3: testdata/v3.db predates them. A read-only Open reads no
 // sessions from it; a writable one adds the buckets, and the file passes
 // Check.
 func TestSessionBucketsAddedToOldFile(t *testing.T) {
 	ctx := context.Background()
-	path := copyGolden(t, "v2")
+	path := copyGolden(t, "v3")
 	ro := open(t, path, Options{ReadOnly: true})
 	if _, err := ro.Session(ctx, "x", clockTime); approvals.Code(err) != approvals.ENotFound {
 		t.Errorf("read-only Session on a file without sessions = %v; want not found", err)
@@ -54,7 +54,7 @@ func TestSessionBucketsAddedToOldFile(t *testing.T) {
 				t.Errorf("bucket %s was not created", name)
 			}
 		}
-		if v, _ := version(tx.Bucket(bucketMeta)); v != 2 {
+		if v, _ := version(tx.Bucket(bucketMeta)); v != 3 {
 			t.Errorf("schema version %d; want 2 still", v)
 		}
 		return nil

@@ -26,6 +26,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/querystring"
 )
 
 // Prefix is the path every route of the API starts with. Mount the handler
@@ -195,7 +196,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanics, secureHeaders, s.authenticate)
+	e.Use(s.recoverPanics, secureHeaders, s.authenticate, refuseUnreadableQuery)
 
 	g := e.Group(Prefix)
 	g.GET("/requests", s.listRequests)
@@ -210,6 +211,19 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 	g.POST("/invitations", s.invite)
 	g.GET(openAPIPath, serveOpenAPI)
 	return e, nil
+}
+
+// refuseUnreadableQuery answers 400 to a query string Go cannot read in
+// full ("status=denied;since=2999-01-01", "q=%zz"): c.QueryParams would
+// drop the parameter without a word, so a filter would silently not apply.
+// It runs after authentication, so strangers still learn nothing but 401.
+func refuseUnreadableQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := querystring.Check(c.Request().URL.RawQuery); err != nil {
+			return invalid("%s", err.Error())
+		}
+		return next(c)
+	}
 }
 
 // secureHeaders marks every answer as private and not to be sniffed: they

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,13 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
-)
-
-// The audit event types the API adds to those of package approvals: admin
-// actions that change no request.
-const (
-	EventDecisionsExported approvals.EventType = "admin.decisions_exported"
-	EventBackupDownloaded  approvals.EventType = "admin.backup_downloaded"
 )
 
 type auditPage struct {
@@ -77,10 +69,12 @@ func timeParam(name, v string) (time.Time, error) {
 	return time.Time{}, invalid("%s %q is not a time: use RFC 3339 (2026-11-21T09:00:00Z) or a date (2026-11-21)", name, v)
 }
 
-// record appends events that belong to no change of a request. The action
-// they record has happened already, so a failure is logged, not answered.
-func (s *server) record(ctx context.Context, events ...approvals.Event) {
-	if err := s.store.AppendEvents(context.WithoutCancel(ctx), events); err != nil {
-		s.log.Error("api: recording audit events", "type", string(events[0].Type), "error", err)
+// recordAdmin records an administrative action of the caller through the
+// service, the one writer of the audit trail. The action has happened
+// already, so a failure is logged, not answered.
+func (s *server) recordAdmin(c echo.Context, t approvals.EventType, details map[string]string) {
+	details["surface"] = approvals.SurfaceAPI
+	if err := s.svc.RecordAdminAction(c.Request().Context(), actorOf(c), t, details); err != nil {
+		s.log.Error("api: recording audit event", "type", string(t), "error", err)
 	}
 }

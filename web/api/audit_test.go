@@ -100,7 +100,7 @@ func TestBackup(t *testing.T) {
 	if cd := a.header.Get("Content-Disposition"); !strings.HasPrefix(cd, `attachment; filename="approvals-20261121T`) || !strings.HasSuffix(cd, `Z.db"`) {
 		t.Errorf("Content-Disposition %q", cd)
 	}
-	evs := e.eventsOf(EventBackupDownloaded)
+	evs := e.eventsOf(approvals.EventBackupDownloaded)
 	if len(evs) != 1 || evs[0].Actor.ID != "ops" || evs[0].Details["bytes"] != fmt.Sprint(len(snapshot)) {
 		t.Errorf("backup events %+v", evs)
 	}
@@ -114,7 +114,7 @@ func TestBackup(t *testing.T) {
 		c.Backup = func(io.Writer) (int64, error) { return 0, errors.New("database not open") }
 	})
 	failing.do("GET", "/api/v1/backup", "").wantError(t, 500, "internal", "backup failed")
-	if len(failing.eventsOf(EventBackupDownloaded)) != 0 {
+	if len(failing.eventsOf(approvals.EventBackupDownloaded)) != 0 {
 		t.Error("a failed backup was recorded as downloaded")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -59,16 +58,6 @@ func invalid(format string, args ...any) *apiError {
 	return &apiError{status: http.StatusBadRequest, code: string(approvals.EInvalid), message: fmt.Sprintf(format, args...)}
 }
 
-// statusOf maps the domain's error codes onto HTTP statuses.
-var statusOf = map[approvals.ErrorCode]int{
-	approvals.EInvalid:     http.StatusBadRequest,
-	approvals.ENotFound:    http.StatusNotFound,
-	approvals.EConflict:    http.StatusConflict,
-	approvals.EForbidden:   http.StatusForbidden,
-	approvals.EUnavailable: http.StatusServiceUnavailable,
-	approvals.EInternal:    http.StatusInternalServerError,
-}
-
 // handleError is Echo's error handler: it turns whatever a handler or the
 // router returned into a JSON error, and logs what the caller must not
 // see.
@@ -107,9 +96,7 @@ func (s *server) handleError(err error, c echo.Context) {
 		return
 	default:
 		ec := approvals.Code(err)
-		if st, ok := statusOf[ec]; ok {
-			status, code = st, string(ec)
-		}
+		status, code = ec.HTTPStatus(), string(ec)
 		if ec == approvals.EInternal {
 			s.log.Error("api: request failed", "method", req.Method, "path", req.URL.Path, "error", err)
 		} else {
@@ -157,62 +144,4 @@ func (s *server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 		}()
 		return next(c)
 	}
-}
-
-// maxBody bounds request bodies; the largest legitimate one, an
-// invitation with attributes, is a few kilobytes.
-const maxBody = 64 << 10
-
-// decodeBody reads the JSON request body into v. An empty body is allowed
-// when optional; unknown fields and trailing data are refused so that a
-// misspelt field is not silently ignored.
-func decodeBody(c echo.Context, v any, optional bool) error {
-	req := c.Request()
-	body := http.MaxBytesReader(c.Response(), req.Body, maxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if errors.Is(err, io.EOF) {
-		if optional {
-			return nil
-		}
-		return invalid("a JSON request body is required")
-	}
-	if err == nil {
-		var tooLarge *http.MaxBytesError
-		switch rest := dec.Decode(new(json.RawMessage)); {
-		case errors.As(rest, &tooLarge):
-			err = rest
-		case rest != io.EOF:
-			err = errors.New("unexpected data after the JSON object")
-		}
-	}
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &tooLarge):
-			return &apiError{status: http.StatusRequestEntityTooLarge, code: codeTooLarge, message: fmt.Sprintf("the request body is larger than %d KiB", maxBody>>10)}
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return invalid("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return invalid("unknown field %s in the request body", strings.TrimPrefix(err.Error(), "json: unknown field "))
-		}
-		return invalid("the request body is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	return nil
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "bool", "ptr":
-		return "a boolean"
-	case "slice":
-		return "an array"
-	case "map", "struct":
-		return "an object"
-	}
-	return "a " + goKind
 }

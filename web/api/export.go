@@ -46,16 +46,18 @@ func (s *server) export(c echo.Context) error {
 	w.Header().Set("Content-Type", format.ContentType())
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="decisions-%s.%s"`, now.Format("20060102T150405Z"), format))
 	n, err := export.Decisions(c.Request().Context(), s.streamTo(w), s.store, dq, format, nil)
+	details := map[string]string{
+		"format": string(format), "rows": strconv.Itoa(n),
+		"status": string(dq.Status), "since": q.Get("since"), "until": q.Get("until"),
+	}
 	if err != nil {
+		if w.Committed {
+			// Rows have left: the caller holds part of the export.
+			s.recordAdmin(c, approvals.EventDecisionsExportFailed, details)
+		}
 		return s.streamFailed(c, "export", err)
 	}
-	details := map[string]string{"format": string(format), "rows": strconv.Itoa(n)}
-	for k, v := range map[string]string{"status": string(dq.Status), "since": q.Get("since"), "until": q.Get("until")} {
-		if v != "" {
-			details[k] = v
-		}
-	}
-	s.record(c.Request().Context(), approvals.Event{At: now, Type: EventDecisionsExported, Actor: actorOf(c), Details: details})
+	s.recordAdmin(c, approvals.EventDecisionsExported, details)
 	return nil
 }
 
@@ -72,10 +74,12 @@ func (s *server) downloadBackup(c echo.Context) error {
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="approvals-%s.db"`, now.Format("20060102T150405Z")))
 	n, err := s.backup(s.streamTo(w))
 	if err != nil {
+		if w.Committed {
+			s.recordAdmin(c, approvals.EventBackupFailed, map[string]string{"bytes": strconv.FormatInt(w.Size, 10)})
+		}
 		return s.streamFailed(c, "backup", err)
 	}
-	s.record(c.Request().Context(), approvals.Event{At: now, Type: EventBackupDownloaded, Actor: actorOf(c),
-		Details: map[string]string{"bytes": strconv.FormatInt(n, 10)}})
+	s.recordAdmin(c, approvals.EventBackupDownloaded, map[string]string{"bytes": strconv.FormatInt(n, 10)})
 	return nil
 }
 

@@ -93,7 +93,7 @@ func TestExportCSV(t *testing.T) {
 	}
 
 	// The export is an admin action on the audit trail.
-	evs := e.eventsOf(EventDecisionsExported)
+	evs := e.eventsOf(approvals.EventDecisionsExported)
 	if len(evs) != 1 || evs[0].Actor.ID != "ops" || evs[0].Details["rows"] != "3" || evs[0].Details["format"] != "csv" {
 		t.Errorf("export events %+v", evs)
 	}
@@ -266,7 +266,7 @@ func TestExportFailure(t *testing.T) {
 		if !strings.Contains(e.log(), "cutting the connection") {
 			t.Error("the failure was not logged")
 		}
-		if n := len(e.eventsOf(EventDecisionsExported)); n != 0 {
+		if n := len(e.eventsOf(approvals.EventDecisionsExported)); n != 0 {
 			t.Errorf("a failed export recorded %d export events", n)
 		}
 	})

@@ -12,10 +12,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
@@ -23,10 +25,11 @@ import (
 )
 
 // FuzzDecodeBody checks the decoder of every JSON request body against
-// encoding/json: an accepted body is valid JSON that json.Unmarshal reads
-// into the same value (so no field is silently taken differently), an
-// empty one is accepted only when optional, and a refused one is a 400,
-// or a 413 only when the body is over the limit.
+// encoding/json: an accepted body is valid JSON without a repeated member
+// that json.Unmarshal reads into the same value (so no field is silently
+// taken differently), an empty one is accepted only when optional, and a
+// refused one is a 400, or a 413 only when the body is over the limit,
+// whose message names no Go type.
 func FuzzDecodeBody(f *testing.F) {
 	for _, s := range []string{
 		``, `{}`, `{"reason":"known partner"}`, `{"reason":"x"} `, `{"reason":"x"}{}`, `{"reason":1}`,
@@ -34,6 +37,8 @@ func FuzzDecodeBody(f *testing.F) {
 		`{"email":"pat@example.com","display_name":"Pat","group_ids":["3f2504e0-4f89-41d3-9a0c-0305e82c3301"],"attributes":{"city":"Oslo","extension_b7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2_SupplierId":42}}`,
 		`{"email":"pat@example.com","send_invitation_message":null,"attributes":{"city":null}}`,
 		`{"REASON":"case"}`, `{"reason":"a","reason":"b"}`, `{"reason":` + strings.Repeat("[", 10000),
+		`{"email":"a@example.com","email":"b@example.com"}`, `{"attributes":{"city":"a","city":"b"}}`,
+		`{"group_ids":[1]}`, `{"attributes":[]}`, `{"send_invitation_message":"yes"}`, `{"attributes":{"x":1e999}}`,
 	} {
 		f.Add([]byte(s), uint8(0), false)
 		f.Add([]byte(s), uint8(1), true)
@@ -55,6 +60,9 @@ func FuzzDecodeBody(f *testing.F) {
 			if !errors.As(err, &ae) || ae.message == "" || (ae.status != http.StatusBadRequest && ae.status != http.StatusRequestEntityTooLarge) {
 				t.Fatalf("refused with %#v", err)
 			}
+			if leak := goInternals(ae.message, string(body)); leak != "" {
+				t.Fatalf("the message for %q names Go's %q: %s", body, leak, ae.message)
+			}
 			if ae.status == http.StatusRequestEntityTooLarge && len(body) <= maxBody {
 				t.Fatalf("413 for a body of %d bytes", len(body))
 			}
@@ -71,6 +79,11 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 		if !json.Valid(body) {
 			t.Fatalf("accepted invalid JSON %q", body)
+		}
+		// jsontext's decoder refuses duplicate member names at any depth
+		// (invalid UTF-8 is read as U+FFFD, as encoding/json does).
+		if _, err := jsontext.NewDecoder(bytes.NewReader(body), jsontext.AllowInvalidUTF8(true)).ReadValue(); err != nil {
+			t.Fatalf("accepted %q, which repeats a member or is not one value: %v", body, err)
 		}
 		if err := json.Unmarshal(body, again); err != nil {
 			t.Fatalf("accepted %q, which json.Unmarshal refuses: %v", body, err)
@@ -151,6 +164,11 @@ func FuzzAPI(f *testing.F) {
 	f.Add(uint8(10), "", "", []byte(nil), uint8(1))
 	f.Add(uint8(11), "..%2f", "", []byte(nil), uint8(2))
 	f.Add(uint8(12), "requests/x/y", "%zz", []byte(nil), uint8(3))
+	f.Add(uint8(7), "", "status=denied;since=2999-01-01", []byte(nil), uint8(0))
+	f.Add(uint8(0), "", "status=pending&limit=%4", []byte(nil), uint8(0))
+	f.Add(uint8(2), "#\x01", "", []byte(`{"reason":"a","reason":"b"}`), uint8(0))
+	f.Add(uint8(9), "", "", []byte(`{"email":"a@example.com","email":"b@example.com"}`), uint8(0))
+	f.Add(uint8(9), "", "", []byte(`{"email":"a@example.com","group_ids":[7],"attributes":{"city":1e999}}`), uint8(0))
 	f.Fuzz(func(t *testing.T, route uint8, id, query string, body []byte, auth uint8) {
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
 		if strings.HasPrefix(id, "#") && len(id) == 2 {
@@ -189,6 +207,9 @@ func FuzzAPI(f *testing.F) {
 			if ct != "application/json" || json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.Error.Code == "" || e.Error.Message == "" {
 				t.Fatalf("%s %s: %d %q, not the JSON error envelope: %s", rt.method, target, rec.Code, ct, rec.Body)
 			}
+			if leak := goInternals(e.Error.Message, target, string(body)); leak != "" {
+				t.Fatalf("%s %s: the message names Go's %q: %s", rt.method, target, leak, e.Error.Message)
+			}
 			return
 		}
 		if strings.HasPrefix(ct, "application/json") && !json.Valid(rec.Body.Bytes()) {
@@ -203,3 +224,30 @@ type emptyDirectory struct{}
 func (emptyDirectory) LookupPerson(context.Context, string) ([]approvals.DirectoryUser, error) {
 	return nil, nil
 }
+
+// goInternals returns the first Go-internal word in a message a client
+// sees ("api.decisionBody", "float64", "Go value"), or "". Words that the
+// caller sent (inputs: the path, the query, the body) may be quoted back
+// and do not count.
+func goInternals(msg string, inputs ...string) string {
+	found := goQualifiedName.FindAllString(msg, -1)
+	for _, w := range []string{"Go value", "Go type", "json:", "jsontext", "float64", "int64", "interface", "struct", "map[", "[]string", "*bool", "reflect", "validator", "Key: '"} {
+		if strings.Contains(msg, w) {
+			found = append(found, w)
+		}
+	}
+	for _, w := range found {
+		sent := false
+		for _, in := range inputs {
+			sent = sent || strings.Contains(in, w)
+		}
+		if !sent {
+			return w
+		}
+	}
+	return ""
+}
+
+// goQualifiedName matches a package-qualified Go name such as
+// api.decisionBody or approvals.Request (not openapi.json).
+var goQualifiedName = regexp.MustCompile(`\b(api|approvals|web|echo|validator|json|jsontext|http)\.[A-Za-z]+`)

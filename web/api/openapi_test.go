@@ -167,7 +167,7 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 			}
 		}
 		public := op["security"] != nil && len(anySlice(op["security"])) == 0
-		for _, code := range []string{"401", "403", "405", "500"} {
+		for _, code := range []string{"400", "401", "403", "405", "500"} {
 			if _, ok := responses[code]; !ok && !(public && code != "405") {
 				t.Errorf("%s does not document %s", key, code)
 			}

@@ -374,7 +374,7 @@ func TestDecisions(t *testing.T) {
 			{`{"reason":42}`, `"reason" must be a string`},
 			{`{"reson":"typo"}`, `unknown field "reson"`},
 			{`{"reason":"a"} {"reason":"b"}`, "unexpected data"},
-			{`[]`, "not valid JSON"},
+			{`[]`, "must be a JSON object, not an array"},
 			{`{"reason":"` + strings.Repeat("x", maxReason+1) + `"}`, "longer than"},
 		}
 		for _, tt := range tests {
