@@ -52,7 +52,7 @@ func TestInvitationRetryWritesEveryAttribute(t *testing.T) {
 	if _, err := h.svc.RetryProvisioning(ctx, r.ID, approvals.Actor{Kind: approvals.ActorAPIKey, ID: "ops"}); err != nil {
 		t.Fatal(err)
 	}
-	r = h.waitState(r.ID, approvals.ProvisioningSucceeded)
+	r = h.wait(r.ID, approvals.ProvisioningSucceeded, 20*time.Second)
 	u, ok := h.srv.User(r.Provisioning.UserID)
 	if !ok {
 		t.Fatalf("user %s not in the directory", r.Provisioning.UserID)
@@ -102,24 +102,5 @@ func TestInvitationOptionsReachGraph(t *testing.T) {
 	again, err := h.svc.Invite(ctx, approvals.Invitation{Email: "kim@fabrikam.example"}, approvals.Actor{Kind: approvals.ActorAPIKey, ID: "lob"})
 	if err != nil || again.Request != nil || len(again.Existing) != 1 || again.Existing[0].ID != out.Request.Provisioning.UserID {
 		t.Fatalf("second invitation: %+v, %v", again, err)
-	}
-}
-
-// waitState waits for the request's provisioning to reach state.
-func (h *harness) waitState(id string, state approvals.ProvisioningState) *approvals.Request {
-	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r, err := h.store.Get(context.Background(), id)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		if r.Provisioning.State == state {
-			return r
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("provisioning of %s is %s (%s), want %s", id, r.Provisioning.State, r.Provisioning.LastError, state)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
