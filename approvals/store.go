@@ -33,6 +33,11 @@ const (
 	// written by older versions hold it.
 	EventInvitationFailed EventType = "invitation.failed"
 	EventBlockedAtCheck   EventType = "request.blocked_at_check"
+	// EventDeliveryFailed records a delivery (email, webhook, Teams,
+	// Slack) that failed permanently (outbox.go).
+	EventDeliveryFailed EventType = "notification.failed"
+	// EventDeliveryResent records an admin's resend of a delivery.
+	EventDeliveryResent EventType = "notification.resent"
 )
 
 // Event is one entry of the append-only audit trail.
