@@ -2,298 +2,55 @@ package connector
 
 import (
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/approvals-dev/approvals/internal/signupmsg"
 )
 
 // MessageKey names one message shown to a person signing up. The keys are
-// also the names operators use to override a text (Config.Messages).
-type MessageKey string
+// also the names operators use to override a text (Config.Messages). The
+// catalogue lives in internal/signupmsg, shared with package externalid.
+type MessageKey = signupmsg.Key
 
-// The messages the connector can show. The comment of each says when.
+// The messages the connector can show. The comment of each (in
+// internal/signupmsg) says when.
 const (
-	// MsgPending: the request step recorded a new request, or found one
-	// still waiting for a reviewer.
-	MsgPending MessageKey = "pending"
-	// MsgAlreadyProcessing: the check step found a request still waiting
-	// for a reviewer.
-	MsgAlreadyProcessing MessageKey = "already_processing"
-	// MsgDenied: the person's request was denied, by a reviewer or by an
-	// auto-deny domain.
-	MsgDenied MessageKey = "denied"
-	// MsgProvisioning: the request was approved by a reviewer and the
-	// account is still being created (or its creation failed and waits
-	// for an admin): letting Entra continue would create a second account.
-	MsgProvisioning MessageKey = "provisioning"
-	// MsgTryLater: an internal error, such as the store being unavailable.
-	MsgTryLater MessageKey = "try_later"
-	// MsgInvalidEmail: the email claim is missing or not a plain address.
-	MsgInvalidEmail MessageKey = "invalid_email"
-	// MsgBadRequest: the body is not a JSON object of claims Entra would
-	// send (malformed JSON, wrong content type, bad identities).
-	MsgBadRequest MessageKey = "bad_request"
-	// MsgTooLarge: the body is larger than Config.MaxBodyBytes, or a claim
-	// is longer than its limit.
-	MsgTooLarge MessageKey = "too_large"
+	MsgPending           = signupmsg.MsgPending
+	MsgAlreadyProcessing = signupmsg.MsgAlreadyProcessing
+	MsgDenied            = signupmsg.MsgDenied
+	MsgProvisioning      = signupmsg.MsgProvisioning
+	MsgTryLater          = signupmsg.MsgTryLater
+	MsgInvalidEmail      = signupmsg.MsgInvalidEmail
+	MsgBadRequest        = signupmsg.MsgBadRequest
+	MsgTooLarge          = signupmsg.MsgTooLarge
 )
 
 // MessageKeys returns every message key, in the order the documentation
-// shows them.
-func MessageKeys() []MessageKey {
-	return []MessageKey{
-		MsgPending, MsgAlreadyProcessing, MsgDenied, MsgProvisioning,
-		MsgTryLater, MsgInvalidEmail, MsgBadRequest, MsgTooLarge,
-	}
+// shows them. The External ID headings (signupmsg.MsgTitle,
+// signupmsg.MsgFixErrors) are among them: one override map serves both
+// wire contracts.
+func MessageKeys() []MessageKey { return signupmsg.Keys() }
+
+// Language returns the language to answer in for a ui_locales value; see
+// signupmsg.Language.
+func Language(uiLocales string, have func(lang string) bool) string {
+	return signupmsg.Language(uiLocales, have)
 }
 
-// fallbackLanguage answers people whose ui_locales matches no language
-// the connector has texts for.
-const fallbackLanguage = "en"
+const (
+	fallbackLanguage = signupmsg.Fallback
+	maxMessageLen    = signupmsg.MaxLen
+)
 
-// builtinMessages are the texts shipped with the connector, by language
-// then key. The English pending, already-processing and denied texts are
-// the ones Microsoft's approval-workflow guide uses.
-func builtinMessages() map[string]map[MessageKey]string {
-	return map[string]map[MessageKey]string{
-		"en": {
-			MsgPending:           "Your account is now waiting for approval. You'll be notified when your request has been approved.",
-			MsgAlreadyProcessing: "Your access request is already processing. You'll be notified when your request has been approved.",
-			MsgDenied:            "Your sign up request has been denied. Please contact an administrator if you believe this is an error.",
-			MsgProvisioning:      "Your request has been approved and your account is being set up. You'll be notified when it is ready.",
-			MsgTryLater:          "We couldn't process your request right now. Please try again later.",
-			MsgInvalidEmail:      "Your email address is not valid. Please use a valid email address and try again.",
-			MsgBadRequest:        "We couldn't read your sign-up details. Please try again later or contact an administrator.",
-			MsgTooLarge:          "The details you entered are too long. Please shorten them and try again.",
-		},
-		"fr": {
-			MsgPending:           "Votre compte est maintenant en attente d'approbation. Vous recevrez une notification lorsque votre demande aura été approuvée.",
-			MsgAlreadyProcessing: "Votre demande d'accès est déjà en cours de traitement. Vous recevrez une notification lorsqu'elle aura été approuvée.",
-			MsgDenied:            "Votre demande d'inscription a été refusée. Si vous pensez qu'il s'agit d'une erreur, veuillez contacter un administrateur.",
-			MsgProvisioning:      "Votre demande a été approuvée et votre compte est en cours de création. Vous recevrez une notification dès qu'il sera prêt.",
-			MsgTryLater:          "Nous ne pouvons pas traiter votre demande pour le moment. Veuillez réessayer plus tard.",
-			MsgInvalidEmail:      "Votre adresse e-mail n'est pas valide. Veuillez utiliser une adresse e-mail valide et réessayer.",
-			MsgBadRequest:        "Nous n'avons pas pu lire les informations de votre inscription. Veuillez réessayer plus tard ou contacter un administrateur.",
-			MsgTooLarge:          "Les informations saisies sont trop longues. Veuillez les raccourcir et réessayer.",
-		},
-		"pl": {
-			MsgPending:           "Twoje konto oczekuje teraz na zatwierdzenie. Otrzymasz powiadomienie, gdy Twój wniosek zostanie zatwierdzony.",
-			MsgAlreadyProcessing: "Twój wniosek o dostęp jest już rozpatrywany. Otrzymasz powiadomienie, gdy zostanie zatwierdzony.",
-			MsgDenied:            "Twój wniosek o rejestrację został odrzucony. Jeśli uważasz, że to błąd, skontaktuj się z administratorem.",
-			MsgProvisioning:      "Twój wniosek został zatwierdzony, a Twoje konto jest właśnie tworzone. Otrzymasz powiadomienie, gdy będzie gotowe.",
-			MsgTryLater:          "Nie możemy teraz przetworzyć Twojego wniosku. Spróbuj ponownie później.",
-			MsgInvalidEmail:      "Twój adres e-mail jest nieprawidłowy. Użyj prawidłowego adresu e-mail i spróbuj ponownie.",
-			MsgBadRequest:        "Nie udało się odczytać danych rejestracji. Spróbuj ponownie później lub skontaktuj się z administratorem.",
-			MsgTooLarge:          "Wprowadzone dane są za długie. Skróć je i spróbuj ponownie.",
-		},
-		"de": {
-			MsgPending:           "Ihr Konto wartet jetzt auf die Genehmigung. Sie werden benachrichtigt, sobald Ihre Anfrage genehmigt wurde.",
-			MsgAlreadyProcessing: "Ihre Zugriffsanfrage wird bereits bearbeitet. Sie werden benachrichtigt, sobald sie genehmigt wurde.",
-			MsgDenied:            "Ihre Registrierungsanfrage wurde abgelehnt. Wenden Sie sich bitte an einen Administrator, wenn Sie dies für einen Fehler halten.",
-			MsgProvisioning:      "Ihre Anfrage wurde genehmigt und Ihr Konto wird gerade eingerichtet. Sie werden benachrichtigt, sobald es bereit ist.",
-			MsgTryLater:          "Ihre Anfrage kann gerade nicht bearbeitet werden. Bitte versuchen Sie es später erneut.",
-			MsgInvalidEmail:      "Ihre E-Mail-Adresse ist ungültig. Bitte verwenden Sie eine gültige E-Mail-Adresse und versuchen Sie es erneut.",
-			MsgBadRequest:        "Ihre Registrierungsdaten konnten nicht gelesen werden. Bitte versuchen Sie es später erneut oder wenden Sie sich an einen Administrator.",
-			MsgTooLarge:          "Ihre Angaben sind zu lang. Bitte kürzen Sie sie und versuchen Sie es erneut.",
-		},
-		"es": {
-			MsgPending:           "Su cuenta está pendiente de aprobación. Recibirá una notificación cuando se apruebe su solicitud.",
-			MsgAlreadyProcessing: "Su solicitud de acceso ya se está procesando. Recibirá una notificación cuando se apruebe.",
-			MsgDenied:            "Su solicitud de registro ha sido denegada. Si cree que se trata de un error, póngase en contacto con un administrador.",
-			MsgProvisioning:      "Su solicitud ha sido aprobada y estamos configurando su cuenta. Recibirá una notificación cuando esté lista.",
-			MsgTryLater:          "No podemos procesar su solicitud en este momento. Vuelva a intentarlo más tarde.",
-			MsgInvalidEmail:      "Su dirección de correo electrónico no es válida. Use una dirección válida e inténtelo de nuevo.",
-			MsgBadRequest:        "No hemos podido leer los datos de su registro. Vuelva a intentarlo más tarde o póngase en contacto con un administrador.",
-			MsgTooLarge:          "Los datos introducidos son demasiado largos. Acórtelos e inténtelo de nuevo.",
-		},
-	}
-}
+type catalog = signupmsg.Catalog
 
-// maxMessageLen bounds an operator's text: Entra shows it on a page.
-const maxMessageLen = 1024
+func builtinMessages() map[string]map[MessageKey]string { return signupmsg.Builtin() }
 
-// catalog holds the final text of every message in every language, built
-// once by newCatalog from the built-in texts and the operator's overrides.
-type catalog map[string]map[MessageKey]string
+func validLanguage(s string) bool { return signupmsg.ValidLanguage(s) }
 
-// newCatalog merges overrides (key -> language -> text) over the built-in
-// texts. A language only the operator knows starts from the final English
-// texts, so it is complete even when only some keys are overridden.
 func newCatalog(overrides map[MessageKey]map[string]string) (catalog, error) {
-	for key, byLang := range overrides {
-		if !slices.Contains(MessageKeys(), key) {
-			return nil, fmt.Errorf("connector: unknown message key %q (known: %s)", key, joinKeys())
-		}
-		for lang, text := range byLang {
-			if !validLanguage(lang) {
-				return nil, fmt.Errorf("connector: message %q: language %q is not a lower-case 2 or 3 letter code such as \"en\" or \"fr\"", key, lang)
-			}
-			if strings.TrimSpace(text) == "" || len(text) > maxMessageLen || !utf8.ValidString(text) {
-				return nil, fmt.Errorf("connector: message %q in %q must be non-empty UTF-8 text of at most %d bytes", key, lang, maxMessageLen)
-			}
-		}
-	}
-	c := catalog(builtinMessages())
-	builtin := builtinMessages()
-	for key, byLang := range overrides {
-		for lang, text := range byLang {
-			if _, ok := builtin[lang]; ok {
-				c[lang][key] = text
-			}
-		}
-	}
-	for key, byLang := range overrides {
-		for lang, text := range byLang {
-			if _, ok := builtin[lang]; ok {
-				continue
-			}
-			if c[lang] == nil {
-				c[lang] = maps.Clone(c[fallbackLanguage])
-			}
-			c[lang][key] = text
-		}
+	c, err := signupmsg.NewCatalog(overrides)
+	if err != nil {
+		return nil, fmt.Errorf("connector: %w", err)
 	}
 	return c, nil
-}
-
-func joinKeys() string {
-	keys := MessageKeys()
-	s := make([]string, len(keys))
-	for i, k := range keys {
-		s[i] = string(k)
-	}
-	return strings.Join(s, ", ")
-}
-
-// validLanguage reports whether s is a lower-case ISO 639 code of 2 or 3
-// letters.
-func validLanguage(s string) bool {
-	if len(s) < 2 || len(s) > 3 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 'a' || s[i] > 'z' {
-			return false
-		}
-	}
-	return true
-}
-
-// Language returns the language to answer in for a ui_locales value: the
-// primary language subtag of the most preferred tag that is in have, or ""
-// when none is. Tags are matched by their language only,
-// case-insensitively, with '-' or '_' as separator: "fr-CA" and "FR_fr"
-// both give "fr".
-//
-// Every form CONTRACT section 1 lists is read: one tag ("fr-FR"), OpenID
-// Connect's space-separated list in order of preference ("fr-FR en-US"), a
-// comma-separated one ("fr-FR,en-US", "fr-FR, en-US"), and a browser's
-// Accept-Language ("fr-FR,fr;q=0.9,en;q=0.8"): a tag's weight is its q
-// parameter (1 when absent), the highest weight wins and equal weights keep
-// the order written. A tag with q=0 (not acceptable), a malformed q, the
-// wildcard "*" and anything that is not a 2 or 3 letter language are
-// skipped. It allocates nothing unless a language is written in upper
-// case.
-func Language(uiLocales string, have func(lang string) bool) string {
-	best, bestQ := "", 0
-	for rest := uiLocales; rest != ""; {
-		var elem string
-		elem, rest, _ = strings.Cut(rest, ",")
-		tags, params, _ := strings.Cut(elem, ";")
-		q, ok := weight(params)
-		if !ok || q <= bestQ {
-			continue
-		}
-		for tags != "" {
-			var tag string
-			tag, tags = nextField(tags)
-			if tag == "" {
-				break
-			}
-			lang := primaryLanguage(tag)
-			if lang != "" && have(lang) {
-				best, bestQ = lang, q
-				break
-			}
-		}
-		if bestQ == 1000 {
-			break // nothing can weigh more
-		}
-	}
-	return best
-}
-
-// nextField returns the first blank-separated field of s and what follows.
-func nextField(s string) (field, rest string) {
-	s = strings.TrimLeft(s, " \t\r\n")
-	i := strings.IndexAny(s, " \t\r\n")
-	if i < 0 {
-		return s, ""
-	}
-	return s[:i], s[i:]
-}
-
-// primaryLanguage returns the lower-case primary language subtag of tag
-// when it is 2 or 3 letters, or "". A tag already in lower case comes back
-// without allocating.
-func primaryLanguage(tag string) string {
-	lang := tag
-	if i := strings.IndexAny(tag, "-_"); i >= 0 {
-		lang = tag[:i]
-	}
-	if len(lang) < 2 || len(lang) > 3 {
-		return ""
-	}
-	var b [3]byte
-	for i := 0; i < len(lang); i++ {
-		c := lang[i] | 0x20
-		if c < 'a' || c > 'z' {
-			return ""
-		}
-		b[i] = c
-	}
-	if lower := b[:len(lang)]; string(lower) != lang {
-		return string(lower)
-	}
-	return lang
-}
-
-// weight reads the q parameter among the ';'-separated params of one
-// Accept-Language element, in thousandths: 1000 when there is none, ok
-// false when it is malformed (RFC 9110 section 12.4.2: "0", "1", "0.5",
-// "0.125", "1.000"; at most three decimals).
-func weight(params string) (q int, ok bool) {
-	q = 1000
-	for params != "" {
-		var p string
-		p, params, _ = strings.Cut(params, ";")
-		name, value, found := strings.Cut(strings.TrimSpace(p), "=")
-		if !found || strings.TrimSpace(name) != "q" && strings.TrimSpace(name) != "Q" {
-			continue
-		}
-		value = strings.TrimSpace(value)
-		if value == "" || len(value) > 5 || (value[0] != '0' && value[0] != '1') {
-			return 0, false
-		}
-		q = int(value[0]-'0') * 1000
-		if len(value) > 1 {
-			if value[1] != '.' {
-				return 0, false
-			}
-			scale := 100
-			for i := 2; i < len(value); i++ {
-				c := value[i]
-				if c < '0' || c > '9' {
-					return 0, false
-				}
-				q += int(c-'0') * scale
-				scale /= 10
-			}
-		}
-		if q > 1000 {
-			return 0, false
-		}
-	}
-	return q, true
 }
