@@ -68,6 +68,11 @@ const (
 	// SourceInvitation is a line-of-business invitation made through the API
 	// or the reviewer UI.
 	SourceInvitation Source = "invitation"
+	// SourceExternalID is a request recorded by an Entra External ID
+	// custom authentication extension (OnAttributeCollectionSubmit) in an
+	// external tenant. Entra creates the account itself when the person
+	// signs up again after approval: it is never provisioned through Graph.
+	SourceExternalID Source = "external_id"
 )
 
 // Identity is the federated identity Entra sends for Google, Facebook and
@@ -153,8 +158,32 @@ type Request struct {
 	Version uint64 `json:"version"`
 }
 
-// Key returns the request's PersonKey.
-func (r *Request) Key() string { return PersonKey(r.Email, r.Identity) }
+// Key returns the request's person key: PersonKey, or ExternalIDPersonKey
+// for a request from an external tenant.
+func (r *Request) Key() string { return PersonKeyIn(r.Source, r.Email, r.Identity) }
+
+// PersonKeyIn returns the person key of a sign-up that entered through
+// source: ExternalIDPersonKey for SourceExternalID, PersonKey otherwise.
+func PersonKeyIn(source Source, email string, id *Identity) string {
+	if source == SourceExternalID {
+		return ExternalIDPersonKey(email)
+	}
+	return PersonKey(email, id)
+}
+
+// ExternalIDPersonKey is the person key of a sign-up in an Entra External
+// ID external tenant: the lower-cased email alone, in a namespace of its
+// own. Two reasons. An external tenant is another directory: a person
+// approved there gets an account there (Entra creates it), which does not
+// give them one in the workforce tenant, so the same person signing up
+// through both contracts has two requests, each decided on its own. And
+// the extensions' payloads do not carry the identity reliably (the submit
+// call may have no identities at all while the start call has them), but
+// always the email Entra verified, so keying on the identity would let the
+// start step miss a request the submit step recorded.
+func ExternalIDPersonKey(email string) string {
+	return "external_id\x00" + strings.ToLower(strings.TrimSpace(email))
+}
 
 // Standing is what the connector's first step needs to know of a person's
 // request: enough to answer Entra without reading the whole request, which

@@ -18,6 +18,16 @@ type SignUp struct {
 	// extension_<appId>_<Name>.
 	Claims map[string]any
 	Locale string
+	// Source is where the sign-up came from: SourceSignUp (the workforce
+	// API connector) when empty, or SourceExternalID.
+	Source Source
+}
+
+func (su SignUp) source() Source {
+	if su.Source == "" {
+		return SourceSignUp
+	}
+	return su.Source
 }
 
 // Policy decides some sign-ups without a reviewer, by email domain.
@@ -104,7 +114,14 @@ func (s *Service) deadline() time.Duration {
 // with code ENotFound when the person never asked. It is the connector's
 // first step, called on every sign-in.
 func (s *Service) CheckStatus(ctx context.Context, email string, id *Identity) (st Standing, err error) {
-	st, err = s.Store.FindStanding(ctx, PersonKey(email, id))
+	return s.CheckStatusIn(ctx, SourceSignUp, email, id)
+}
+
+// CheckStatusIn is CheckStatus for a sign-up that enters through source:
+// External ID's start step calls it with SourceExternalID, whose requests
+// are keyed by ExternalIDPersonKey.
+func (s *Service) CheckStatusIn(ctx context.Context, source Source, email string, id *Identity) (st Standing, err error) {
+	st, err = s.Store.FindStanding(ctx, PersonKeyIn(source, email, id))
 	if err != nil && err != ErrNotFound { // not found, the common answer, is not worth a formatted message per call
 		wrap(&err, "CheckStatus")
 	}
@@ -119,14 +136,15 @@ func (s *Service) RequestApproval(ctx context.Context, su SignUp) (r *Request, c
 	if err := ValidateEmail(su.Email); err != nil {
 		return nil, false, err
 	}
-	if existing, err := s.Store.FindByPerson(ctx, PersonKey(su.Email, su.Identity)); err == nil {
+	source := su.source()
+	if existing, err := s.Store.FindByPerson(ctx, PersonKeyIn(source, su.Email, su.Identity)); err == nil {
 		return existing, false, nil
 	} else if Code(err) != ENotFound {
 		return nil, false, err
 	}
 	now := s.now()
 	r = &Request{
-		Source:       SourceSignUp,
+		Source:       source,
 		Email:        strings.TrimSpace(su.Email),
 		DisplayName:  su.DisplayName,
 		Identity:     su.Identity,
@@ -139,7 +157,7 @@ func (s *Service) RequestApproval(ctx context.Context, su SignUp) (r *Request, c
 	if r.Identity != nil {
 		r.Identity = &Identity{Issuer: NormalizeIssuer(r.Identity.Issuer), IssuerAssignedID: strings.TrimSpace(r.Identity.IssuerAssignedID)}
 	}
-	events := []Event{r.event(now, EventReceived, ConnectorActor, map[string]string{"source": string(SourceSignUp)})}
+	events := []Event{r.event(now, EventReceived, ConnectorActor, map[string]string{"source": string(source)})}
 	if status, rule := s.Policy.Decide(r.Email); status != StatusPending {
 		events = append(events, r.decideAutomatically(status, rule, now))
 	}

@@ -33,6 +33,12 @@ func (r *Request) Approve(by Actor, reason string, now time.Time, provisioningDe
 	}
 	r.Status = StatusApproved
 	r.Decision = &Decision{By: by.String(), ByID: by.ID, ActorKind: by.Kind, At: now, Reason: reason}
+	if r.Source == SourceExternalID {
+		// Entra creates the account when the person signs up again and the
+		// submit extension answers continue: nothing to provision.
+		r.Provisioning = Provisioning{State: ProvisioningByEntra}
+		return r.event(now, EventApproved, by, map[string]string{"reason": reason, "method": string(ProvisioningByEntra)}), nil
+	}
 	r.Provisioning = Provisioning{
 		State:         ProvisioningInProgress,
 		Method:        r.ProvisioningMethod(),
