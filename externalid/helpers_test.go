@@ -171,3 +171,8 @@ const (
 	submitBlockType    = "microsoft.graph.attributeCollectionSubmit.showBlockPage"
 	submitErrorType    = "microsoft.graph.attributeCollectionSubmit.showValidationError"
 )
+
+func ioCopy(w io.Writer, resp *http.Response) (int64, error) {
+	defer resp.Body.Close()
+	return io.Copy(w, resp.Body)
+}
