@@ -363,3 +363,6 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// Issuers returns the accepted issuers, as configured or defaulted.
+func (v *TokenVerifier) Issuers() []string { return append([]string(nil), v.cfg.Issuers...) }

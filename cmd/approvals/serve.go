@@ -184,6 +184,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
+	extID, err := newExternalID(c, svc, m.logger, clock)
+	if err != nil {
+		return err
+	}
+
 	adminAPI, err := api.New(api.Config{
 		Service: svc,
 		Store:   m.store,
@@ -215,6 +220,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	healthz, readyz := health(m.store)
 	mux := http.NewServeMux()
 	mux.Handle("/connector/", conn)
+	mux.Handle("/external-id/", extID)
 	mux.Handle(api.Prefix+"/", adminAPI)
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", readyz)
