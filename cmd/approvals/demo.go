@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/approvals-dev/approvals/externalid/externalidtest"
 	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
 	"github.com/approvals-dev/approvals/web/oidctest"
@@ -45,6 +46,10 @@ type Demo struct {
 	// ConnectorUser, ConnectorPassword, APIKey and PublicURL are known once
 	// Run has started the server.
 	ConnectorUser, ConnectorPassword, APIKey, PublicURL string
+	// ExternalIDToken is a bearer token the External ID extensions accept
+	// (demo_externalid.go).
+	ExternalIDToken string
+	extIssuer       *externalidtest.Issuer
 }
 
 // Demo settings that do not change from run to run.
@@ -142,6 +147,9 @@ func (d *Demo) Run(ctx context.Context) error {
 		// Any free loopback port, so that the demo runs beside a server.
 		"APPROVALS_METRICS_LISTEN": "127.0.0.1:0",
 	}
+	if err := d.startExternalID(env); err != nil {
+		return err
+	}
 	d.main = &Main{
 		Stdout: d.Stdout, Stderr: d.Stderr,
 		Getenv: func(k string) string {
@@ -169,8 +177,12 @@ func (d *Demo) Run(ctx context.Context) error {
 			if err := d.sendSamples(ctx); err != nil {
 				fmt.Fprintf(d.Stderr, "demo: sample sign-ups: %v\n", err)
 			}
+			if err := d.sendExternalIDSamples(ctx); err != nil {
+				fmt.Fprintf(d.Stderr, "demo: External ID samples: %v\n", err)
+			}
 		}
 		d.printBanner()
+		d.printExternalIDBanner()
 		if d.Ready != nil {
 			d.Ready(d)
 		}
@@ -277,6 +289,7 @@ func (d *Demo) Close() error {
 	if d.idp != nil {
 		d.idp.Close()
 	}
+	d.closeExternalID()
 	if d.graph != nil {
 		d.graph.Close()
 	}

@@ -148,7 +148,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	for _, r := range list.Requests {
 		byEmail[r.Email] = r.Status
 	}
-	if len(list.Requests) != len(samples()) || byEmail["ann.lee@partner.example"] != "approved" || byEmail["bot@spam.example"] != "denied" || byEmail["johnsmith@outlook.com"] != "pending" {
+	if len(list.Requests) != len(samples())+demoExternalIDSamples || byEmail["ann.lee@partner.example"] != "approved" || byEmail["bot@spam.example"] != "denied" || byEmail["johnsmith@outlook.com"] != "pending" {
 		t.Fatalf("samples: %v", byEmail)
 	}
 
@@ -244,7 +244,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(offline, httpExport) || bytes.Count(offline, []byte("\n")) != 3 {
+	if !bytes.Equal(offline, httpExport) || bytes.Count(offline, []byte("\n")) != 3+1 { // 3 and the auto-approved External ID sample
 		t.Fatalf("offline export differs from the HTTP export:\n%s\n---\n%s", offline, httpExport)
 	}
 }
