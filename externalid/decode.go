@@ -1,13 +1,14 @@
 package externalid
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/approvals-dev/approvals/approvals"
 )
@@ -53,10 +54,12 @@ type DecodeError struct{ Reason string }
 // Error implements error.
 func (e *DecodeError) Error() string { return "external ID: refused payload: " + e.Reason }
 
-// wire is the payload's shape. encoding/json matches member names
-// case-insensitively, which CONTRACT asks of attribute names and which
-// covers "@odata.type" and "@odata.Type" alike. Identities stay raw: one
-// malformed identity must not lose the rest.
+// wire is the payload's shape, read with go-json-experiment/json (the
+// JSON library the connector's decoder uses too) in one pass: member names
+// match case-insensitively, which CONTRACT asks of attribute names and
+// which covers "@odata.type" and "@odata.Type" alike. Attributes and
+// identities read themselves tolerantly (wireAttr, wireIdentities): one
+// odd attribute or identity must not lose the rest.
 type wire struct {
 	Type string `json:"type"`
 	Data struct {
@@ -65,7 +68,6 @@ type wire struct {
 			CorrelationID string `json:"correlationId"`
 			Client        struct {
 				Locale string `json:"locale"`
-				Market string `json:"market"`
 			} `json:"client"`
 			ClientServicePrincipal struct {
 				AppID          string `json:"appId"`
@@ -73,10 +75,81 @@ type wire struct {
 			} `json:"clientServicePrincipal"`
 		} `json:"authenticationContext"`
 		UserSignUpInfo struct {
-			Attributes map[string]json.RawMessage `json:"attributes"`
-			Identities json.RawMessage            `json:"identities"`
+			Attributes map[string]wireAttr `json:"attributes"`
+			Identities wireIdentities      `json:"identities"`
 		} `json:"userSignUpInfo"`
 	} `json:"data"`
+}
+
+// decodeOptions are the options of every payload decode.
+var decodeOptions = json.JoinOptions(json.MatchCaseInsensitiveNames(true), jsontext.AllowDuplicateNames(true))
+
+// wireAttr is one attribute: {"value": ..., ...} with "value" found
+// case-insensitively, or a bare value. Its value is kept by JSON kind
+// (attributeValue); ok is false when there is none to keep.
+type wireAttr struct {
+	value any
+	ok    bool
+}
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (a *wireAttr) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '{' {
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		a.value, a.ok = attributeValue(v)
+		return nil
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		if !a.ok && strings.EqualFold(name.String(), "value") {
+			v, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			a.value, a.ok = attributeValue(v)
+			continue
+		}
+		if err := dec.SkipValue(); err != nil {
+			return err
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// wireIdentities is the identities array; anything else is no identities,
+// and items that are not identity objects are skipped.
+type wireIdentities []wireIdentity
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (ids *wireIdentities) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '[' {
+		return dec.SkipValue()
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != ']' {
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		var id wireIdentity
+		if len(*ids) < maxIdentities && v.Kind() == '{' && json.Unmarshal(v, &id, decodeOptions) == nil {
+			*ids = append(*ids, id)
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
 }
 
 type wireIdentity struct {
@@ -109,12 +182,8 @@ var emailAttributes = []string{"email", "emailaddress", "mail"}
 // decodes with SignUp.Email "": the caller decides.
 func Decode(body []byte) (Payload, error) {
 	var w wire
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&w); err != nil {
+	if len(body) == 0 || json.Unmarshal(body, &w, decodeOptions) != nil {
 		return Payload{}, &DecodeError{Reason: "not a JSON object of the extension payload's shape"}
-	}
-	if dec.More() {
-		return Payload{}, &DecodeError{Reason: "trailing data after the JSON object"}
 	}
 	d := w.Data
 	ctx := d.AuthenticationContext
@@ -132,7 +201,7 @@ func Decode(body []byte) (Payload, error) {
 		return Payload{}, &DecodeError{Reason: "too many attributes"}
 	}
 
-	ids := decodeIdentities(d.UserSignUpInfo.Identities)
+	ids := d.UserSignUpInfo.Identities
 	email := ""
 	for _, id := range ids {
 		st := strings.ToLower(id.SignInType)
@@ -149,14 +218,11 @@ func Decode(body []byte) (Payload, error) {
 	}
 
 	claims := make(map[string]any, len(d.UserSignUpInfo.Attributes))
-	for name, raw := range d.UserSignUpInfo.Attributes {
-		if name == "" || len(name) > maxAttributeName || !utf8.ValidString(name) {
+	for name, attr := range d.UserSignUpInfo.Attributes {
+		if name == "" || len(name) > maxAttributeName || !utf8.ValidString(name) || !attr.ok {
 			continue
 		}
-		v, ok := attributeValue(raw)
-		if !ok {
-			continue
-		}
+		v := attr.value
 		lower := strings.ToLower(name)
 		if isEmailAttribute(lower) {
 			if s, isStr := v.(string); isStr && email == "" && p.EmailAttribute == "" {
@@ -207,76 +273,41 @@ func isEmailAttribute(lower string) bool {
 	return false
 }
 
-// decodeIdentities reads the identities array, skipping items that are not
-// identity objects. Anything but an array gives none.
-func decodeIdentities(raw json.RawMessage) []wireIdentity {
-	var items []json.RawMessage
-	if len(raw) == 0 || json.Unmarshal(raw, &items) != nil {
-		return nil
-	}
-	var ids []wireIdentity
-	for _, it := range items {
-		if len(ids) == maxIdentities {
-			break
-		}
-		var id wireIdentity
-		if json.Unmarshal(it, &id) == nil {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
-// attributeValue returns the value of one attribute: the "value" member of
-// an attribute object (found case-insensitively), or the member itself
-// when a payload sends a bare value. It switches on the JSON kind, never
-// on the odata type, which the docs spell two ways.
-func attributeValue(raw json.RawMessage) (any, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) > 0 && raw[0] == '{' {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(raw, &obj) != nil {
-			return nil, false
-		}
-		found := false
-		for k, v := range obj {
-			if strings.EqualFold(k, "value") {
-				raw, found = bytes.TrimSpace(v), true
-				break
-			}
-		}
-		if !found {
-			return nil, false
-		}
-	}
-	if len(raw) == 0 {
-		return nil, false
-	}
-	switch raw[0] {
+// attributeValue returns an attribute's value by its JSON kind, never by
+// its odata type, which the docs spell two ways: strings, finite numbers
+// and booleans as they are, arrays of them joined with commas (older docs
+// show multi-valued attributes as arrays, newer ones as such strings);
+// null and objects are not kept.
+func attributeValue(v jsontext.Value) (any, bool) {
+	switch v.Kind() {
 	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil || !utf8.ValidString(s) {
+		b, err := jsontext.AppendUnquote(nil, v)
+		if err != nil || !utf8.Valid(b) {
 			return nil, false
 		}
-		return s, true
-	case 't', 'f':
-		var b bool
-		if json.Unmarshal(raw, &b) != nil {
+		return string(b), true
+	case 't':
+		return true, true
+	case 'f':
+		return false, true
+	case '0':
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 			return nil, false
 		}
-		return b, true
+		return f, true
 	case '[':
-		var items []json.RawMessage
-		if json.Unmarshal(raw, &items) != nil {
+		var items []jsontext.Value
+		if json.Unmarshal(v, &items) != nil {
 			return nil, false
 		}
 		parts := make([]string, 0, len(items))
 		for _, it := range items {
-			v, ok := attributeValue(it)
+			x, ok := attributeValue(it)
 			if !ok {
 				continue
 			}
-			switch x := v.(type) {
+			switch x := x.(type) {
 			case string:
 				parts = append(parts, x)
 			case bool:
@@ -286,15 +317,8 @@ func attributeValue(raw json.RawMessage) (any, bool) {
 			}
 		}
 		return strings.Join(parts, ","), true
-	case 'n':
-		return nil, false
-	default:
-		var f float64
-		if json.Unmarshal(raw, &f) != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return nil, false
-		}
-		return f, true
 	}
+	return nil, false
 }
 
 // errNoEmail marks a payload without any email.

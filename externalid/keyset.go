@@ -126,6 +126,13 @@ func (ks *keySet) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, e
 	return nil, fmt.Errorf("key %q is not in the issuer's JWKS", kid)
 }
 
+// hasKey reports whether the cached keys still have kid.
+func (ks *keySet) hasKey(kid string) bool {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return has(ks.keys, kid)
+}
+
 // has reports whether keys has kid, or any key when kid is "".
 func has(keys []jose.JSONWebKey, kid string) bool {
 	for _, k := range keys {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -114,7 +115,25 @@ type TokenVerifier struct {
 	// sets maps every accepted iss value to its key set and verifier.
 	sets map[string]*issuerVerifier
 	list []*issuerVerifier
+	// verified caches the tokens whose signature and claims were checked,
+	// by their exact text: Entra sends one token for many calls, and an
+	// RS256 verification is most of a call's cost. exp and nbf are checked
+	// again on every use, and an entry counts only while its key is still
+	// in the issuer's key set.
+	mu       sync.RWMutex
+	verified map[string]verifiedToken
 }
+
+// verifiedToken is a cached, checked token.
+type verifiedToken struct {
+	claims *Claims
+	iv     *issuerVerifier
+	kid    string
+}
+
+// maxVerifiedTokens bounds the cache; it is emptied when full. Entra uses
+// a handful of tokens at a time.
+const maxVerifiedTokens = 4096
 
 type issuerVerifier struct {
 	keys     *keySet
@@ -144,7 +163,7 @@ func NewTokenVerifier(cfg TokenConfig) (*TokenVerifier, error) {
 	if client == nil {
 		client = &http.Client{Timeout: cfg.FetchTimeout}
 	}
-	v := &TokenVerifier{cfg: cfg, clock: clock, sets: make(map[string]*issuerVerifier)}
+	v := &TokenVerifier{cfg: cfg, clock: clock, sets: make(map[string]*issuerVerifier), verified: make(map[string]verifiedToken)}
 	for _, iss := range cfg.Issuers {
 		ks := &keySet{
 			issuer: iss, altIssuer: guidHostIssuer(iss, cfg.TenantID),
@@ -239,6 +258,16 @@ func (v *TokenVerifier) Verify(ctx context.Context, raw string) (*Claims, error)
 	if len(raw) > maxTokenBytes {
 		return nil, refuse("token too long")
 	}
+	v.mu.RLock()
+	hit, ok := v.verified[raw]
+	v.mu.RUnlock()
+	if ok && hit.iv.keys.hasKey(hit.kid) {
+		if err := v.check(hit.claims); err != nil {
+			return nil, err
+		}
+		c := *hit.claims
+		return &c, nil
+	}
 	iss, err := unverifiedIssuer(raw)
 	if err != nil {
 		return nil, refuse("%v", err)
@@ -261,7 +290,42 @@ func (v *TokenVerifier) Verify(ctx context.Context, raw string) (*Claims, error)
 	if err := v.check(&c); err != nil {
 		return nil, err
 	}
+	v.remember(raw, &c, iv)
 	return &c, nil
+}
+
+// remember caches a verified token.
+func (v *TokenVerifier) remember(raw string, c *Claims, iv *issuerVerifier) {
+	kid, err := keyID(raw)
+	if err != nil {
+		return
+	}
+	cc := *c
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.verified) >= maxVerifiedTokens {
+		v.verified = make(map[string]verifiedToken)
+	}
+	v.verified[raw] = verifiedToken{claims: &cc, iv: iv, kid: kid}
+}
+
+// keyID reads kid from a JWT's header.
+func keyID(raw string) (string, error) {
+	head, _, ok := strings.Cut(raw, ".")
+	if !ok {
+		return "", errors.New("not a compact JWS")
+	}
+	b, err := decodeSegment(head)
+	if err != nil {
+		return "", err
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return "", err
+	}
+	return h.Kid, nil
 }
 
 // check applies the rules go-oidc was told to skip, and Entra's own.

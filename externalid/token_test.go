@@ -241,3 +241,38 @@ func TestTokenConfigValidate(t *testing.T) {
 		t.Errorf("defaults: %v", err)
 	}
 }
+
+// TestVerifiedTokenCache: a token checked once is answered from the cache,
+// but it still expires, and it stops counting once its key leaves the
+// issuer's key set.
+func TestVerifiedTokenCache(t *testing.T) {
+	e := newEnv(t, approvals.Policy{}, func(c *Config) { c.Tokens.RefreshInterval = time.Second })
+	v := e.h.Tokens()
+	ctx := context.Background()
+	tok := e.token(func(c map[string]any) { c["exp"] = e.clock.Now().Add(10 * time.Minute).Unix() })
+	for i := 0; i < 3; i++ {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Advance(10*time.Minute + ClockSkew + time.Second)
+	if _, err := v.Verify(ctx, tok); err == nil {
+		t.Fatal("a cached token was accepted after it expired")
+	}
+	// Rotation: the old key leaves the JWKS; a token under the new key
+	// refreshes the set, and the cached old token no longer counts.
+	old := e.token(nil)
+	if _, err := v.Verify(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.iss.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Second)
+	if _, err := v.Verify(ctx, e.token(nil)); err != nil {
+		t.Fatalf("new key: %v", err)
+	}
+	if _, err := v.Verify(ctx, old); err == nil {
+		t.Fatal("a cached token under a retired key was accepted")
+	}
+}

@@ -145,6 +145,7 @@ Modes:
   queue     on a seeded file (-db): start-up time, first page of the queue and of GET /api/v1/requests
   export    on a seeded file (-db): time "approvals export" (rows/s) and its peak memory
   echo      serve the bare Echo baseline on -listen until interrupted
+  extid     External ID start and submit, each call's bearer token checked, vs a bare Echo handler
 
 Flags:
 `
@@ -158,7 +159,7 @@ func (b *Bench) ParseFlags(args []string) error {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&b.mode, "mode", "", "check, wrk, request, rawfsync, seed, queue, export or echo (required)")
+	fs.StringVar(&b.mode, "mode", "", "check, wrk, request, rawfsync, seed, queue, export, echo or extid (required)")
 	fs.IntVar(&b.conc, "c", 64, "connections (concurrent callers) of the load modes")
 	fs.DurationVar(&b.duration, "d", 5*time.Second, "duration of each target in each round")
 	fs.DurationVar(&b.warmup, "warmup", time.Second, "warm-up of each target before the rounds")
@@ -203,7 +204,7 @@ func (b *Bench) ParseFlags(args []string) error {
 		bad bool
 		msg string
 	}{
-		{!validMode(b.mode), fmt.Sprintf("-mode %q: use check, wrk, request, rawfsync, seed, queue, export or echo", b.mode)},
+		{!validMode(b.mode), fmt.Sprintf("-mode %q: use check, wrk, request, rawfsync, seed, queue, export, echo or extid", b.mode)},
 		{b.mode == "wrk" && (b.wrkThreads < 1 || b.wrkThreads > 64 || b.wrkThreads > b.conc), "-wrk-threads must be between 1 and 64, and at most -c"},
 		{b.conc < 1 || b.conc > 10000, "-c must be between 1 and 10000"},
 		{b.duration <= 0 || b.duration > time.Hour, "-d must be between 0 and 1h"},
@@ -229,7 +230,7 @@ func (b *Bench) ParseFlags(args []string) error {
 
 func validMode(m string) bool {
 	switch m {
-	case "check", "wrk", "request", "rawfsync", "seed", "queue", "export", "echo":
+	case "check", "wrk", "request", "rawfsync", "seed", "queue", "export", "echo", "extid":
 		return true
 	}
 	return false
@@ -264,6 +265,8 @@ func (b *Bench) Run(ctx context.Context) (err error) {
 		err = b.runQueue(ctx)
 	case "export":
 		err = b.runExport(ctx)
+	case "extid":
+		err = b.runExtID(ctx)
 	}
 	b.result.Machine.LoadEnd = loadAverage()
 	fmt.Fprintf(b.Stdout, "load average: %s at the start, %s at the end\n", b.result.Machine.LoadStart, b.result.Machine.LoadEnd)
