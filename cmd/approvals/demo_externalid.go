@@ -27,7 +27,7 @@ const (
 func (d *Demo) startExternalID(env map[string]string) error {
 	iss, err := externalidtest.NewIssuer(demoExternalTenant)
 	if err != nil {
-		return fmt.Errorf("External ID issuer: %w", err)
+		return fmt.Errorf("the External ID issuer: %w", err)
 	}
 	d.extIssuer = iss
 	d.ExternalIDToken, err = iss.Token(iss.Claims(demoExternalApp, time.Now(), demoTokenTTL))
