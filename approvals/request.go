@@ -144,6 +144,10 @@ type Request struct {
 	// (string, bool or float64).
 	Claims map[string]any `json:"claims,omitempty"`
 	Locale string         `json:"locale,omitempty"`
+	// Application is the application the person was signing up for, when
+	// Entra names it (External ID's clientServicePrincipal): the approved
+	// email can send the person back to it.
+	Application *Application `json:"application,omitempty"`
 	// Invitation is what a line-of-business invitation asked for; nil for
 	// sign-ups.
 	Invitation *InvitationOptions `json:"invitation,omitempty"`
@@ -156,6 +160,13 @@ type Request struct {
 	Provisioning Provisioning `json:"provisioning"`
 	// Version increases by one with every stored change.
 	Version uint64 `json:"version"`
+}
+
+// Application names an application people sign up for.
+type Application struct {
+	// ID is the application (client) id.
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name,omitempty"`
 }
 
 // Key returns the request's person key: PersonKey, or ExternalIDPersonKey
@@ -223,6 +234,10 @@ func (r *Request) Clone() *Request {
 	if r.Invitation != nil {
 		inv := *r.Invitation
 		c.Invitation = &inv
+	}
+	if r.Application != nil {
+		app := *r.Application
+		c.Application = &app
 	}
 	if r.Provisioning.Lease != nil {
 		l := *r.Provisioning.Lease

@@ -18,6 +18,9 @@ type SignUp struct {
 	// extension_<appId>_<Name>.
 	Claims map[string]any
 	Locale string
+	// Application is the application the person was signing up for, when
+	// the caller knows it.
+	Application *Application
 	// Source is where the sign-up came from: SourceSignUp (the workforce
 	// API connector) when empty, or SourceExternalID.
 	Source Source
@@ -150,6 +153,7 @@ func (s *Service) RequestApproval(ctx context.Context, su SignUp) (r *Request, c
 		Identity:     su.Identity,
 		Claims:       su.Claims,
 		Locale:       su.Locale,
+		Application:  su.Application,
 		Status:       StatusPending,
 		CreatedAt:    now,
 		Provisioning: Provisioning{State: ProvisioningNotStarted},

@@ -254,6 +254,9 @@ func Decode(body []byte) (Payload, error) {
 	}
 	p.SignUp.Email = strings.TrimSpace(email)
 	p.SignUp.Source = approvals.SourceExternalID
+	if p.ClientAppID != "" {
+		p.SignUp.Application = &approvals.Application{ID: p.ClientAppID, DisplayName: p.ClientAppName}
+	}
 	return p, nil
 }
 

@@ -86,6 +86,9 @@ func TestDeniedAndPolicy(t *testing.T) {
 	if r.Status != approvals.StatusApproved || r.Provisioning.State != approvals.ProvisioningByEntra || r.Decision == nil || !r.Decision.Automatic {
 		t.Fatalf("auto-approved request %+v", r)
 	}
+	if r.Application == nil || r.Application.ID != "9e8f7a6b-5c4d-4e3f-a0b1-c2d3e4f5a6b7" || r.Application.DisplayName != "Woodgrove Groceries" {
+		t.Errorf("application %+v", r.Application)
+	}
 	if r.DisplayName != "Marie Curie" || r.Claims["city"] != "Paris" {
 		t.Errorf("attributes %q %v", r.DisplayName, r.Claims)
 	}
