@@ -41,7 +41,7 @@ func (d *Demo) startExternalID(env map[string]string) error {
 }
 
 // externalIDPayload is an extension payload as Entra sends it.
-func externalIDPayload(event, email, givenName, locale string) string {
+func externalIDPayload(event, email, givenName, surname, locale string) string {
 	data := "onAttributeCollectionStartCalloutData"
 	if event == "attributeCollectionSubmit" {
 		data = "onAttributeCollectionSubmitCalloutData"
@@ -51,6 +51,8 @@ func externalIDPayload(event, email, givenName, locale string) string {
 "authenticationContext":{"correlationId":"0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0","client":{"ip":"203.0.113.10","locale":"` + locale + `","market":"` + locale + `"},"protocol":"OAUTH2.0",
 "clientServicePrincipal":{"appId":"9e8f7a6b-5c4d-4e3f-a0b1-c2d3e4f5a6b7","appDisplayName":"Woodgrove Groceries"}},
 "userSignUpInfo":{"attributes":{"givenName":{"@odata.type":"microsoft.graph.stringDirectoryAttributeValue","value":"` + givenName + `","attributeType":"builtIn"},
+"surname":{"@odata.type":"microsoft.graph.stringDirectoryAttributeValue","value":"` + surname + `","attributeType":"builtIn"},
+"displayName":{"@odata.type":"microsoft.graph.stringDirectoryAttributeValue","value":"` + givenName + ` ` + surname + `","attributeType":"builtIn"},
 "city":{"@odata.type":"microsoft.graph.stringDirectoryAttributeValue","value":"Seattle","attributeType":"builtIn"}},
 "identities":[{"signInType":"email","issuer":"woodgrove.onmicrosoft.com","issuerAssignedId":"` + email + `"}]}}}`
 }
@@ -58,15 +60,15 @@ func externalIDPayload(event, email, givenName, locale string) string {
 // sendExternalIDSamples runs two people through both extensions with a
 // real token: one waits for a reviewer, one is auto-approved.
 func (d *Demo) sendExternalIDSamples(ctx context.Context) error {
-	for _, p := range []struct{ email, name, locale string }{
-		{"larissa.price@woodgrove.example", "Larissa", "en-us"},
-		{"otto.meyer@" + demoAutoApprove, "Otto", "de-de"},
+	for _, p := range []struct{ email, given, surname, locale string }{
+		{"larissa@woodgrove.example", "Larissa", "Price", "en-us"},
+		{"otto@" + demoAutoApprove, "Otto", "Meyer", "de-de"},
 	} {
 		for _, ev := range []struct{ event, path string }{
 			{"attributeCollectionStart", externalid.StartPath},
 			{"attributeCollectionSubmit", externalid.SubmitPath},
 		} {
-			body, err := d.postExternalID(ctx, ev.path, externalIDPayload(ev.event, p.email, p.name, p.locale))
+			body, err := d.postExternalID(ctx, ev.path, externalIDPayload(ev.event, p.email, p.given, p.surname, p.locale))
 			if err != nil {
 				return err
 			}
@@ -118,7 +120,7 @@ Try a sign-up as Entra would send it (then approve it in the UI and send it agai
 `, d.extIssuer.URL(), u, externalid.StartPath, u, externalid.SubmitPath,
 		time.Now().Add(demoTokenTTL).UTC().Format(time.RFC3339), demoExternalTenant, demoExternalApp,
 		"  TOKEN='"+d.ExternalIDToken+"'",
-		strings.ReplaceAll(externalIDPayload("attributeCollectionSubmit", "new.customer@example.com", "Nia", "fr-fr"), "\n", ""),
+		strings.ReplaceAll(externalIDPayload("attributeCollectionSubmit", "new.customer@example.com", "Nia", "Okafor", "fr-fr"), "\n", ""),
 		u, externalid.SubmitPath)
 }
 

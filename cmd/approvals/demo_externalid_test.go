@@ -29,7 +29,7 @@ func TestDemoExternalID(t *testing.T) {
 			got[r.Email] = r.Status
 		}
 	}
-	if len(got) != demoExternalIDSamples || got["larissa.price@woodgrove.example"] != "pending" || got["otto.meyer@partner.example"] != "approved" {
+	if len(got) != demoExternalIDSamples || got["larissa@woodgrove.example"] != "pending" || got["otto@partner.example"] != "approved" {
 		t.Fatalf("External ID samples: %v", got)
 	}
 	out := d.Stdout.(*logcapture.Buffer).String()

@@ -591,8 +591,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 	// who decided.
 	rob.load("going back to the queue", chromedp.Click(chromedp.CSS(".breadcrumb a")))
 	rob.load("opening the All tab", chromedp.Click(chromedp.CSS(".tabs a.tab-all")))
-	if n := rob.count("tr.row"); n != len(samples()) {
-		t.Fatalf("the All tab lists %d requests, want %d", n, len(samples()))
+	if n, want := rob.count("tr.row"), len(samples())+demoExternalIDSamples; n != want {
+		t.Fatalf("the All tab lists %d requests, want %d", n, want)
 	}
 	if dec := strings.Join(rob.texts("tr.row-denied td.col-outcome"), " | "); !strings.Contains(dec, "Rob Reviewer") || !strings.Contains(strings.ToLower(dec), "rule") {
 		t.Fatalf("decisions on the All tab: %q", dec)
