@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"CreateIdempotent", testCreateIdempotent},
 		{"CreateConcurrentSamePerson", testCreateConcurrentSamePerson},
 		{"CreateRefusals", testCreateRefusals},
+		{"ExternalIDPersonKeys", testExternalIDPersonKeys},
 		{"UpdateTransitions", testUpdateTransitions},
 		{"UpdateMutationErrors", testUpdateMutationErrors},
 		{"UpdateVersions", testUpdateVersions},
