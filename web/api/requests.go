@@ -15,19 +15,22 @@ import (
 // API shows it"), plus a few read-only extras. Internal bookkeeping of the
 // provisioning job (step, groups done, retry deadline) stays hidden.
 type requestView struct {
-	ID           string           `json:"id"`
-	Source       approvals.Source `json:"source,omitempty"`
-	Email        string           `json:"email"`
-	DisplayName  string           `json:"display_name"`
-	Identity     *identityView    `json:"identity"`
-	Claims       map[string]any   `json:"claims"`
-	Locale       string           `json:"locale"`
-	Status       approvals.Status `json:"status"`
-	CreatedAt    time.Time        `json:"created_at"`
-	UpdatedAt    time.Time        `json:"updated_at"`
-	Decision     *decisionView    `json:"decision"`
-	Provisioning provisioningView `json:"provisioning"`
-	Version      uint64           `json:"version"`
+	ID          string           `json:"id"`
+	Source      approvals.Source `json:"source,omitempty"`
+	Email       string           `json:"email"`
+	DisplayName string           `json:"display_name"`
+	Identity    *identityView    `json:"identity"`
+	Claims      map[string]any   `json:"claims"`
+	Locale      string           `json:"locale"`
+	// Application is the application the person was signing up for, when
+	// Entra named it (External ID).
+	Application  *approvals.Application `json:"application,omitempty"`
+	Status       approvals.Status       `json:"status"`
+	CreatedAt    time.Time              `json:"created_at"`
+	UpdatedAt    time.Time              `json:"updated_at"`
+	Decision     *decisionView          `json:"decision"`
+	Provisioning provisioningView       `json:"provisioning"`
+	Version      uint64                 `json:"version"`
 	// History is set by GET /requests/{id} only.
 	History          []eventView `json:"history,omitempty"`
 	HistoryTruncated bool        `json:"history_truncated,omitempty"`
@@ -61,7 +64,7 @@ type provisioningView struct {
 func viewOf(r *approvals.Request) requestView {
 	v := requestView{
 		ID: r.ID, Source: r.Source, Email: r.Email, DisplayName: r.DisplayName,
-		Claims: r.Claims, Locale: r.Locale, Status: r.Status,
+		Claims: r.Claims, Locale: r.Locale, Application: r.Application, Status: r.Status,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), Version: r.Version,
 	}
 	if v.Claims == nil {
