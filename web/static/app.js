@@ -61,6 +61,10 @@
     dialog.querySelector('button[value="cancel"]').addEventListener("click", function () { dialog.close("cancel"); });
     dialog.querySelector('button[value="confirm"]').addEventListener("click", function () { dialog.close("confirm"); });
     dialog.addEventListener("close", function () {
+      // The close event is queued, not fired by close() itself: one from
+      // an Escape may arrive after the dialog was opened again for the
+      // next question, and must not answer that one.
+      if (dialog.open) { return; }
       var p = pending;
       pending = null;
       if (!p) { return; }
