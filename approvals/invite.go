@@ -258,7 +258,15 @@ func (s *Service) Invite(ctx context.Context, inv Invitation, by Actor) (out Inv
 // all; Code and Message give the first.
 func (s *Service) CheckInvitation(inv *Invitation) error {
 	inv.normalize(s.InviteRedirectURL, s.SendInvitationMessage)
-	return inv.validate()
+	if err := inv.validate(); err != nil {
+		return err
+	}
+	p, err := s.Person(inv.Email, nil)
+	if err != nil {
+		return fieldErrorf("email", "%s", Message(err))
+	}
+	inv.Email = p.Email
+	return nil
 }
 
 // FieldErrors returns the message of each *Error in err's tree that names a

@@ -115,17 +115,6 @@ func (id *Identity) CreatesUserDirectly() bool {
 	return false
 }
 
-// PersonKey is the identity of a person for de-duplication: the lower-cased
-// email, plus the issuer and issuer-assigned id when Entra sent an identity.
-// One person has at most one request.
-func PersonKey(email string, id *Identity) string {
-	k := strings.ToLower(strings.TrimSpace(email))
-	if id != nil && id.Issuer != "" {
-		k += "\x00" + NormalizeIssuer(id.Issuer) + "\x00" + strings.TrimSpace(id.IssuerAssignedID)
-	}
-	return k
-}
-
 // Request is one person's request to get an account in the tenant.
 type Request struct {
 	ID          string    `json:"id"`

@@ -84,6 +84,15 @@ type Service struct {
 	// APPROVALS_SEND_INVITATION_MESSAGE).
 	InviteRedirectURL     string
 	SendInvitationMessage bool
+	// Unicode is the person rule's Unicode half (NFC, IDNA); ASCIIOnly
+	// when nil. cmd gives internal/unitext.Rules.
+	Unicode Unicode
+}
+
+// Person returns the canonical identity of a person (NewPerson with the
+// Service's Unicode rule). Every look-up and request goes through it.
+func (s *Service) Person(email string, id *Identity) (Person, error) {
+	return NewPerson(email, id, s.Unicode)
 }
 
 func (s *Service) now() time.Time {
@@ -104,7 +113,11 @@ func (s *Service) deadline() time.Duration {
 // with code ENotFound when the person never asked. It is the connector's
 // first step, called on every sign-in.
 func (s *Service) CheckStatus(ctx context.Context, email string, id *Identity) (st Standing, err error) {
-	st, err = s.Store.FindStanding(ctx, PersonKey(email, id))
+	p, err := s.Person(email, id)
+	if err != nil {
+		return st, ErrNotFound // an address no request can have
+	}
+	st, err = s.Store.FindStanding(ctx, p.Key)
 	if err != nil && err != ErrNotFound { // not found, the common answer, is not worth a formatted message per call
 		wrap(&err, "CheckStatus")
 	}
@@ -119,26 +132,24 @@ func (s *Service) RequestApproval(ctx context.Context, su SignUp) (r *Request, c
 	if err := ValidateEmail(su.Email); err != nil {
 		return nil, false, err
 	}
-	if existing, err := s.Store.FindByPerson(ctx, PersonKey(su.Email, su.Identity)); err == nil {
-		return existing, false, nil
-	} else if Code(err) != ENotFound {
+	p, err := s.Person(su.Email, su.Identity)
+	if err != nil {
 		return nil, false, err
 	}
 	now := s.now()
 	r = &Request{
 		Source:       SourceSignUp,
-		Email:        strings.TrimSpace(su.Email),
+		Email:        p.Email,
 		DisplayName:  su.DisplayName,
-		Identity:     su.Identity,
+		Identity:     p.Identity,
 		Claims:       su.Claims,
 		Locale:       su.Locale,
 		Status:       StatusPending,
 		CreatedAt:    now,
 		Provisioning: Provisioning{State: ProvisioningNotStarted},
 	}
-	if r.Identity != nil {
-		r.Identity = &Identity{Issuer: NormalizeIssuer(r.Identity.Issuer), IssuerAssignedID: strings.TrimSpace(r.Identity.IssuerAssignedID)}
-	}
+	// Create returns the person's request when there is one (Entra retries
+	// after 20 s): no look-up first.
 	events := []Event{r.event(now, EventReceived, ConnectorActor, map[string]string{"source": string(SourceSignUp)})}
 	if status, rule := s.Policy.Decide(r.Email); status != StatusPending {
 		events = append(events, r.decideAutomatically(status, rule, now))

@@ -126,6 +126,9 @@ type requestView struct {
 	// The deny form's state after a rejected submission.
 	DenyError, DenyReason string
 	CanRetry, CanReopen   bool
+	// Lookalike warns that the address could imitate another one
+	// (approvals.LookalikeWarning); "" when it could not.
+	Lookalike string
 }
 
 func (u *UI) request(c echo.Context) error {
@@ -155,6 +158,7 @@ func (u *UI) showRequest(c echo.Context, status int, denyError, denyReason strin
 		DenyError: denyError, DenyReason: denyReason,
 		CanRetry:  s.user.Admin && r.Status == approvals.StatusApproved && r.Provisioning.State == approvals.ProvisioningFailed,
 		CanReopen: s.user.Admin && r.Status == approvals.StatusDenied,
+		Lookalike: approvals.LookalikeWarning(r.Email),
 	}
 	for _, ev := range events {
 		v.Timeline = append(v.Timeline, timelineItem{Event: ev, Details: eventDetails(ev.Details)})

@@ -22,6 +22,7 @@ import (
 	"github.com/approvals-dev/approvals/connector"
 	"github.com/approvals-dev/approvals/internal/clientip"
 	"github.com/approvals-dev/approvals/internal/httplog"
+	"github.com/approvals-dev/approvals/internal/unitext"
 	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/web"
 	"github.com/approvals-dev/approvals/web/api"
@@ -169,6 +170,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Policy:      approvals.Policy{AutoApproveDomains: c.AutoApproveDomains, AutoDenyDomains: c.AutoDenyDomains},
 		Provisioner: m.prov,
 		Directory:   dir,
+		Unicode:     unitext.Rules,
 
 		InviteRedirectURL:     c.InviteRedirectURL,
 		SendInvitationMessage: c.SendInvitationMessage,
