@@ -23,7 +23,7 @@ func TestServeUpgradesAnOldDataFile(t *testing.T) {
 	}
 	_, url, log := startServer(t, db, "info", serverTimeouts{})
 	for _, want := range []string{`"msg":"copied the data file aside before upgrading it`, `"copy":"` + db + `.v1.bak"`,
-		`"msg":"upgrading the data file before serving`, `"msg":"upgraded the data file"`, `"to_version":3`} {
+		`"msg":"upgrading the data file before serving`, `"msg":"upgraded the data file"`, `"to_version":4`} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, log.String())
 		}
@@ -49,5 +49,32 @@ func TestServeUpgradesAnOldDataFile(t *testing.T) {
 	status, body = call(t, "GET", url+"/api/v1/decisions/export?format=ndjson", "Bearer "+crashAPIKey, "")
 	if status != 200 || strings.Count(string(body), "\n") == 0 {
 		t.Errorf("export after the upgrade = %d %q", status, body)
+	}
+}
+
+// serve upgrades a version 3 file with the IDNA rule wired in: the stored
+// addresses come out canonical, and two requests that are one person now
+// are both kept, with a warning.
+func TestServeMakesStoredAddressesCanonical(t *testing.T) {
+	old, err := os.ReadFile("../../store/bolt/testdata/v3-unicode.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := t.TempDir() + "/approvals.db"
+	if err := os.WriteFile(db, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, url, log := startServer(t, db, "info", serverTimeouts{})
+	if want := `"kept":"000000000000000000000013","also":"000000000000000000000014"`; !strings.Contains(log.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, log.String())
+	}
+	for id, email := range map[string]string{"000000000000000000000013": "anna@xn--bcher-kva.de", "000000000000000000000014": "anna@xn--bcher-kva.de"} {
+		status, body := call(t, "GET", url+"/api/v1/requests/"+id, "Bearer "+crashAPIKey, "")
+		var r struct {
+			Email string `json:"email"`
+		}
+		if err := json.Unmarshal(body, &r); status != 200 || err != nil || r.Email != email {
+			t.Errorf("GET /api/v1/requests/%s = %d %s; want email %s", id, status, body, email)
+		}
 	}
 }
