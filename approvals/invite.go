@@ -137,6 +137,15 @@ func (inv *Invitation) validate() error {
 	}
 	if utf8.RuneCountInString(inv.DisplayName) > MaxDisplayNameLength {
 		add("display_name", "display_name is longer than %d characters", MaxDisplayNameLength)
+	} else if err := CheckText("display_name", inv.DisplayName); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkClaims(inv.Attributes); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Field = "attributes." + e.Field
+		}
+		errs = append(errs, err)
 	}
 	if u, err := url.Parse(inv.RedirectURL); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || len(inv.RedirectURL) > MaxURLLength {
 		add("redirect_url", "redirect_url %q must be an absolute https URL of at most %d characters", inv.RedirectURL, MaxURLLength)

@@ -136,6 +136,12 @@ func (s *Service) RequestApproval(ctx context.Context, su SignUp) (r *Request, c
 	if err != nil {
 		return nil, false, err
 	}
+	if err := CheckText("displayName", su.DisplayName); err != nil {
+		return nil, false, err
+	}
+	if err := checkClaims(su.Claims); err != nil {
+		return nil, false, err
+	}
 	now := s.now()
 	r = &Request{
 		Source:       SourceSignUp,
