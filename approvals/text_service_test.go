@@ -36,4 +36,3 @@ func TestRequestApprovalRefusesControlCharacters(t *testing.T) {
 		})
 	}
 }
-
