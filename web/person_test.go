@@ -1,10 +1,15 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/approvals-dev/approvals/approvals"
 )
 
 func TestRequestPageWarnsOfLookalikeAddress(t *testing.T) {
@@ -31,4 +36,43 @@ func TestRequestPageWarnsOfLookalikeAddress(t *testing.T) {
 			t.Errorf("%s: %d warnings; want one saying %q", tt.email, len(warnings), tt.want)
 		}
 	}
+}
+
+// The request page lists the other requests of the same address, whatever
+// the identity, with their outcomes, and warns when one was denied.
+func TestRequestPageShowsOtherRequestsOfTheAddress(t *testing.T) {
+	e := newEnv(t)
+	b, _ := e.login("rob")
+	google := e.signUp(t0.Add(-3*time.Hour), "ann@example.com", "Ann", nil, &approvals.Identity{Issuer: "google.com", IssuerAssignedID: "g-1"})
+	if _, err := e.svc.Deny(context.Background(), google.ID, reviewer, "not a customer"); err != nil {
+		t.Fatal(err)
+	}
+	otp := e.signUp(t0.Add(-2*time.Hour), "Ann@Example.com", "Ann", nil, &approvals.Identity{Issuer: "mail", IssuerAssignedID: "ann@example.com"})
+	e.signUp(t0.Add(-1*time.Hour), "bob@example.com", "Bob", nil, nil)
+
+	p := b.get("/requests/" + otp.ID)
+	rows := queryAll(t, p.doc, "table.others tbody tr")
+	if len(rows) != 1 || !strings.Contains(textOf(rows[0]), "Google") || !strings.Contains(textOf(rows[0]), "Denied") || !strings.Contains(textOf(rows[0]), "not a customer") {
+		t.Fatalf("other requests %d rows: %q", len(rows), textOfAll(rows))
+	}
+	queryOne(t, p.doc, `table.others a[href="/requests/`+google.ID+`"]`)
+	if w := queryAll(t, p.doc, "#denied-before"); len(w) != 1 || !strings.Contains(textOf(w[0]), "not a customer") {
+		t.Errorf("denied-before warning: %d", len(w))
+	}
+	// The denied request lists the pending one, and no warning about itself.
+	p = b.get("/requests/" + google.ID)
+	if rows := queryAll(t, p.doc, "table.others tbody tr"); len(rows) != 1 || !strings.Contains(textOf(rows[0]), "Pending") {
+		t.Errorf("the denied request's other requests: %q", textOfAll(rows))
+	}
+	if len(queryAll(t, p.doc, "#denied-before")) != 0 {
+		t.Error("a denied request warns of itself")
+	}
+}
+
+func textOfAll(nodes []*html.Node) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, textOf(n))
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -129,7 +130,27 @@ type requestView struct {
 	// Lookalike warns that the address could imitate another one
 	// (approvals.LookalikeWarning); "" when it could not.
 	Lookalike string
+	// Others are the other requests of the same address, whatever the
+	// identity (newest first), from a bounded scan of the most recent
+	// requests; OthersPartial says the scan stopped before the oldest.
+	// DeniedBefore is the newest of them that was denied, if any.
+	Others        []*approvals.Request
+	OthersPartial bool
+	OthersRead    int
+	DeniedBefore  *approvals.Request
 }
+
+// otherRequests returns the other requests of r's address (any identity),
+// newest first, reading at most the SearchScanLimit most recent requests.
+func (u *UI) otherRequests(ctx context.Context, r *approvals.Request) (scanResult, error) {
+	address := approvals.PersonKey(r.Email, nil)
+	same := func(o *approvals.Request) bool { return o.ID != r.ID && approvals.PersonKey(o.Email, nil) == address }
+	return scan(ctx, u.store, approvals.ListQuery{Order: approvals.NewestFirst}, scanPos{}, approvals.MaxPageSize, maxOtherRequests, u.cfg.SearchScanLimit, same)
+}
+
+// maxOtherRequests bounds the request page's list of the person's other
+// requests.
+const maxOtherRequests = 20
 
 func (u *UI) request(c echo.Context) error {
 	return u.showRequest(c, http.StatusOK, "", "")
@@ -159,6 +180,17 @@ func (u *UI) showRequest(c echo.Context, status int, denyError, denyReason strin
 		CanRetry:  s.user.Admin && r.Status == approvals.StatusApproved && r.Provisioning.State == approvals.ProvisioningFailed,
 		CanReopen: s.user.Admin && r.Status == approvals.StatusDenied,
 		Lookalike: approvals.LookalikeWarning(r.Email),
+	}
+	others, err := u.otherRequests(ctx, r)
+	if err != nil {
+		return err
+	}
+	v.Others, v.OthersPartial, v.OthersRead = others.Kept, !others.End && len(others.Kept) < maxOtherRequests, others.Read
+	for _, o := range v.Others {
+		if o.Status == approvals.StatusDenied {
+			v.DeniedBefore = o
+			break
+		}
 	}
 	for _, ev := range events {
 		v.Timeline = append(v.Timeline, timelineItem{Event: ev, Details: eventDetails(ev.Details)})
