@@ -3,6 +3,7 @@ package approvals
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/url"
 	"regexp"
@@ -83,8 +84,43 @@ const (
 )
 
 // InvitationRefusedChars are the characters Graph's POST /invitations
-// refuses in an address (shared/CONTRACT.md section 3).
-const InvitationRefusedChars = "+#!$%&*"
+// refuses in invitedUserEmailAddress (shared/CONTRACT.md section 3, from
+// the Graph invitation resource page).
+const InvitationRefusedChars = `~!#$%^&*()+=[]{}\/|;:"<>?,`
+
+// InvitationProblem returns why Graph's POST /invitations would refuse
+// email, or "" when it would not: a character of InvitationRefusedChars,
+// or a local part that starts or ends with "." or "-". A person on the
+// invitation path (Identity.CreatesUserDirectly false) with such an
+// address can never be provisioned: reviewers see the problem when the
+// request arrives, not as a failed provisioning after approval.
+func InvitationProblem(email string) string {
+	if i := strings.IndexAny(email, InvitationRefusedChars); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(email[i:])
+		return fmt.Sprintf("the address contains %q, which Microsoft Graph invitations refuse (they refuse any of %s)", r, strings.Join(strings.Split(InvitationRefusedChars, ""), " "))
+	}
+	at := strings.LastIndexByte(email, '@')
+	if at <= 0 {
+		return ""
+	}
+	switch local := email[:at]; {
+	case local[0] == '.' || local[0] == '-':
+		return fmt.Sprintf("the address starts with %q, which Microsoft Graph invitations refuse", local[:1])
+	case local[len(local)-1] == '.' || local[len(local)-1] == '-':
+		return fmt.Sprintf("the part before @ ends with %q, which Microsoft Graph invitations refuse", local[len(local)-1:])
+	}
+	return ""
+}
+
+// InvitationProblem returns why r's account could never be made, when r is
+// on the invitation path (no identity that creates the user directly) and
+// its address is one InvitationProblem refuses; "" otherwise.
+func (r *Request) InvitationProblem() string {
+	if r.Identity.CreatesUserDirectly() || (r.Invitation != nil && r.Invitation.ExistingUserID != "") {
+		return ""
+	}
+	return InvitationProblem(r.Email)
+}
 
 var objectID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
@@ -132,8 +168,8 @@ func (inv *Invitation) validate() error {
 		add("email", "email is longer than %d characters", MaxEmailLength)
 	case ValidateEmail(inv.Email) != nil:
 		add("email", "email %q is not a valid email address", inv.Email)
-	case strings.ContainsAny(inv.Email, InvitationRefusedChars):
-		add("email", "email %q contains a character Microsoft Graph invitations refuse (one of %s); use an address without them", inv.Email, strings.Join(strings.Split(InvitationRefusedChars, ""), " "))
+	case InvitationProblem(inv.Email) != "":
+		add("email", "email %q cannot be invited: %s; use another address", inv.Email, InvitationProblem(inv.Email))
 	}
 	if utf8.RuneCountInString(inv.DisplayName) > MaxDisplayNameLength {
 		add("display_name", "display_name is longer than %d characters", MaxDisplayNameLength)

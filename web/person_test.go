@@ -76,3 +76,31 @@ func textOfAll(nodes []*html.Node) []string {
 	}
 	return out
 }
+
+// A person on the invitation path whose address Graph invitations refuse
+// is flagged on the request page when the request arrives; one who gets
+// an account with POST /users is not.
+func TestRequestPageFlagsAnAddressThatCannotBeInvited(t *testing.T) {
+	e := newEnv(t)
+	b, _ := e.login("rob")
+	tests := []struct {
+		email string
+		id    *approvals.Identity
+		want  string
+	}{
+		{"pat+tag@example.com", nil, "contains '+'"},
+		{"-pat@example.com", nil, "starts with \"-\""},
+		{"pat+tag@example.com", &approvals.Identity{Issuer: "google.com", IssuerAssignedID: "g-9"}, ""},
+		{"pat.tag@example.com", nil, ""},
+	}
+	for i, tt := range tests {
+		r := e.signUp(t0.Add(-time.Duration(i+1)*time.Minute), tt.email, "Pat", nil, tt.id)
+		flags := queryAll(t, b.get("/requests/"+r.ID).doc, "#uninvitable")
+		switch {
+		case tt.want == "" && len(flags) != 0:
+			t.Errorf("%s %v: flagged %q", tt.email, tt.id, textOf(flags[0]))
+		case tt.want != "" && (len(flags) != 1 || !strings.Contains(textOf(flags[0]), tt.want)):
+			t.Errorf("%s: %d flags; want one saying %q", tt.email, len(flags), tt.want)
+		}
+	}
+}

@@ -130,6 +130,9 @@ type requestView struct {
 	// Lookalike warns that the address could imitate another one
 	// (approvals.LookalikeWarning); "" when it could not.
 	Lookalike string
+	// Uninvitable says why the person can never be invited
+	// (approvals.Request.InvitationProblem); "" when they can.
+	Uninvitable string
 	// Others are the other requests of the same address, whatever the
 	// identity (newest first), from a bounded scan of the most recent
 	// requests; OthersPartial says the scan stopped before the oldest.
@@ -177,9 +180,10 @@ func (u *UI) showRequest(c echo.Context, status int, denyError, denyReason strin
 		R: r, Claims: claimRows(r.Claims), TimelineMore: next != 0,
 		Back:      safeNext(cmp.Or(c.QueryParam("back"), c.FormValue("return"))),
 		DenyError: denyError, DenyReason: denyReason,
-		CanRetry:  s.user.Admin && r.Status == approvals.StatusApproved && r.Provisioning.State == approvals.ProvisioningFailed,
-		CanReopen: s.user.Admin && r.Status == approvals.StatusDenied,
-		Lookalike: approvals.LookalikeWarning(r.Email),
+		CanRetry:    s.user.Admin && r.Status == approvals.StatusApproved && r.Provisioning.State == approvals.ProvisioningFailed,
+		CanReopen:   s.user.Admin && r.Status == approvals.StatusDenied,
+		Lookalike:   approvals.LookalikeWarning(r.Email),
+		Uninvitable: r.InvitationProblem(),
 	}
 	others, err := u.otherRequests(ctx, r)
 	if err != nil {

@@ -73,7 +73,7 @@ func TestInviteValidation(t *testing.T) {
 		{"no email", `{"display_name":"Pat"}`, "email is required"},
 		{"not an email", `{"email":"pat.example.com"}`, "not a valid email"},
 		{"display name in email", `{"email":"Pat <pat@example.com>"}`, "not a valid email"},
-		{"plus", `{"email":"pat+tag@example.com"}`, "one of + # ! $ % & *"},
+		{"plus", `{"email":"pat+tag@example.com"}`, "contains '+', which Microsoft Graph invitations refuse"},
 		{"hash", `{"email":"pat#1@example.com"}`, "Graph invitations refuse"},
 		{"bang", `{"email":"pat!@example.com"}`, "Graph invitations refuse"},
 		{"dollar", `{"email":"pat$@example.com"}`, "Graph invitations refuse"},
