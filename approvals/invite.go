@@ -281,20 +281,70 @@ func (s *Service) Invite(ctx context.Context, inv Invitation, by Actor) (out Inv
 	if inv.ExistingUserID != "" && !slices.ContainsFunc(matches, func(u DirectoryUser) bool { return strings.EqualFold(u.ID, inv.ExistingUserID) }) {
 		return out, fieldErrorf("use_existing_id", "use_existing_id %s is not one of the directory users with email %s; look the person up to see them", inv.ExistingUserID, inv.Email)
 	}
+	// One person is one request, whichever door they came in by: a
+	// sign-up with Google or an email passcode has its own key, which
+	// Create's check cannot see.
+	if other, err := s.requestOfAddress(ctx, inv.Email); err != nil {
+		return out, err
+	} else if other != nil {
+		return out, alreadyRequested(inv.Email, other)
+	}
 	r, events := s.invitationRequest(inv, by)
 	r, created, err := s.Store.Create(ctx, r, events)
 	if err != nil {
 		return out, err
 	}
 	if !created {
-		return out, Errorf(EConflict, "%s already has request %s (%s, provisioning %s); decide or retry that request instead of inviting again",
-			inv.Email, r.ID, r.Status, r.Provisioning.State)
+		return out, alreadyRequested(inv.Email, r)
 	}
 	if s.Provisioner != nil {
 		s.Provisioner.Wake()
 	}
 	out.Request, err = s.awaitProvisioning(ctx, r)
 	return out, err
+}
+
+// alreadyRequested is Invite's conflict with the person's request r.
+func alreadyRequested(email string, r *Request) error {
+	via := "without an identity provider"
+	if r.Identity != nil {
+		via = "with identity provider " + r.Identity.Issuer
+	}
+	return Errorf(EConflict, "%s already has request %s (%s, provisioning %s, signed up %s); decide or retry that request instead of inviting again",
+		email, r.ID, r.Status, r.Provisioning.State, via)
+}
+
+// AddressScanLimit bounds how many of the most recent requests
+// requestOfAddress reads: the Store has no index by address.
+const AddressScanLimit = 5000
+
+// requestOfAddress returns a request whose address is email's, whatever
+// its identity, from the AddressScanLimit most recent requests, or nil.
+func (s *Service) requestOfAddress(ctx context.Context, email string) (*Request, error) {
+	address := PersonKey(email, nil)
+	if r, err := s.Store.FindByPerson(ctx, address); err == nil {
+		return r, nil
+	} else if Code(err) != ENotFound {
+		return nil, err
+	}
+	q := ListQuery{Order: NewestFirst, Limit: MaxPageSize}
+	for read := 0; read < AddressScanLimit; {
+		page, err := s.Store.List(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.Requests {
+			if PersonKey(r.Email, nil) == address {
+				return r, nil
+			}
+		}
+		read += len(page.Requests)
+		if page.NextCursor == "" || len(page.Requests) == 0 {
+			return nil, nil
+		}
+		q.Cursor = page.NextCursor
+	}
+	return nil, nil
 }
 
 // CheckInvitation trims inv, fills in the Service's defaults and checks it,

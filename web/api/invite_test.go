@@ -290,6 +290,22 @@ func TestInviteRefused(t *testing.T) {
 		}
 		e.do("POST", "/api/v1/invitations", `{"email":"Fay@Fabrikam.example"}`).wantError(t, 409, "conflict", r.ID, "pending")
 	})
+	// One person is one request whichever door they came in by: a pending
+	// Google or email-passcode sign-up is a conflict too, and nothing is
+	// recorded.
+	for _, id := range []*approvals.Identity{{Issuer: "google.com", IssuerAssignedID: "g-7"}, {Issuer: "mail", IssuerAssignedID: "gus@fabrikam.example"}} {
+		t.Run("already signed up with "+id.Issuer, func(t *testing.T) {
+			e := inviteEnv(t)
+			r, _, err := e.svc.RequestApproval(context.Background(), approvals.SignUp{Email: "gus@fabrikam.example", Identity: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.do("POST", "/api/v1/invitations", `{"email":"Gus@fabrikam.example"}`).wantError(t, 409, "conflict", r.ID, "pending", id.Issuer)
+			if n, _ := e.store.Count(context.Background()); n[approvals.StatusApproved] != 0 || n[approvals.StatusPending] != 1 {
+				t.Errorf("counts after the refused invitation: %v", n)
+			}
+		})
+	}
 }
 
 // waitProvisioning waits for a request's provisioning to reach state.
