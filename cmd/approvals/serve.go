@@ -44,6 +44,7 @@ type Main struct {
 	oidcClient     *http.Client                  // for an issuer with a private CA
 	listener       net.Listener                  // opened by the caller; Config.Listen otherwise
 	onReady        func(m *Main)                 // called once the listener is open
+	extraRoutes    map[string]http.Handler       // more routes on the main listener (the demo's sign-in provider)
 	timeouts       serverTimeouts                // zero: the constants of httpserver.go
 
 	logger      *slog.Logger
@@ -226,6 +227,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	metricsOnMain := c.metricsOnMainListener()
 	if metricsOnMain {
 		mux.Handle("GET /metrics", metricsHandler)
+	}
+	for pattern, h := range m.extraRoutes {
+		mux.Handle(pattern, h)
 	}
 	mux.Handle("/", ui)
 
