@@ -51,17 +51,17 @@ func TestRequestPageShowsOtherRequestsOfTheAddress(t *testing.T) {
 	e.signUp(t0.Add(-1*time.Hour), "bob@example.com", "Bob", nil, nil)
 
 	p := b.get("/requests/" + otp.ID)
-	rows := queryAll(t, p.doc, "table.others tbody tr")
+	rows := queryAll(t, p.doc, "ul.others li")
 	if len(rows) != 1 || !strings.Contains(textOf(rows[0]), "Google") || !strings.Contains(textOf(rows[0]), "Denied") || !strings.Contains(textOf(rows[0]), "not a customer") {
 		t.Fatalf("other requests %d rows: %q", len(rows), textOfAll(rows))
 	}
-	queryOne(t, p.doc, `table.others a[href="/requests/`+google.ID+`"]`)
+	queryOne(t, p.doc, `ul.others a[href="/requests/`+google.ID+`"]`)
 	if w := queryAll(t, p.doc, "#denied-before"); len(w) != 1 || !strings.Contains(textOf(w[0]), "not a customer") {
 		t.Errorf("denied-before warning: %d", len(w))
 	}
 	// The denied request lists the pending one, and no warning about itself.
 	p = b.get("/requests/" + google.ID)
-	if rows := queryAll(t, p.doc, "table.others tbody tr"); len(rows) != 1 || !strings.Contains(textOf(rows[0]), "Pending") {
+	if rows := queryAll(t, p.doc, "ul.others li"); len(rows) != 1 || !strings.Contains(textOf(rows[0]), "Pending") {
 		t.Errorf("the denied request's other requests: %q", textOfAll(rows))
 	}
 	if len(queryAll(t, p.doc, "#denied-before")) != 0 {

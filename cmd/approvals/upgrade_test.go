@@ -6,22 +6,31 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/approvals-dev/approvals/internal/logcapture"
 	"github.com/approvals-dev/approvals/store/bolt"
 )
+
+// serveOldFile serves a copy of store/bolt/testdata/NAME.db and returns
+// its path, the server's URL and its log.
+func serveOldFile(t *testing.T, name string) (db, url string, log *logcapture.Buffer) {
+	t.Helper()
+	old, err := os.ReadFile("../../store/bolt/testdata/" + name + ".db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db = t.TempDir() + "/approvals.db"
+	if err := os.WriteFile(db, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, url, log = startServer(t, db, "info", serverTimeouts{})
+	return db, url, log
+}
 
 // A data file written by the first version is copied aside and upgraded
 // when serve opens it, with progress in the log, and everything in it is
 // served afterwards.
 func TestServeUpgradesAnOldDataFile(t *testing.T) {
-	old, err := os.ReadFile("../../store/bolt/testdata/v1.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := t.TempDir() + "/approvals.db"
-	if err := os.WriteFile(db, old, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, url, log := startServer(t, db, "info", serverTimeouts{})
+	db, url, log := serveOldFile(t, "v1")
 	for _, want := range []string{`"msg":"copied the data file aside before upgrading it`, `"copy":"` + db + `.v1.bak"`,
 		`"msg":"upgrading the data file before serving`, `"msg":"upgraded the data file"`, `"to_version":4`} {
 		if !strings.Contains(log.String(), want) {
@@ -56,15 +65,7 @@ func TestServeUpgradesAnOldDataFile(t *testing.T) {
 // addresses come out canonical, and two requests that are one person now
 // are both kept, with a warning.
 func TestServeMakesStoredAddressesCanonical(t *testing.T) {
-	old, err := os.ReadFile("../../store/bolt/testdata/v3-unicode.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := t.TempDir() + "/approvals.db"
-	if err := os.WriteFile(db, old, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, url, log := startServer(t, db, "info", serverTimeouts{})
+	_, url, log := serveOldFile(t, "v3-unicode")
 	if want := `"kept":"000000000000000000000013","also":"000000000000000000000014"`; !strings.Contains(log.String(), want) {
 		t.Errorf("log lacks %s:\n%s", want, log.String())
 	}

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
-	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
+	"github.com/approvals-dev/approvals/provisioner/provisionertest"
 )
 
 const (
@@ -37,29 +37,7 @@ func inviteEnv(t *testing.T, configure ...func(*Config)) *graphEnv {
 	// The provisioner runs on the system clock: the fake one moves only
 	// when read.
 	e := newEnv(t, append([]func(*Config){func(c *Config) { c.Service.Clock = approvals.SystemClock }}, configure...)...)
-	cred, err := provisioner.NewCredential(provisioner.CredentialConfig{
-		TenantID: srv.TenantID(), ClientID: srv.ClientID(), ClientSecret: srv.ClientSecret(),
-		AuthorityHost: srv.AuthorityURL(), DisableInstanceDiscovery: true, HTTPClient: srv.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := provisioner.NewDirectory(provisioner.GraphConfig{URL: srv.URL(), Credential: cred, Transport: srv.Transport()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov, err := provisioner.New(provisioner.Config{
-		Store: e.store, Directory: dir, TenantDomain: srv.TenantDomain(), InviteRedirectURL: "https://apps.contoso.example/welcome",
-		Retry: provisioner.RetryPolicy{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond, LagWindow: time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = prov.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e.svc.Provisioner, e.svc.Directory = prov, dir
+	provisionertest.Start(t, e.svc, e.store, srv, "https://apps.contoso.example/welcome")
 	e.svc.InviteRedirectURL, e.svc.SendInvitationMessage = "https://apps.contoso.example/welcome", true
 	return &graphEnv{env: e, graph: srv}
 }
