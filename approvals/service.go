@@ -136,10 +136,7 @@ func (s *Service) RequestApproval(ctx context.Context, su SignUp) (r *Request, c
 	if err != nil {
 		return nil, false, err
 	}
-	if err := CheckText("displayName", su.DisplayName); err != nil {
-		return nil, false, err
-	}
-	if err := checkClaims(su.Claims); err != nil {
+	if err := CheckSignUpText(su); err != nil {
 		return nil, false, err
 	}
 	now := s.now()

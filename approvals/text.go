@@ -31,6 +31,16 @@ func CheckText(field, s string) error {
 	return nil
 }
 
+// CheckSignUpText applies CheckText to a sign-up's display name, its
+// string claims and their names: RequestApproval refuses a sign-up it
+// fails, with code EInvalid and the field named.
+func CheckSignUpText(su SignUp) error {
+	if err := CheckText("displayName", su.DisplayName); err != nil {
+		return err
+	}
+	return checkClaims(su.Claims)
+}
+
 // checkClaims applies CheckText to every string claim, in name order so
 // that the first one named is always the same.
 func checkClaims(claims map[string]any) error {
