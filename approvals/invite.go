@@ -3,6 +3,7 @@ package approvals
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/url"
 	"regexp"
@@ -83,8 +84,43 @@ const (
 )
 
 // InvitationRefusedChars are the characters Graph's POST /invitations
-// refuses in an address (shared/CONTRACT.md section 3).
-const InvitationRefusedChars = "+#!$%&*"
+// refuses in invitedUserEmailAddress (shared/CONTRACT.md section 3, from
+// the Graph invitation resource page).
+const InvitationRefusedChars = `~!#$%^&*()+=[]{}\/|;:"<>?,`
+
+// InvitationProblem returns why Graph's POST /invitations would refuse
+// email, or "" when it would not: a character of InvitationRefusedChars,
+// or a local part that starts or ends with "." or "-". A person on the
+// invitation path (Identity.CreatesUserDirectly false) with such an
+// address can never be provisioned: reviewers see the problem when the
+// request arrives, not as a failed provisioning after approval.
+func InvitationProblem(email string) string {
+	if i := strings.IndexAny(email, InvitationRefusedChars); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(email[i:])
+		return fmt.Sprintf("the address contains %q, which Microsoft Graph invitations refuse (they refuse any of %s)", r, strings.Join(strings.Split(InvitationRefusedChars, ""), " "))
+	}
+	at := strings.LastIndexByte(email, '@')
+	if at <= 0 {
+		return ""
+	}
+	switch local := email[:at]; {
+	case local[0] == '.' || local[0] == '-':
+		return fmt.Sprintf("the address starts with %q, which Microsoft Graph invitations refuse", local[:1])
+	case local[len(local)-1] == '.' || local[len(local)-1] == '-':
+		return fmt.Sprintf("the part before @ ends with %q, which Microsoft Graph invitations refuse", local[len(local)-1:])
+	}
+	return ""
+}
+
+// InvitationProblem returns why r's account could never be made, when r is
+// on the invitation path (no identity that creates the user directly) and
+// its address is one InvitationProblem refuses; "" otherwise.
+func (r *Request) InvitationProblem() string {
+	if r.Identity.CreatesUserDirectly() || (r.Invitation != nil && r.Invitation.ExistingUserID != "") {
+		return ""
+	}
+	return InvitationProblem(r.Email)
+}
 
 var objectID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
@@ -132,11 +168,20 @@ func (inv *Invitation) validate() error {
 		add("email", "email is longer than %d characters", MaxEmailLength)
 	case ValidateEmail(inv.Email) != nil:
 		add("email", "email %q is not a valid email address", inv.Email)
-	case strings.ContainsAny(inv.Email, InvitationRefusedChars):
-		add("email", "email %q contains a character Microsoft Graph invitations refuse (one of %s); use an address without them", inv.Email, strings.Join(strings.Split(InvitationRefusedChars, ""), " "))
+	case InvitationProblem(inv.Email) != "":
+		add("email", "email %q cannot be invited: %s; use another address", inv.Email, InvitationProblem(inv.Email))
 	}
 	if utf8.RuneCountInString(inv.DisplayName) > MaxDisplayNameLength {
 		add("display_name", "display_name is longer than %d characters", MaxDisplayNameLength)
+	} else if err := CheckText("display_name", inv.DisplayName); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkClaims(inv.Attributes); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Field = "attributes." + e.Field
+		}
+		errs = append(errs, err)
 	}
 	if u, err := url.Parse(inv.RedirectURL); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || len(inv.RedirectURL) > MaxURLLength {
 		add("redirect_url", "redirect_url %q must be an absolute https URL of at most %d characters", inv.RedirectURL, MaxURLLength)
@@ -236,14 +281,21 @@ func (s *Service) Invite(ctx context.Context, inv Invitation, by Actor) (out Inv
 	if inv.ExistingUserID != "" && !slices.ContainsFunc(matches, func(u DirectoryUser) bool { return strings.EqualFold(u.ID, inv.ExistingUserID) }) {
 		return out, fieldErrorf("use_existing_id", "use_existing_id %s is not one of the directory users with email %s; look the person up to see them", inv.ExistingUserID, inv.Email)
 	}
+	// One person is one request, whichever door they came in by: a
+	// sign-up with Google or an email passcode has its own key, which
+	// Create's check cannot see.
+	if other, err := s.requestOfAddress(ctx, inv.Email); err != nil {
+		return out, err
+	} else if other != nil {
+		return out, alreadyRequested(inv.Email, other)
+	}
 	r, events := s.invitationRequest(inv, by)
 	r, created, err := s.Store.Create(ctx, r, events)
 	if err != nil {
 		return out, err
 	}
 	if !created {
-		return out, Errorf(EConflict, "%s already has request %s (%s, provisioning %s); decide or retry that request instead of inviting again",
-			inv.Email, r.ID, r.Status, r.Provisioning.State)
+		return out, alreadyRequested(inv.Email, r)
 	}
 	if s.Provisioner != nil {
 		s.Provisioner.Wake()
@@ -252,13 +304,64 @@ func (s *Service) Invite(ctx context.Context, inv Invitation, by Actor) (out Inv
 	return out, err
 }
 
+// alreadyRequested is Invite's conflict with the person's request r.
+func alreadyRequested(email string, r *Request) error {
+	via := "without an identity provider"
+	if r.Identity != nil {
+		via = "with identity provider " + r.Identity.Issuer
+	}
+	return Errorf(EConflict, "%s already has request %s (%s, provisioning %s, signed up %s); decide or retry that request instead of inviting again",
+		email, r.ID, r.Status, r.Provisioning.State, via)
+}
+
+// AddressScanLimit bounds how many of the most recent requests
+// requestOfAddress reads: the Store has no index by address.
+const AddressScanLimit = 5000
+
+// requestOfAddress returns a request whose address is email's, whatever
+// its identity, from the AddressScanLimit most recent requests, or nil.
+func (s *Service) requestOfAddress(ctx context.Context, email string) (*Request, error) {
+	address := PersonKey(email, nil)
+	if r, err := s.Store.FindByPerson(ctx, address); err == nil {
+		return r, nil
+	} else if Code(err) != ENotFound {
+		return nil, err
+	}
+	q := ListQuery{Order: NewestFirst, Limit: MaxPageSize}
+	for read := 0; read < AddressScanLimit; {
+		page, err := s.Store.List(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.Requests {
+			if PersonKey(r.Email, nil) == address {
+				return r, nil
+			}
+		}
+		read += len(page.Requests)
+		if page.NextCursor == "" || len(page.Requests) == 0 {
+			return nil, nil
+		}
+		q.Cursor = page.NextCursor
+	}
+	return nil, nil
+}
+
 // CheckInvitation trims inv, fills in the Service's defaults and checks it,
 // without any directory call. The error joins one *Error (code EInvalid)
 // per field that is wrong, with Field set, so that a form can show them
 // all; Code and Message give the first.
 func (s *Service) CheckInvitation(inv *Invitation) error {
 	inv.normalize(s.InviteRedirectURL, s.SendInvitationMessage)
-	return inv.validate()
+	if err := inv.validate(); err != nil {
+		return err
+	}
+	p, err := s.Person(inv.Email, nil)
+	if err != nil {
+		return fieldErrorf("email", "%s", Message(err))
+	}
+	inv.Email = p.Email
+	return nil
 }
 
 // FieldErrors returns the message of each *Error in err's tree that names a

@@ -120,17 +120,6 @@ func (id *Identity) CreatesUserDirectly() bool {
 	return false
 }
 
-// PersonKey is the identity of a person for de-duplication: the lower-cased
-// email, plus the issuer and issuer-assigned id when Entra sent an identity.
-// One person has at most one request.
-func PersonKey(email string, id *Identity) string {
-	k := strings.ToLower(strings.TrimSpace(email))
-	if id != nil && id.Issuer != "" {
-		k += "\x00" + NormalizeIssuer(id.Issuer) + "\x00" + strings.TrimSpace(id.IssuerAssignedID)
-	}
-	return k
-}
-
 // Request is one person's request to get an account in the tenant.
 type Request struct {
 	ID          string    `json:"id"`
@@ -193,7 +182,7 @@ func PersonKeyIn(source Source, email string, id *Identity) string {
 // always the email Entra verified, so keying on the identity would let the
 // start step miss a request the submit step recorded.
 func ExternalIDPersonKey(email string) string {
-	return "external_id\x00" + strings.ToLower(strings.TrimSpace(email))
+	return "external_id\x00" + asciiLower(strings.TrimSpace(email))
 }
 
 // Standing is what the connector's first step needs to know of a person's

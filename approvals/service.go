@@ -97,6 +97,15 @@ type Service struct {
 	// APPROVALS_SEND_INVITATION_MESSAGE).
 	InviteRedirectURL     string
 	SendInvitationMessage bool
+	// Unicode is the person rule's Unicode half (NFC, IDNA); ASCIIOnly
+	// when nil. cmd gives internal/unitext.Rules.
+	Unicode Unicode
+}
+
+// Person returns the canonical identity of a person (NewPerson with the
+// Service's Unicode rule). Every look-up and request goes through it.
+func (s *Service) Person(email string, id *Identity) (Person, error) {
+	return NewPerson(email, id, s.Unicode)
 }
 
 func (s *Service) now() time.Time {
@@ -124,7 +133,11 @@ func (s *Service) CheckStatus(ctx context.Context, email string, id *Identity) (
 // External ID's start step calls it with SourceExternalID, whose requests
 // are keyed by ExternalIDPersonKey.
 func (s *Service) CheckStatusIn(ctx context.Context, source Source, email string, id *Identity) (st Standing, err error) {
-	st, err = s.Store.FindStanding(ctx, PersonKeyIn(source, email, id))
+	p, err := s.Person(email, id)
+	if err != nil {
+		return st, ErrNotFound // an address no request can have
+	}
+	st, err = s.Store.FindStanding(ctx, PersonKeyIn(source, p.Email, p.Identity))
 	if err != nil && err != ErrNotFound { // not found, the common answer, is not worth a formatted message per call
 		wrap(&err, "CheckStatus")
 	}
@@ -140,17 +153,19 @@ func (s *Service) RequestApproval(ctx context.Context, su SignUp) (r *Request, c
 		return nil, false, err
 	}
 	source := su.source()
-	if existing, err := s.Store.FindByPerson(ctx, PersonKeyIn(source, su.Email, su.Identity)); err == nil {
-		return existing, false, nil
-	} else if Code(err) != ENotFound {
+	p, err := s.Person(su.Email, su.Identity)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := CheckSignUpText(su); err != nil {
 		return nil, false, err
 	}
 	now := s.now()
 	r = &Request{
 		Source:       source,
-		Email:        strings.TrimSpace(su.Email),
+		Email:        p.Email,
 		DisplayName:  su.DisplayName,
-		Identity:     su.Identity,
+		Identity:     p.Identity,
 		Claims:       su.Claims,
 		Locale:       su.Locale,
 		Application:  su.Application,
@@ -158,9 +173,8 @@ func (s *Service) RequestApproval(ctx context.Context, su SignUp) (r *Request, c
 		CreatedAt:    now,
 		Provisioning: Provisioning{State: ProvisioningNotStarted},
 	}
-	if r.Identity != nil {
-		r.Identity = &Identity{Issuer: NormalizeIssuer(r.Identity.Issuer), IssuerAssignedID: strings.TrimSpace(r.Identity.IssuerAssignedID)}
-	}
+	// Create returns the person's request when there is one (Entra retries
+	// after 20 s): no look-up first.
 	events := []Event{r.event(now, EventReceived, ConnectorActor, map[string]string{"source": string(source)})}
 	if status, rule := s.Policy.Decide(r.Email); status != StatusPending {
 		events = append(events, r.decideAutomatically(status, rule, now))

@@ -414,12 +414,33 @@ func (h *handler) requestApproval(r *http.Request, su approvals.SignUp) outcome 
 	req, created, err := h.svc.RequestApproval(r.Context(), su)
 	if err != nil {
 		if approvals.Code(err) == approvals.EInvalid {
-			return outcome{name: "refused", action: actionValidation, key: MsgInvalidEmail, reason: "email refused by the service"}
+			return invalidOutcome(err, su.Locale)
 		}
 		return tryLater(err)
 	}
 	o := requestDecided(req.Standing(), MsgPending)
 	o.created = created
+	return o
+}
+
+// invalidOutcome is the ValidationError of a sign-up the service refused:
+// a name or another attribute with a control or text-direction character,
+// or else the email. The reason names the field, never its value.
+func invalidOutcome(err error, locale string) outcome {
+	o := outcome{name: "refused", action: actionValidation, key: MsgInvalidEmail, locale: locale, reason: "email refused by the service"}
+	var e *approvals.Error
+	if !errors.As(err, &e) || e.Field == "" || e.Field == claimEmail {
+		return o
+	}
+	field := e.Field
+	if len(field) > 100 {
+		field = field[:100]
+	}
+	o.key, o.reason = MsgInvalidText, approvals.ReplaceUnsafe(strings.ToValidUTF8(field, "\uFFFD"), nil)+": control or text-direction character"
+	switch e.Field {
+	case claimDisplayName, "givenName", claimSurname:
+		o.key = MsgInvalidName
+	}
 	return o
 }
 

@@ -206,6 +206,21 @@ func fuzzHandler(f *testing.F, path string) {
 			}
 			return
 		}
+		if path == RequestApprovalPath && approvals.CheckSignUpText(su) != nil {
+			if rep.Action != "ValidationError" || e.count() != before {
+				t.Fatalf("a sign-up with a control character answered %+v and stored %d: %q", rep, e.count()-before, body)
+			}
+			return
+		}
+		if _, err := e.svc.Person(su.Email, su.Identity); err != nil {
+			// An address the decoder reads but that has no canonical form
+			// (a domain IDNA refuses): no request can have it, so it is
+			// refused at the request step and unknown at the check step.
+			if rep.Action == "Continue" && path == RequestApprovalPath || e.count() != before {
+				t.Fatalf("an address without a canonical form answered %+v and stored %d: %q", rep, e.count()-before, body)
+			}
+			return
+		}
 		r, lookupErr := e.svc.CheckStatus(context.Background(), su.Email, su.Identity)
 		if path == CheckApprovalStatusPath {
 			if e.count() != before {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/internal/logcapture"
+	"github.com/approvals-dev/approvals/internal/unitext"
 	"github.com/approvals-dev/approvals/store/memory"
 )
 
@@ -65,7 +66,7 @@ func newEnv(t testing.TB, policy approvals.Policy, edit ...func(*Config)) *env {
 	t.Helper()
 	clock := newFakeClock()
 	store := memory.New(clock)
-	svc := &approvals.Service{Store: store, Clock: clock, Policy: policy}
+	svc := &approvals.Service{Store: store, Clock: clock, Policy: policy, Unicode: unitext.Rules}
 	logs := &logcapture.Buffer{}
 	cfg := Config{
 		Service: svc,

@@ -22,6 +22,8 @@ const (
 	MsgInvalidEmail      = signupmsg.MsgInvalidEmail
 	MsgBadRequest        = signupmsg.MsgBadRequest
 	MsgTooLarge          = signupmsg.MsgTooLarge
+	MsgInvalidName       = signupmsg.MsgInvalidName
+	MsgInvalidText       = signupmsg.MsgInvalidText
 )
 
 // MessageKeys returns every message key, in the order the documentation

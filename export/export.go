@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/approvals-dev/approvals/approvals"
 )
@@ -83,6 +85,58 @@ func NeutralizeFormula(cell string) string {
 	return cell
 }
 
+// CleanCell keeps control and text-direction characters
+// (approvals.UnsafeRune) out of a CSV cell, for data stored before the
+// service refused them: each becomes U+FFFD, except line feeds (a
+// reviewer's reason may have several lines; a quoted cell holds them), and
+// a CR LF pair becomes a line feed.
+func CleanCell(cell string) string {
+	if strings.Contains(cell, "\r\n") {
+		cell = strings.ReplaceAll(cell, "\r\n", "\n")
+	}
+	return approvals.ReplaceUnsafe(cell, func(r rune) bool { return r == '\n' })
+}
+
+// escapeUnsafe writes JSON with the control and text-direction
+// characters that encoding/json leaves raw (C1 controls, bidirectional
+// controls) escaped as \uXXXX, so that an export printed to a terminal
+// cannot rewrite what it shows. Each Write is a whole encoded value (one
+// json.Encoder.Encode), so a character is never split between two. Such
+// characters only occur inside JSON strings, where the escape means the
+// same character.
+type escapeUnsafe struct{ w io.Writer }
+
+func (e escapeUnsafe) Write(p []byte) (int, error) {
+	if !hasUnsafe(p) {
+		return e.w.Write(p)
+	}
+	out := make([]byte, 0, len(p)+32)
+	for i := 0; i < len(p); {
+		r, size := utf8.DecodeRune(p[i:])
+		if r >= utf8.RuneSelf && approvals.UnsafeRune(r) {
+			out = fmt.Appendf(out, "\\u%04x", r)
+		} else {
+			out = append(out, p[i:i+size]...)
+		}
+		i += size
+	}
+	if _, err := e.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// hasUnsafe reports whether p may hold a non-ASCII UnsafeRune: their UTF-8
+// forms start with 0xC2 (C1), 0xD8 (U+061C) or 0xE2 (U+200E to U+2069).
+func hasUnsafe(p []byte) bool {
+	for _, b := range p {
+		if b == 0xc2 || b == 0xd8 || b == 0xe2 {
+			return true
+		}
+	}
+	return false
+}
+
 // Source is where the decisions come from: the store's export read model
 // (approvals.Store has it).
 type Source interface {
@@ -114,17 +168,17 @@ func Decisions(ctx context.Context, w io.Writer, src Source, q approvals.Decisio
 		write = func(rec approvals.DecisionRecord) error {
 			row := cells(rec)
 			for i := range row {
-				row[i] = NeutralizeFormula(row[i])
+				row[i] = NeutralizeFormula(CleanCell(row[i]))
 			}
 			return cw.Write(row)
 		}
 		finish = func() error { cw.Flush(); return cw.Error() }
 	case NDJSON:
-		enc := json.NewEncoder(bw)
+		enc := json.NewEncoder(escapeUnsafe{bw})
 		enc.SetEscapeHTML(false)
 		write = func(rec approvals.DecisionRecord) error { return enc.Encode(rec) }
 	case JSON:
-		enc := json.NewEncoder(bw)
+		enc := json.NewEncoder(escapeUnsafe{bw})
 		enc.SetEscapeHTML(false)
 		if _, err := bw.WriteString("["); err != nil {
 			return 0, err

@@ -30,7 +30,7 @@ func exportFixture(t *testing.T) approvals.Store {
 	if _, err := svc.Approve(ctx, a.ID, rev, "@SUM(A1)"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := svc.RequestApproval(ctx, approvals.SignUp{Email: "b@spam.test", DisplayName: "B, \"quoted\"\nline"}); err != nil {
+	if _, _, err := svc.RequestApproval(ctx, approvals.SignUp{Email: "b@spam.test", DisplayName: "B, \"quoted\""}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := svc.RequestApproval(ctx, approvals.SignUp{Email: "pending@example.com"}); err != nil {
@@ -63,7 +63,7 @@ func TestExportCSV(t *testing.T) {
 		}
 	}
 	denied := rows[2]
-	if denied[2] != "B, \"quoted\"\nline" || denied[4] != "denied" || denied[5] != "true" {
+	if denied[2] != "B, \"quoted\"" || denied[4] != "denied" || denied[5] != "true" {
 		t.Errorf("denied row %q", denied)
 	}
 }
@@ -104,5 +104,45 @@ func TestExportJSONAndNDJSON(t *testing.T) {
 	}
 	if _, err := export.ParseFormat("xml"); approvals.Code(err) != approvals.EInvalid {
 		t.Fatalf("xml format: %v", err)
+	}
+}
+
+// Control and text-direction characters stored before the service refused
+// them stay out of every export: the CSV has U+FFFD in their place (line
+// feeds kept inside the quoted cell), the JSON formats escape them, and
+// decoding the JSON gives the stored text back.
+func TestExportKeepsControlCharactersOut(t *testing.T) {
+	name := "Ann\u202egnp.exe\x1b[2J\u0085\u2066x"
+	src := fixedSource{{ID: "r1", Email: "a@example.com", DisplayName: name, Status: approvals.StatusDenied,
+		Reason: "line one\r\nline two\rover", DecidedAt: time.Unix(0, 0), CreatedAt: time.Unix(0, 0)}}
+	var buf bytes.Buffer
+	if _, err := export.Decisions(context.Background(), &buf, src, approvals.DecisionQuery{}, export.CSV, nil); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(buf.Bytes())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rows[1][2], "Ann\uFFFDgnp.exe\uFFFD[2J\uFFFD\uFFFDx"; got != want {
+		t.Errorf("CSV display_name %q; want %q", got, want)
+	}
+	if got, want := rows[1][8], "line one\nline two\uFFFDover"; got != want {
+		t.Errorf("CSV reason %q; want %q", got, want)
+	}
+	for _, f := range []export.Format{export.JSON, export.NDJSON} {
+		buf.Reset()
+		if _, err := export.Decisions(context.Background(), &buf, src, approvals.DecisionQuery{}, f, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range buf.String() {
+			if approvals.UnsafeRune(r) && r != '\n' {
+				t.Errorf("%s export holds U+%04X raw: %q", f, r, buf.String())
+			}
+		}
+		var rec approvals.DecisionRecord
+		dec := json.NewDecoder(bytes.NewReader(bytes.TrimPrefix(buf.Bytes(), []byte("["))))
+		if err := dec.Decode(&rec); err != nil || rec.DisplayName != name {
+			t.Errorf("%s export decodes to %q, %v; want %q", f, rec.DisplayName, err, name)
+		}
 	}
 }

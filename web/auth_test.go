@@ -199,7 +199,7 @@ func TestRoleGating(t *testing.T) {
 	if p.resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("no role: GET / = %d, want 403", p.resp.StatusCode)
 	}
-	if got := textOf(queryOne(t, p.doc, "code.role")); got != web.DefaultReviewerRole {
+	if got := textOf(queryOne(t, p.doc, "code.role")); got != reviewerRole {
 		t.Errorf("403 page names role %q", got)
 	}
 	if !strings.Contains(textOf(queryOne(t, p.doc, "ol.steps")), "Enterprise applications") {
@@ -240,7 +240,7 @@ func TestRoleGating(t *testing.T) {
 			t.Errorf("reviewer: GET %s = %d, want 403", path, p.resp.StatusCode)
 			continue
 		}
-		if got := textOf(queryOne(t, p.doc, "code.role")); got != web.DefaultAdminRole {
+		if got := textOf(queryOne(t, p.doc, "code.role")); got != adminRole {
 			t.Errorf("GET %s: 403 names role %q", path, got)
 		}
 	}
@@ -312,7 +312,7 @@ func TestHTTPSCookiesAreHostPrefixedAndSecure(t *testing.T) {
 	}
 	defer idp.Close()
 	svc := &approvals.Service{Store: memory.New(nil)}
-	ui, err := web.New(web.Config{Service: svc, PublicURL: "https://approvals.example",
+	ui, err := web.New(web.Config{Service: svc, PublicURL: "https://approvals.example", ReviewerRole: reviewerRole, AdminRole: adminRole,
 		OIDC: web.OIDCConfig{Issuer: idp.URL(), ClientID: "c", HTTPClient: idp.Client()}})
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +336,8 @@ func TestHTTPSCookiesAreHostPrefixedAndSecure(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	svc := &approvals.Service{Store: memory.New(nil)}
-	ok := web.Config{Service: svc, PublicURL: "https://a.example", OIDC: web.OIDCConfig{Issuer: "https://login.microsoftonline.com/tid/v2.0", ClientID: "c"}}
+	ok := web.Config{Service: svc, PublicURL: "https://a.example", OIDC: web.OIDCConfig{Issuer: "https://login.microsoftonline.com/tid/v2.0", ClientID: "c"},
+		ReviewerRole: reviewerRole, AdminRole: adminRole}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
@@ -351,7 +352,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no client", func(c *web.Config) { c.OIDC.ClientID = "" }, "APPROVALS_OIDC_CLIENT_ID"},
 		{"public URL with path", func(c *web.Config) { c.PublicURL = "https://a.example/approvals" }, "APPROVALS_PUBLIC_URL"},
 		{"public URL relative", func(c *web.Config) { c.PublicURL = "/x" }, "APPROVALS_PUBLIC_URL"},
-		{"same roles", func(c *web.Config) { c.AdminRole = web.DefaultReviewerRole }, "APPROVALS_ADMIN_ROLE"},
+		{"same roles", func(c *web.Config) { c.AdminRole = reviewerRole }, "APPROVALS_ADMIN_ROLE"},
+		{"no reviewer role", func(c *web.Config) { c.ReviewerRole = "" }, "APPROVALS_REVIEWER_ROLE"},
 	} {
 		c := ok
 		tc.change(&c)
@@ -368,6 +370,7 @@ func TestConfigValidate(t *testing.T) {
 func TestUnreachableProviderShowsAPage(t *testing.T) {
 	svc := &approvals.Service{Store: memory.New(nil)}
 	ui, err := web.New(web.Config{Service: svc, PublicURL: "http://localhost:1", OIDC: web.OIDCConfig{Issuer: "http://127.0.0.1:1/nowhere", ClientID: "c"},
+		ReviewerRole: reviewerRole, AdminRole: adminRole,
 		Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)

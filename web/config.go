@@ -12,12 +12,6 @@ import (
 	"github.com/approvals-dev/approvals/approvals"
 )
 
-// The app-role values that allow reviewing and administering by default.
-const (
-	DefaultReviewerRole = "Approvals.Reviewer"
-	DefaultAdminRole    = "Approvals.Admin"
-)
-
 // Defaults of the optional Config fields.
 const (
 	DefaultSessionIdleTimeout = 2 * time.Hour
@@ -55,9 +49,9 @@ type Config struct {
 	PublicURL string
 	OIDC      OIDCConfig
 	// ReviewerRole and AdminRole are the values of the roles claim that
-	// allow reviewing and administering; they default to
-	// DefaultReviewerRole and DefaultAdminRole. The admin role includes the
-	// reviewer's rights.
+	// allow reviewing and administering; both are required (their defaults
+	// are cmd's: APPROVALS_REVIEWER_ROLE, APPROVALS_ADMIN_ROLE). The admin
+	// role includes the reviewer's rights.
 	ReviewerRole string
 	AdminRole    string
 	// Logger defaults to slog.Default().
@@ -83,12 +77,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = approvals.SystemClock
-	}
-	if c.ReviewerRole == "" {
-		c.ReviewerRole = DefaultReviewerRole
-	}
-	if c.AdminRole == "" {
-		c.AdminRole = DefaultAdminRole
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -123,6 +111,7 @@ func (c Config) Validate() error {
 		{c.OIDC.Issuer == "", "web: APPROVALS_OIDC_ISSUER is required for reviewer sign-in (Entra ID: set AZURE_TENANT_ID)"},
 		{c.OIDC.Issuer != "" && !absoluteHTTP(c.OIDC.Issuer, true), "web: APPROVALS_OIDC_ISSUER must be an absolute http(s) URL"},
 		{c.OIDC.ClientID == "", "web: APPROVALS_OIDC_CLIENT_ID is required for reviewer sign-in"},
+		{c.ReviewerRole == "" || c.AdminRole == "", "web: APPROVALS_REVIEWER_ROLE and APPROVALS_ADMIN_ROLE are required"},
 		{c.ReviewerRole == c.AdminRole, "web: APPROVALS_REVIEWER_ROLE and APPROVALS_ADMIN_ROLE must differ"},
 		{c.SessionMaxAge < c.SessionIdleTimeout, "web: the session max age must not be shorter than the idle timeout"},
 	}

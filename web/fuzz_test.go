@@ -242,7 +242,8 @@ func FuzzInviteFormParse(f *testing.F) {
 				t.Fatalf("error %q: %q", k, v)
 			}
 		}
-		if in.Email != strings.TrimSpace(email) || in.DisplayName != strings.TrimSpace(displayName) ||
+		canonical, canonErr := approvals.CanonicalEmail(strings.TrimSpace(email), nil)
+		if in.Email != strings.TrimSpace(email) && in.Email != canonical || in.DisplayName != strings.TrimSpace(displayName) ||
 			in.Message != strings.TrimSpace(message) || *in.SendInvitationMessage != send {
 			t.Fatalf("fields not carried trimmed: %+v", in)
 		}
@@ -250,7 +251,7 @@ func FuzzInviteFormParse(f *testing.F) {
 			t.Fatalf("no redirect URL became %q", in.RedirectURL)
 		}
 
-		emailOK := approvals.ValidateEmail(in.Email) == nil && !strings.ContainsAny(in.Email, approvals.InvitationRefusedChars) && utf8.RuneCountInString(in.Email) <= approvals.MaxEmailLength
+		emailOK := approvals.ValidateEmail(in.Email) == nil && approvals.InvitationProblem(in.Email) == "" && utf8.RuneCountInString(in.Email) <= approvals.MaxEmailLength && canonErr == nil
 		if _, bad := errs["email"]; bad == emailOK {
 			t.Fatalf("email %q: error %q", in.Email, errs["email"])
 		}
@@ -260,7 +261,7 @@ func FuzzInviteFormParse(f *testing.F) {
 				t.Fatalf("email %q accepted", in.Email)
 			}
 		}
-		if _, bad := errs["display_name"]; bad != (utf8.RuneCountInString(in.DisplayName) > approvals.MaxDisplayNameLength) {
+		if _, bad := errs["display_name"]; bad != (utf8.RuneCountInString(in.DisplayName) > approvals.MaxDisplayNameLength || approvals.CheckText("display_name", in.DisplayName) != nil) {
 			t.Fatalf("display name of %d characters: error %q", utf8.RuneCountInString(in.DisplayName), errs["display_name"])
 		}
 		if _, bad := errs["message"]; bad != (utf8.RuneCountInString(in.Message) > approvals.MaxMessageLength || in.Message != "" && !send) {

@@ -18,8 +18,8 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/approvals-dev/approvals/approvals"
-	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
+	"github.com/approvals-dev/approvals/provisioner/provisionertest"
 	"github.com/approvals-dev/approvals/store/memory"
 	"github.com/approvals-dev/approvals/web"
 	"github.com/approvals-dev/approvals/web/oidctest"
@@ -124,6 +124,8 @@ func newEnv(t testing.TB, configure ...func(*web.Config)) *env {
 		PublicURL: public,
 		OIDC:      web.OIDCConfig{Issuer: idp.URL(), ClientID: clientID, ClientSecret: clientSecret},
 		Logger:    discardLogger(),
+
+		ReviewerRole: reviewerRole, AdminRole: adminRole,
 	}
 	for _, f := range configure {
 		f(&cfg)
@@ -384,6 +386,12 @@ func (b *browser) loginAt(path, user string, tamper func(url.Values)) *page {
 // defaultRedirectURL is the env's APPROVALS_INVITE_REDIRECT_URL.
 const defaultRedirectURL = "https://myapps.microsoft.com"
 
+// The app roles the tests configure (cmd's defaults).
+const (
+	reviewerRole = "Approvals.Reviewer"
+	adminRole    = "Approvals.Admin"
+)
+
 // startProvisioner runs the real provisioner and Graph client against a
 // fake Graph (provisioner/graphtest), so that invitations from the Invite
 // page are carried out as in production.
@@ -391,29 +399,7 @@ func (e *env) startProvisioner() {
 	t := e.t
 	e.graph = graphtest.New(graphtest.Options{})
 	t.Cleanup(e.graph.Close)
-	cred, err := provisioner.NewCredential(provisioner.CredentialConfig{
-		TenantID: e.graph.TenantID(), ClientID: e.graph.ClientID(), ClientSecret: e.graph.ClientSecret(),
-		AuthorityHost: e.graph.AuthorityURL(), DisableInstanceDiscovery: true, HTTPClient: e.graph.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := provisioner.NewDirectory(provisioner.GraphConfig{URL: e.graph.URL(), Credential: cred, Transport: e.graph.Transport()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov, err := provisioner.New(provisioner.Config{
-		Store: e.store, Directory: dir, TenantDomain: e.graph.TenantDomain(), InviteRedirectURL: defaultRedirectURL,
-		Retry: provisioner.RetryPolicy{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond, LagWindow: time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = prov.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e.svc.Provisioner, e.svc.Directory = prov, dir
+	provisionertest.Start(t, e.svc, e.store, e.graph, defaultRedirectURL)
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

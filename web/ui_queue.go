@@ -287,7 +287,9 @@ func (u *UI) searchQueue(ctx context.Context, q queueQuery, pos scanPos, v *queu
 		case requestIDPattern.MatchString(term):
 			r, err = u.store.Get(ctx, term)
 		case approvals.ValidateEmail(q.Search) == nil:
-			r, err = u.store.FindByPerson(ctx, approvals.PersonKey(q.Search, nil))
+			if p, perr := u.svc.Person(q.Search, nil); perr == nil {
+				r, err = u.store.FindByPerson(ctx, p.Key)
+			}
 		}
 		if err != nil && approvals.Code(err) != approvals.ENotFound {
 			return nil, nil, err

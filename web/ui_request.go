@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -126,7 +127,33 @@ type requestView struct {
 	// The deny form's state after a rejected submission.
 	DenyError, DenyReason string
 	CanRetry, CanReopen   bool
+	// Lookalike warns that the address could imitate another one
+	// (approvals.LookalikeWarning); "" when it could not.
+	Lookalike string
+	// Uninvitable says why the person can never be invited
+	// (approvals.Request.InvitationProblem); "" when they can.
+	Uninvitable string
+	// Others are the other requests of the same address, whatever the
+	// identity (newest first), from a bounded scan of the most recent
+	// requests; OthersPartial says the scan stopped before the oldest.
+	// DeniedBefore is the newest of them that was denied, if any.
+	Others        []*approvals.Request
+	OthersPartial bool
+	OthersRead    int
+	DeniedBefore  *approvals.Request
 }
+
+// otherRequests returns the other requests of r's address (any identity),
+// newest first, reading at most the SearchScanLimit most recent requests.
+func (u *UI) otherRequests(ctx context.Context, r *approvals.Request) (scanResult, error) {
+	address := approvals.PersonKey(r.Email, nil)
+	same := func(o *approvals.Request) bool { return o.ID != r.ID && approvals.PersonKey(o.Email, nil) == address }
+	return scan(ctx, u.store, approvals.ListQuery{Order: approvals.NewestFirst}, scanPos{}, approvals.MaxPageSize, maxOtherRequests, u.cfg.SearchScanLimit, same)
+}
+
+// maxOtherRequests bounds the request page's list of the person's other
+// requests.
+const maxOtherRequests = 20
 
 func (u *UI) request(c echo.Context) error {
 	return u.showRequest(c, http.StatusOK, "", "")
@@ -153,8 +180,21 @@ func (u *UI) showRequest(c echo.Context, status int, denyError, denyReason strin
 		R: r, Claims: claimRows(r.Claims), TimelineMore: next != 0,
 		Back:      safeNext(cmp.Or(c.QueryParam("back"), c.FormValue("return"))),
 		DenyError: denyError, DenyReason: denyReason,
-		CanRetry:  s.user.Admin && r.Status == approvals.StatusApproved && r.Provisioning.State == approvals.ProvisioningFailed,
-		CanReopen: s.user.Admin && r.Status == approvals.StatusDenied,
+		CanRetry:    s.user.Admin && r.Status == approvals.StatusApproved && r.Provisioning.State == approvals.ProvisioningFailed,
+		CanReopen:   s.user.Admin && r.Status == approvals.StatusDenied,
+		Lookalike:   approvals.LookalikeWarning(r.Email),
+		Uninvitable: r.InvitationProblem(),
+	}
+	others, err := u.otherRequests(ctx, r)
+	if err != nil {
+		return err
+	}
+	v.Others, v.OthersPartial, v.OthersRead = others.Kept, !others.End && len(others.Kept) < maxOtherRequests, others.Read
+	for _, o := range v.Others {
+		if o.Status == approvals.StatusDenied {
+			v.DeniedBefore = o
+			break
+		}
 	}
 	for _, ev := range events {
 		v.Timeline = append(v.Timeline, timelineItem{Event: ev, Details: eventDetails(ev.Details)})

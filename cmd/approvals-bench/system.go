@@ -167,6 +167,8 @@ func startSystem(opts systemOptions) (s *system, err error) {
 		PublicURL: s.URL,
 		OIDC:      web.OIDCConfig{Issuer: issuer, ClientID: benchClientID, ClientSecret: benchSecret},
 		Logger:    logger,
+
+		ReviewerRole: "Approvals.Reviewer", AdminRole: "Approvals.Admin",
 	})
 	if err != nil {
 		ln.Close()

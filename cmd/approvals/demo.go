@@ -12,8 +12,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,12 +35,13 @@ type Demo struct {
 	Getenv         func(string) string
 
 	dir, listen string
+	publicURL   string // --public-url: where browsers reach the demo
 	fresh       bool
 	quiet       bool // no sample requests (tests add their own)
 
 	main  *Main
 	graph *graphtest.Server
-	idp   *oidctest.Server
+	idp   *oidctest.Provider
 
 	// Ready, when set, is called once the demo serves and its samples are
 	// in; tests use it.
@@ -72,7 +75,8 @@ func (d *Demo) ParseFlags(args []string) error {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&d.dir, "dir", "demo", "folder for the demo's data file")
-	fs.StringVar(&d.listen, "listen", "127.0.0.1:8080", "listen address (use 127.0.0.1:0 for any free port)")
+	fs.StringVar(&d.listen, "listen", "127.0.0.1:8080", "listen address (use 127.0.0.1:0 for any free port, 0.0.0.0:8080 to be reached from other machines or from outside a container)")
+	fs.StringVar(&d.publicURL, "public-url", "", "the URL browsers use to reach the demo, such as http://demo-host:8080 (default: http://<listen address>, with localhost for an unspecified host); the sign-in provider is served under it at /demo-idp")
 	fs.BoolVar(&d.fresh, "fresh", false, "delete the demo's data file first")
 	fs.BoolVar(&d.quiet, "no-samples", false, "do not send the sample sign-ups")
 	if err := parseFlags(fs, args, d.Stdout); err != nil {
@@ -105,7 +109,10 @@ func (d *Demo) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w (another demo running? try --listen 127.0.0.1:0)", d.listen, err)
 	}
-	d.PublicURL = "http://" + ln.Addr().String()
+	if d.PublicURL, err = demoPublicURL(d.publicURL, ln.Addr()); err != nil {
+		ln.Close()
+		return err
+	}
 
 	d.graph = graphtest.New(graphtest.Options{TenantDomain: demoTenantDomain, Latency: 80 * time.Millisecond})
 	for _, g := range demoGroups {
@@ -116,11 +123,17 @@ func (d *Demo) Run(ctx context.Context) error {
 	d.graph.AddUser(graphtest.User{DisplayName: "Sam Taylor", Mail: "sam.taylor@outlook.com", UserType: "Guest"})
 
 	oidcSecret := randomSecret()
-	d.idp, err = oidctest.NewServer(oidctest.Config{
+	// The sign-in provider shares the demo's port (under /demo-idp), so a
+	// browser on another machine, or outside a container, reaches both at
+	// the public URL. The server itself reaches it through the listener,
+	// whatever name the public URL uses.
+	d.idp, err = oidctest.New(oidctest.Config{
+		Issuer:   d.PublicURL + demoIdPPath,
 		Clients:  []oidctest.Client{{ID: demoClientID, Secret: oidcSecret, RedirectURIs: []string{d.PublicURL + "/auth/callback"}}},
 		TenantID: d.graph.TenantID(),
-	}, false)
+	})
 	if err != nil {
+		ln.Close()
 		return err
 	}
 
@@ -167,7 +180,9 @@ func (d *Demo) Run(ctx context.Context) error {
 			AuthorityHost: d.graph.AuthorityURL(), DisableInstanceDiscovery: true, HTTPClient: d.graph.Client(),
 		},
 		graphTransport: d.graph.Transport(),
+		oidcClient:     selfClient(ln.Addr()),
 		listener:       ln,
+		extraRoutes:    map[string]http.Handler{demoIdPPath + "/": d.idp},
 	}
 	if err := d.main.ParseFlags(nil); err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
@@ -188,6 +203,46 @@ func (d *Demo) Run(ctx context.Context) error {
 		}
 	}
 	return d.main.Run(ctx)
+}
+
+// demoIdPPath is where the demo serves its sign-in provider.
+const demoIdPPath = "/demo-idp"
+
+// demoPublicURL is the demo's public URL: flag when given (an absolute
+// http URL without a path), else http:// and the listener's address, with
+// localhost for an unspecified host (0.0.0.0, [::]), which no browser can
+// open.
+func demoPublicURL(flag string, addr net.Addr) (string, error) {
+	if flag != "" {
+		u, err := url.Parse(flag)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			return "", fmt.Errorf("--public-url %q: want an absolute http URL without a path, such as http://demo-host:8080", flag)
+		}
+		return u.Scheme + "://" + u.Host, nil
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		_, port, _ := net.SplitHostPort(addr.String())
+		return "http://localhost:" + port, nil
+	}
+	return "http://" + addr.String(), nil
+}
+
+// selfClient is an HTTP client whose every connection goes to the demo's
+// own listener: the server fetches its sign-in provider's discovery,
+// keys and tokens at the public URL, which may name a host this machine
+// cannot resolve or a port a container maps elsewhere.
+func selfClient(addr net.Addr) *http.Client {
+	target := addr.String()
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		target = net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+	}
+	var d net.Dialer
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", target)
+		},
+	}}
 }
 
 // demoSecrets returns the connector password and the API key kept in
@@ -230,7 +285,7 @@ func (d *Demo) sendSamples(ctx context.Context) error {
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.SetBasicAuth(d.ConnectorUser, d.ConnectorPassword)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := d.main.oidcClient.Do(req) // to our own listener, whatever the public URL
 		if err != nil {
 			return err
 		}
@@ -280,14 +335,12 @@ Data file: %s (pass --fresh to start over). Ctrl-C stops the demo.
 		d.ConnectorUser, d.ConnectorPassword, u, d.APIKey, u, d.main.Config.DB)
 }
 
-// Close stops the server, then the fakes.
+// Close stops the server (and the sign-in provider it serves), then the
+// fake Graph.
 func (d *Demo) Close() error {
 	var err error
 	if d.main != nil {
 		err = d.main.Close()
-	}
-	if d.idp != nil {
-		d.idp.Close()
 	}
 	d.closeExternalID()
 	if d.graph != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/approvals-dev/approvals/connector"
 	"github.com/approvals-dev/approvals/internal/clientip"
 	"github.com/approvals-dev/approvals/internal/httplog"
+	"github.com/approvals-dev/approvals/internal/unitext"
 	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/web"
 	"github.com/approvals-dev/approvals/web/api"
@@ -43,6 +44,7 @@ type Main struct {
 	oidcClient     *http.Client                  // for an issuer with a private CA
 	listener       net.Listener                  // opened by the caller; Config.Listen otherwise
 	onReady        func(m *Main)                 // called once the listener is open
+	extraRoutes    map[string]http.Handler       // more routes on the main listener (the demo's sign-in provider)
 	timeouts       serverTimeouts                // zero: the constants of httpserver.go
 
 	logger      *slog.Logger
@@ -169,6 +171,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Policy:      approvals.Policy{AutoApproveDomains: c.AutoApproveDomains, AutoDenyDomains: c.AutoDenyDomains},
 		Provisioner: m.prov,
 		Directory:   dir,
+		Unicode:     unitext.Rules,
 
 		InviteRedirectURL:     c.InviteRedirectURL,
 		SendInvitationMessage: c.SendInvitationMessage,
@@ -230,6 +233,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	metricsOnMain := c.metricsOnMainListener()
 	if metricsOnMain {
 		mux.Handle("GET /metrics", metricsHandler)
+	}
+	for pattern, h := range m.extraRoutes {
+		mux.Handle(pattern, h)
 	}
 	mux.Handle("/", ui)
 

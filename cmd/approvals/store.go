@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/unitext"
 	"github.com/approvals-dev/approvals/store/bolt"
 )
 
@@ -55,7 +56,7 @@ func openStore(c *Config, opts storeOptions) (approvals.Store, error) {
 // openBolt opens (creating or upgrading) the bbolt file APPROVALS_DB
 // names. An upgrade first copies the file aside (docs/STORE.md).
 func openBolt(c *Config, opts storeOptions) (approvals.Store, error) {
-	return bolt.Open(c.DB, bolt.Options{Clock: opts.Clock, Logger: opts.Logger})
+	return bolt.Open(c.DB, bolt.Options{Clock: opts.Clock, Logger: opts.Logger, Unicode: unitext.Rules})
 }
 
 // backuper is what a store offers when it can write a consistent snapshot

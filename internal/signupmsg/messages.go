@@ -43,6 +43,12 @@ const (
 	// MsgTooLarge: the body is larger than Config.MaxBodyBytes, or a claim
 	// is longer than its limit.
 	MsgTooLarge Key = "too_large"
+	// MsgInvalidName: the display name, given name or surname has a
+	// control or text-direction character (approvals.UnsafeRune).
+	MsgInvalidName Key = "invalid_name"
+	// MsgInvalidText: another attribute has a control or text-direction
+	// character.
+	MsgInvalidText Key = "invalid_text"
 	// MsgTitle: the heading of an External ID block page (the workforce
 	// connector's answers have no heading, so it does not use it).
 	MsgTitle Key = "title"
@@ -57,7 +63,7 @@ func Keys() []Key {
 	return []Key{
 		MsgPending, MsgAlreadyProcessing, MsgDenied, MsgProvisioning,
 		MsgTryLater, MsgInvalidEmail, MsgBadRequest, MsgTooLarge,
-		MsgTitle, MsgFixErrors,
+		MsgInvalidName, MsgInvalidText, MsgTitle, MsgFixErrors,
 	}
 }
 
@@ -79,6 +85,8 @@ func Builtin() map[string]map[Key]string {
 			MsgInvalidEmail:      "Your email address is not valid. Please use a valid email address and try again.",
 			MsgBadRequest:        "We couldn't read your sign-up details. Please try again later or contact an administrator.",
 			MsgTooLarge:          "The details you entered are too long. Please shorten them and try again.",
+			MsgInvalidName:       "Your name contains characters that can't be used (control or text-direction characters). Please retype your name and try again.",
+			MsgInvalidText:       "One of the details you entered contains characters that can't be used (control or text-direction characters). Please retype it and try again.",
 			MsgTitle:             "Sign-up request",
 			MsgFixErrors:         "Please fix the errors below.",
 		},
@@ -91,6 +99,8 @@ func Builtin() map[string]map[Key]string {
 			MsgInvalidEmail:      "Votre adresse e-mail n'est pas valide. Veuillez utiliser une adresse e-mail valide et réessayer.",
 			MsgBadRequest:        "Nous n'avons pas pu lire les informations de votre inscription. Veuillez réessayer plus tard ou contacter un administrateur.",
 			MsgTooLarge:          "Les informations saisies sont trop longues. Veuillez les raccourcir et réessayer.",
+			MsgInvalidName:       "Votre nom contient des caractères qui ne peuvent pas être utilisés (caractères de contrôle ou de direction du texte). Veuillez ressaisir votre nom et réessayer.",
+			MsgInvalidText:       "L'une des informations saisies contient des caractères qui ne peuvent pas être utilisés (caractères de contrôle ou de direction du texte). Veuillez la ressaisir et réessayer.",
 			MsgTitle:             "Demande d'inscription",
 			MsgFixErrors:         "Veuillez corriger les erreurs ci-dessous.",
 		},
@@ -103,6 +113,8 @@ func Builtin() map[string]map[Key]string {
 			MsgInvalidEmail:      "Twój adres e-mail jest nieprawidłowy. Użyj prawidłowego adresu e-mail i spróbuj ponownie.",
 			MsgBadRequest:        "Nie udało się odczytać danych rejestracji. Spróbuj ponownie później lub skontaktuj się z administratorem.",
 			MsgTooLarge:          "Wprowadzone dane są za długie. Skróć je i spróbuj ponownie.",
+			MsgInvalidName:       "Twoje imię lub nazwisko zawiera niedozwolone znaki (znaki sterujące lub kierunku tekstu). Wpisz je ponownie i spróbuj jeszcze raz.",
+			MsgInvalidText:       "Jedna z wprowadzonych informacji zawiera niedozwolone znaki (znaki sterujące lub kierunku tekstu). Wpisz ją ponownie i spróbuj jeszcze raz.",
 			MsgTitle:             "Wniosek o rejestrację",
 			MsgFixErrors:         "Popraw poniższe błędy.",
 		},
@@ -115,6 +127,8 @@ func Builtin() map[string]map[Key]string {
 			MsgInvalidEmail:      "Ihre E-Mail-Adresse ist ungültig. Bitte verwenden Sie eine gültige E-Mail-Adresse und versuchen Sie es erneut.",
 			MsgBadRequest:        "Ihre Registrierungsdaten konnten nicht gelesen werden. Bitte versuchen Sie es später erneut oder wenden Sie sich an einen Administrator.",
 			MsgTooLarge:          "Ihre Angaben sind zu lang. Bitte kürzen Sie sie und versuchen Sie es erneut.",
+			MsgInvalidName:       "Ihr Name enthält Zeichen, die nicht verwendet werden können (Steuer- oder Textrichtungszeichen). Bitte geben Sie Ihren Namen erneut ein und versuchen Sie es noch einmal.",
+			MsgInvalidText:       "Eine Ihrer Angaben enthält Zeichen, die nicht verwendet werden können (Steuer- oder Textrichtungszeichen). Bitte geben Sie sie erneut ein und versuchen Sie es noch einmal.",
 			MsgTitle:             "Registrierungsanfrage",
 			MsgFixErrors:         "Bitte korrigieren Sie die folgenden Fehler.",
 		},
@@ -127,6 +141,8 @@ func Builtin() map[string]map[Key]string {
 			MsgInvalidEmail:      "Su dirección de correo electrónico no es válida. Use una dirección válida e inténtelo de nuevo.",
 			MsgBadRequest:        "No hemos podido leer los datos de su registro. Vuelva a intentarlo más tarde o póngase en contacto con un administrador.",
 			MsgTooLarge:          "Los datos introducidos son demasiado largos. Acórtelos e inténtelo de nuevo.",
+			MsgInvalidName:       "Su nombre contiene caracteres que no se pueden usar (caracteres de control o de dirección del texto). Vuelva a escribir su nombre e inténtelo de nuevo.",
+			MsgInvalidText:       "Uno de los datos introducidos contiene caracteres que no se pueden usar (caracteres de control o de dirección del texto). Vuelva a escribirlo e inténtelo de nuevo.",
 			MsgTitle:             "Solicitud de registro",
 			MsgFixErrors:         "Corrija los errores siguientes.",
 		},

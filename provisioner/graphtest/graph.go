@@ -770,7 +770,7 @@ func (s *Server) invite(req *request) response {
 	}
 	email, _ := req.body["invitedUserEmailAddress"].(string)
 	a, err := mail.ParseAddress(email)
-	if email == "" || err != nil || a.Address != email || strings.ContainsAny(email, "+#!$%&*") {
+	if email == "" || err != nil || a.Address != email || !invitableAddress(email) {
 		return graphError(http.StatusBadRequest, "BadRequest", "The specified invitedUserEmailAddress '"+email+"' is invalid.")
 	}
 	redirect, _ := req.body["inviteRedirectUrl"].(string)
@@ -888,4 +888,20 @@ func (s *Server) addMember(req *request) response {
 	}
 	s.groups[gid] = append(members, uid)
 	return response{status: http.StatusNoContent}
+}
+
+// invitationRefusedChars are the characters POST /invitations refuses in
+// invitedUserEmailAddress, as the Graph invitation resource page lists
+// them (shared/CONTRACT.md section 3).
+const invitationRefusedChars = `~!#$%^&*()+=[]{}\/|;:"<>?,`
+
+// invitableAddress reports whether Graph accepts email as an invitation
+// address: none of invitationRefusedChars, and "." and "-" in the local
+// part anywhere but at its start or end ("_" anywhere).
+func invitableAddress(email string) bool {
+	if strings.ContainsAny(email, invitationRefusedChars) {
+		return false
+	}
+	local := email[:max(strings.LastIndexByte(email, '@'), 0)]
+	return local != "" && !strings.ContainsAny(local[:1], ".-") && !strings.ContainsAny(local[len(local)-1:], ".-")
 }

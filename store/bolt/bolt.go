@@ -80,7 +80,7 @@ import (
 )
 
 // schemaVersion is the layout this code reads and writes.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // Bucket names.
 var (
@@ -133,6 +133,10 @@ type Options struct {
 	// end: Open upgrades a file written by an older version, which takes
 	// minutes for millions of requests.
 	Logger *slog.Logger
+	// Unicode is the person rule's Unicode half, which the upgrade to
+	// version 4 applies to stored addresses; approvals.ASCIIOnly when nil
+	// (a non-ASCII domain is then left as stored).
+	Unicode approvals.Unicode
 
 	// upgradeBatch is how many requests an upgrade rewrites per
 	// transaction; upgradeBatchSize when zero.

@@ -50,6 +50,9 @@ func checkIndexes(tx *bbolt.Tx) error {
 		}
 		counts[r.Status]++
 		for _, e := range indexEntries(r) {
+			if _, held := want[string(e.bucket)][string(e.key)]; held && bytes.Equal(e.bucket, bucketByPerson) {
+				continue // two requests of one person (upgradeBatch): the older answers
+			}
 			want[string(e.bucket)][string(e.key)] = string(e.value)
 		}
 		return nil

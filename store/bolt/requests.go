@@ -324,12 +324,25 @@ func reindex(tx *bbolt.Tx, old, r *approvals.Request) error {
 	}
 	for _, e := range after {
 		if was := find(before, e); was == nil || !bytes.Equal(was.value, e.value) {
+			if bytes.Equal(e.bucket, bucketByPerson) && !holdsPerson(tx, e.key, r.ID) {
+				continue // the person's older request answers (upgradeBatch)
+			}
 			if err := writeBucket(tx, e.bucket).Put(e.key, e.value); err != nil {
 				return fmt.Errorf("index %s: %w", e.bucket, err)
 			}
 		}
 	}
 	return nil
+}
+
+// holdsPerson reports whether the by_person entry key is id's or free.
+func holdsPerson(tx *bbolt.Tx, key []byte, id string) bool {
+	v := tx.Bucket(bucketByPerson).Get(key)
+	if v == nil {
+		return true
+	}
+	held, err := standingID(v)
+	return err != nil || string(held) == id
 }
 
 // addCount adds delta to the counter of requests with the status.

@@ -24,7 +24,7 @@ import (
 // changes, bump schemaVersion, add the migration, and create the new
 // version's file with
 //
-//	go test ./store/bolt -run 'TestSchema/v3' -update
+//	go test ./store/bolt -run 'TestSchema/v4' -update
 //
 // -update rewrites only the current version's file: an older version's
 // file stands for the data files out in the field.
@@ -211,6 +211,9 @@ func TestSchema(t *testing.T) {
 		{"v2", 2, writeV1, checkV1},
 		// Version 3 changed only the export rows (decided_by_id).
 		{"v3", 3, writeV1, checkV1},
+		// Version 4 changed the person keys (approvals.NewPerson); writeV1's
+		// addresses are ASCII, so their keys are the same.
+		{"v4", 4, writeV1, checkV1},
 	}
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
@@ -459,7 +462,7 @@ func TestUpgradeLogs(t *testing.T) {
 	s := open(t, copyGolden(t, "v1"), Options{Logger: logger})
 	s.Close()
 	got := buf.String()
-	for _, want := range []string{"upgrading the data file", "from_version=1 to_version=3 requests=5", "upgraded the data file", "requests=5 elapsed="} {
+	for _, want := range []string{"upgrading the data file", "from_version=1 to_version=4 requests=5", "upgraded the data file", "requests=5 elapsed="} {
 		if !strings.Contains(got, want) {
 			t.Errorf("log = %q; want %q in it", got, want)
 		}

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/approvals-dev/approvals/approvals"
 )
 
 // An upgrade rebuilds, from the requests, the index buckets whose values
@@ -53,10 +56,21 @@ var (
 // rebuiltSince lists the buckets whose values the current code writes
 // differently from version v's.
 func rebuiltSince(v uint64) [][]byte {
-	if v < 2 {
+	switch {
+	case v < 3:
 		return [][]byte{bucketByPerson, bucketDecisions}
+	default:
+		return [][]byte{bucketByPerson}
 	}
-	return [][]byte{bucketDecisions}
+}
+
+// keysChangedSince reports whether the keys of bucket changed since
+// version v, so that its rebuild starts from an empty bucket instead of
+// overwriting entries in place: version 4 made the by_person keys from
+// the canonical person (approvals.NewPerson: ASCII-only case folding, NFC,
+// IDNA domains) instead of a Unicode lower-casing of the address.
+func keysChangedSince(v uint64, bucket []byte) bool {
+	return v < 4 && bytes.Equal(bucket, bucketByPerson)
 }
 
 const (
@@ -128,6 +142,15 @@ func upgrade(db *bbolt.DB, from uint64, opts Options) error {
 			return err
 		}
 		for _, name := range rebuilt {
+			if keysChangedSince(from, name) {
+				if err := tx.DeleteBucket(name); err != nil {
+					return fmt.Errorf("delete bucket %s: %w", name, err)
+				}
+				if _, err := up.CreateBucket(name); err != nil {
+					return fmt.Errorf("create bucket %s: %w", name, err)
+				}
+				continue
+			}
 			if err := tx.MoveBucket(name, nil, up); err != nil {
 				return fmt.Errorf("move bucket %s: %w", name, err)
 			}
@@ -153,7 +176,7 @@ func upgrade(db *bbolt.DB, from uint64, opts Options) error {
 			// set, as Decisions does: those the last commit read back to
 			// write the changed index pages, then this batch's requests.
 			releaseMapping(db, tx)
-			n, more, err = upgradeBatch(tx, rebuilt, batch)
+			n, more, err = upgradeBatch(tx, rebuilt, batch, opts.Unicode, log)
 			releaseMapping(db, tx)
 			return err
 		})
@@ -193,7 +216,14 @@ func upgrade(db *bbolt.DB, from uint64, opts Options) error {
 // upgradeBatch rewrites the entries of the rebuilt buckets for up to n
 // requests after the last one done, and records how far it got. It reports
 // how many it rewrote and whether any are left.
-func upgradeBatch(tx *bbolt.Tx, rebuilt [][]byte, n int) (rewritten int, more bool, err error) {
+//
+// A request whose address is not in the canonical form (NFC, IDNA domain)
+// is rewritten in it. Two requests whose addresses were different keys
+// before and are one person now (JOSÉ@ in NFC and NFD, BÜCHER.de and
+// xn--bcher-kva.de) are both kept: the older one keeps the person index
+// (as Check expects), the newer one stays reachable by id, in the queue
+// and among the person's other requests, and a warning names both.
+func upgradeBatch(tx *bbolt.Tx, rebuilt [][]byte, n int, u approvals.Unicode, log *slog.Logger) (rewritten int, more bool, err error) {
 	up := tx.Bucket(bucketUpgrade)
 	targets := map[string]*bbolt.Bucket{}
 	for _, name := range rebuilt {
@@ -213,15 +243,38 @@ func upgradeBatch(tx *bbolt.Tx, rebuilt [][]byte, n int) (rewritten int, more bo
 		k, v = c.Next()
 	}
 	var last []byte
+	type rewrite struct{ id, value []byte }
+	var rewrites []rewrite
 	for ; k != nil && rewritten < n; k, v = c.Next() {
 		r, err := decodeRequest(v)
 		if err != nil {
 			return 0, false, fmt.Errorf("request %q: %w", k, err)
 		}
+		changed := false
+		if e, err := approvals.CanonicalEmail(r.Email, u); err == nil && e != r.Email {
+			r.Email = e
+			value, err := json.Marshal(r)
+			if err != nil {
+				return 0, false, fmt.Errorf("encode request %q: %w", k, err)
+			}
+			rewrites = append(rewrites, rewrite{bytes.Clone(k), value})
+			changed = true
+		}
 		for _, e := range indexEntries(r) {
 			b := targets[string(e.bucket)]
+			if b == nil && changed {
+				b = tx.Bucket(e.bucket) // the export row holds the address
+			}
 			if b == nil {
 				continue // unchanged since the file's version
+			}
+			if bytes.Equal(e.bucket, bucketByPerson) {
+				if held := b.Get(e.key); held != nil {
+					if id, _ := standingID(held); string(id) != r.ID {
+						log.Warn("two requests are now one person: both are kept, the older one answers for the person; compare them on the request page", "kept", string(id), "also", r.ID)
+						continue
+					}
+				}
 			}
 			if err := b.Put(e.key, e.value); err != nil {
 				return 0, false, fmt.Errorf("index %s: %w", e.bucket, err)
@@ -232,6 +285,12 @@ func upgradeBatch(tx *bbolt.Tx, rebuilt [][]byte, n int) (rewritten int, more bo
 	}
 	if rewritten == 0 {
 		return 0, false, nil
+	}
+	requests := tx.Bucket(bucketRequests)
+	for _, w := range rewrites {
+		if err := requests.Put(w.id, w.value); err != nil {
+			return 0, false, fmt.Errorf("rewrite request %q: %w", w.id, err)
+		}
 	}
 	var done uint64
 	if v := up.Get(keyUpgradeDone); v != nil {

@@ -34,6 +34,7 @@ func Run(t *testing.T, open Opener) {
 		fn   func(t *testing.T, s approvals.Store, c *Clock)
 	}{
 		{"Lookups", testLookups},
+		{"PersonKeys", testPersonKeys},
 		{"CreateStoresCopy", testCreateStoresCopy},
 		{"CreateIdempotent", testCreateIdempotent},
 		{"CreateConcurrentSamePerson", testCreateConcurrentSamePerson},

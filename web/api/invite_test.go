@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
-	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
+	"github.com/approvals-dev/approvals/provisioner/provisionertest"
 )
 
 const (
@@ -37,29 +37,7 @@ func inviteEnv(t *testing.T, configure ...func(*Config)) *graphEnv {
 	// The provisioner runs on the system clock: the fake one moves only
 	// when read.
 	e := newEnv(t, append([]func(*Config){func(c *Config) { c.Service.Clock = approvals.SystemClock }}, configure...)...)
-	cred, err := provisioner.NewCredential(provisioner.CredentialConfig{
-		TenantID: srv.TenantID(), ClientID: srv.ClientID(), ClientSecret: srv.ClientSecret(),
-		AuthorityHost: srv.AuthorityURL(), DisableInstanceDiscovery: true, HTTPClient: srv.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := provisioner.NewDirectory(provisioner.GraphConfig{URL: srv.URL(), Credential: cred, Transport: srv.Transport()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov, err := provisioner.New(provisioner.Config{
-		Store: e.store, Directory: dir, TenantDomain: srv.TenantDomain(), InviteRedirectURL: "https://apps.contoso.example/welcome",
-		Retry: provisioner.RetryPolicy{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond, LagWindow: time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = prov.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e.svc.Provisioner, e.svc.Directory = prov, dir
+	provisionertest.Start(t, e.svc, e.store, srv, "https://apps.contoso.example/welcome")
 	e.svc.InviteRedirectURL, e.svc.SendInvitationMessage = "https://apps.contoso.example/welcome", true
 	return &graphEnv{env: e, graph: srv}
 }
@@ -73,7 +51,7 @@ func TestInviteValidation(t *testing.T) {
 		{"no email", `{"display_name":"Pat"}`, "email is required"},
 		{"not an email", `{"email":"pat.example.com"}`, "not a valid email"},
 		{"display name in email", `{"email":"Pat <pat@example.com>"}`, "not a valid email"},
-		{"plus", `{"email":"pat+tag@example.com"}`, "one of + # ! $ % & *"},
+		{"plus", `{"email":"pat+tag@example.com"}`, "contains '+', which Microsoft Graph invitations refuse"},
 		{"hash", `{"email":"pat#1@example.com"}`, "Graph invitations refuse"},
 		{"bang", `{"email":"pat!@example.com"}`, "Graph invitations refuse"},
 		{"dollar", `{"email":"pat$@example.com"}`, "Graph invitations refuse"},
@@ -290,6 +268,22 @@ func TestInviteRefused(t *testing.T) {
 		}
 		e.do("POST", "/api/v1/invitations", `{"email":"Fay@Fabrikam.example"}`).wantError(t, 409, "conflict", r.ID, "pending")
 	})
+	// One person is one request whichever door they came in by: a pending
+	// Google or email-passcode sign-up is a conflict too, and nothing is
+	// recorded.
+	for _, id := range []*approvals.Identity{{Issuer: "google.com", IssuerAssignedID: "g-7"}, {Issuer: "mail", IssuerAssignedID: "gus@fabrikam.example"}} {
+		t.Run("already signed up with "+id.Issuer, func(t *testing.T) {
+			e := inviteEnv(t)
+			r, _, err := e.svc.RequestApproval(context.Background(), approvals.SignUp{Email: "gus@fabrikam.example", Identity: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.do("POST", "/api/v1/invitations", `{"email":"Gus@fabrikam.example"}`).wantError(t, 409, "conflict", r.ID, "pending", id.Issuer)
+			if n, _ := e.store.Count(context.Background()); n[approvals.StatusApproved] != 0 || n[approvals.StatusPending] != 1 {
+				t.Errorf("counts after the refused invitation: %v", n)
+			}
+		})
+	}
 }
 
 // waitProvisioning waits for a request's provisioning to reach state.

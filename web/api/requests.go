@@ -31,6 +31,11 @@ type requestView struct {
 	Decision     *decisionView          `json:"decision"`
 	Provisioning provisioningView       `json:"provisioning"`
 	Version      uint64                 `json:"version"`
+	// InvitationProblem says why the person can never be invited
+	// (approvals.Request.InvitationProblem); LookalikeWarning that the
+	// address may imitate another (approvals.LookalikeWarning).
+	InvitationProblem string `json:"invitation_problem,omitempty"`
+	LookalikeWarning  string `json:"lookalike_warning,omitempty"`
 	// History is set by GET /requests/{id} only.
 	History          []eventView `json:"history,omitempty"`
 	HistoryTruncated bool        `json:"history_truncated,omitempty"`
@@ -66,6 +71,7 @@ func viewOf(r *approvals.Request) requestView {
 		ID: r.ID, Source: r.Source, Email: r.Email, DisplayName: r.DisplayName,
 		Claims: r.Claims, Locale: r.Locale, Application: r.Application, Status: r.Status,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), Version: r.Version,
+		InvitationProblem: r.InvitationProblem(), LookalikeWarning: approvals.LookalikeWarning(r.Email),
 	}
 	if v.Claims == nil {
 		v.Claims = map[string]any{}
