@@ -59,6 +59,8 @@ type Config struct {
 	AdminRole        string
 
 	LogLevel string
+
+	Notify NotifyConfig // notify.go
 }
 
 // setting is one configuration value: its flag, its environment variable,
@@ -302,6 +304,7 @@ func (c *Config) Validate() error {
 		{c.ReviewerRole == "" || c.AdminRole == "", "APPROVALS_REVIEWER_ROLE and APPROVALS_ADMIN_ROLE must not be empty"},
 		{!validLevel(c.LogLevel), fmt.Sprintf("APPROVALS_LOG_LEVEL %q must be debug, info, warn or error", c.LogLevel)},
 	}
+	checks = append(checks, c.notifyChecks()...)
 	var msgs []string
 	for _, ch := range checks {
 		if ch.bad {
