@@ -51,3 +51,13 @@ func (s *wakingStore) Update(ctx context.Context, id string, m approvals.Mutatio
 	}
 	return r, err
 }
+
+// UpdateDelivery implements approvals.Outbox: a resend through the API
+// wakes the Notifier.
+func (s *wakingStore) UpdateDelivery(ctx context.Context, id string, m approvals.DeliveryMutation) (*approvals.Delivery, error) {
+	d, err := s.Store.UpdateDelivery(ctx, id, m)
+	if err == nil && d.State == approvals.DeliveryPending {
+		s.n.Wake()
+	}
+	return d, err
+}
