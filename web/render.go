@@ -185,14 +185,14 @@ var eventLabels = map[approvals.EventType]string{
 	approvals.EventProvisioningRequeued:  "Provisioning retried",
 	approvals.EventInvitationCreated:     "Invitation created",
 	approvals.EventBlockedAtCheck:        "Sign-up blocked at status check",
+	approvals.EventDeliveryFailed:        "Notification failed",
+	approvals.EventDeliveryResent:        "Notification resent",
 	approvals.EventInvitationFailed:      "Invitation failed",
 	approvals.EventInvitationLinked:      "Existing directory user linked",
 	approvals.EventDecisionsExported:     "Decisions exported",
 	approvals.EventDecisionsExportFailed: "Decision export cut off",
 	approvals.EventBackupDownloaded:      "Backup downloaded",
 	approvals.EventBackupFailed:          "Backup cut off",
-	approvals.EventDeliveryFailed:        "Notification failed",
-	approvals.EventDeliveryResent:        "Notification resent",
 }
 
 func eventLabel(t approvals.EventType) string {

@@ -141,6 +141,8 @@ type requestView struct {
 	OthersPartial bool
 	OthersRead    int
 	DeniedBefore  *approvals.Request
+	// Deliveries are the request's notifications (ui_deliveries.go).
+	Deliveries []*approvals.Delivery
 }
 
 // otherRequests returns the other requests of r's address (any identity),
@@ -198,6 +200,9 @@ func (u *UI) showRequest(c echo.Context, status int, denyError, denyReason strin
 	}
 	for _, ev := range events {
 		v.Timeline = append(v.Timeline, timelineItem{Event: ev, Details: eventDetails(ev.Details)})
+	}
+	if v.Deliveries, err = u.requestDeliveries(ctx, r.ID); err != nil {
+		return err
 	}
 	title := r.DisplayName
 	if title == "" {

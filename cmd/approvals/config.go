@@ -62,6 +62,7 @@ type Config struct {
 
 	// ExternalID is cmd/approvals/externalid.go's.
 	ExternalID ExternalIDConfig
+	Notify     NotifyConfig // notify.go
 }
 
 // setting is one configuration value: its flag, its environment variable,
@@ -306,6 +307,7 @@ func (c *Config) Validate() error {
 		{!validLevel(c.LogLevel), fmt.Sprintf("APPROVALS_LOG_LEVEL %q must be debug, info, warn or error", c.LogLevel)},
 	}
 	checks = append(checks, c.ExternalID.checks()...)
+	checks = append(checks, c.notifyChecks()...)
 	var msgs []string
 	for _, ch := range checks {
 		if ch.bad {
