@@ -106,19 +106,22 @@ func NewRenderer(s Settings) (*Renderer, error) {
 		return nil, err
 	}
 	for _, kind := range Kinds {
+		// The layout is the root; the kind's file, parsed into the same
+		// set, defines "content". (New with the root's name would start a
+		// set without the functions.)
 		h := htmltemplate.New("layout.html").Funcs(htmlFuncs)
-		for _, name := range []string{"layout.html", kind + ".html"} {
-			f := files[name]
-			if _, err := h.New(name).Parse(f.src); err != nil {
-				return nil, fmt.Errorf("mail: template %s: %w", f.path, err)
-			}
+		if _, err := h.Parse(files["layout.html"].src); err != nil {
+			return nil, fmt.Errorf("mail: template %s: %w", files["layout.html"].path, err)
+		}
+		if _, err := h.New(kind + ".html").Parse(files[kind+".html"].src); err != nil {
+			return nil, fmt.Errorf("mail: template %s: %w", files[kind+".html"].path, err)
 		}
 		t := texttemplate.New("layout.txt").Funcs(textFuncs)
-		for _, name := range []string{"layout.txt", kind + ".txt"} {
-			f := files[name]
-			if _, err := t.New(name).Parse(f.src); err != nil {
-				return nil, fmt.Errorf("mail: template %s: %w", f.path, err)
-			}
+		if _, err := t.Parse(files["layout.txt"].src); err != nil {
+			return nil, fmt.Errorf("mail: template %s: %w", files["layout.txt"].path, err)
+		}
+		if _, err := t.New(kind + ".txt").Parse(files[kind+".txt"].src); err != nil {
+			return nil, fmt.Errorf("mail: template %s: %w", files[kind+".txt"].path, err)
 		}
 		subj := builtinSubjects[kind]
 		path := "built-in subject of " + kind
