@@ -150,9 +150,20 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if tc.ServerName == "" {
 		tc.ServerName = s.host
 	}
+	// go-mail bounds each read and write by its timeout: no longer than
+	// what is left of ctx.
+	timeout := s.cfg.Timeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
 	opts := []gomail.Option{
-		gomail.WithPort(s.port), gomail.WithTimeout(s.cfg.Timeout), gomail.WithTLSConfig(tc),
-		gomail.WithDialContextFunc(dialer(ctx)), gomail.WithHELO(heloName(s.fromAddr)),
+		gomail.WithPort(s.port), gomail.WithTimeout(timeout), gomail.WithTLSConfig(tc),
+		gomail.WithHELO(heloName(s.fromAddr)),
+	}
+	if s.cfg.TLS != TLSImplicit {
+		// go-mail only knows a connection it dialled itself is implicit
+		// TLS; for the others, ours closes on ctx's end.
+		opts = append(opts, gomail.WithDialContextFunc(dialer(ctx)))
 	}
 	switch s.cfg.TLS {
 	case TLSStartTLS:
@@ -180,7 +191,8 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 }
 
 // dialer dials with ctx and closes the connection when ctx ends, so that a
-// server that accepts and never answers cannot hold a send past ctx.
+// server that accepts and never answers cannot hold a send past ctx (a
+// cancellation without deadline included).
 func dialer(ctx context.Context) gomail.DialContextFunc {
 	return func(dctx context.Context, network, address string) (net.Conn, error) {
 		var d net.Dialer
@@ -188,20 +200,12 @@ func dialer(ctx context.Context) gomail.DialContextFunc {
 		if err != nil {
 			return nil, err
 		}
-		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-		return &stopConn{Conn: conn, stop: stop}, nil
+		// Send's ctx ends when it returns, so the connection is closed
+		// then at the latest. It is returned unwrapped: go-mail tells a
+		// TLS connection by its type.
+		context.AfterFunc(ctx, func() { _ = conn.Close() })
+		return conn, nil
 	}
-}
-
-// stopConn stops its close-on-cancel when closed.
-type stopConn struct {
-	net.Conn
-	stop func() bool
-}
-
-func (c *stopConn) Close() error {
-	c.stop()
-	return c.Conn.Close()
 }
 
 // heloName is the name the client greets with: the sender's domain.
