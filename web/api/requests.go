@@ -44,7 +44,9 @@ type decisionView struct {
 	ActorKind approvals.ActorKind `json:"actor_kind,omitempty"`
 	At        time.Time           `json:"at"`
 	Reason    string              `json:"reason"`
-	Automatic bool                `json:"automatic"`
+	// ShareReason: the reason is told to the person (denied email).
+	ShareReason bool `json:"share_reason"`
+	Automatic   bool `json:"automatic"`
 }
 
 type provisioningView struct {
@@ -71,7 +73,7 @@ func viewOf(r *approvals.Request) requestView {
 		v.Identity = &identityView{Issuer: r.Identity.Issuer, IssuerAssignedID: r.Identity.IssuerAssignedID}
 	}
 	if d := r.Decision; d != nil {
-		v.Decision = &decisionView{By: d.By, ByID: d.ByID, ActorKind: d.ActorKind, At: d.At.UTC(), Reason: d.Reason, Automatic: d.Automatic}
+		v.Decision = &decisionView{By: d.By, ByID: d.ByID, ActorKind: d.ActorKind, At: d.At.UTC(), Reason: d.Reason, ShareReason: d.ShareReason, Automatic: d.Automatic}
 	}
 	p := r.Provisioning
 	v.Provisioning = provisioningView{
@@ -211,16 +213,31 @@ func (s *server) getRequest(c echo.Context) error {
 // decisionBody is the body of approve, deny and reopen.
 type decisionBody struct {
 	Reason string `json:"reason"`
+	// ShareReason (deny only) tells the person the reason in the denied
+	// email.
+	ShareReason bool `json:"share_reason"`
 }
 
 // maxReason bounds a decision's reason; it is shown in lists and exports.
 const maxReason = 2000
 
 func (s *server) decisionReason(c echo.Context, required bool) (string, error) {
+	reason, _, err := s.decisionInput(c, required)
+	return reason, err
+}
+
+// decisionInput reads a decision's body: the checked reason and whether to
+// share it with the person.
+func (s *server) decisionInput(c echo.Context, required bool) (reason string, share bool, err error) {
 	var b decisionBody
 	if err := decodeBody(c, &b, true); err != nil {
-		return "", err
+		return "", false, err
 	}
+	reason, err = checkDecisionReason(b, required)
+	return reason, b.ShareReason, err
+}
+
+func checkDecisionReason(b decisionBody, required bool) (string, error) {
 	reason := strings.TrimSpace(b.Reason)
 	if required && reason == "" {
 		return "", invalid("a reason is required: send {\"reason\":\"...\"}")
@@ -247,11 +264,11 @@ func (s *server) approve(c echo.Context) error {
 
 // deny is POST /requests/{id}/deny; the reason is required.
 func (s *server) deny(c echo.Context) error {
-	reason, err := s.decisionReason(c, true)
+	reason, share, err := s.decisionInput(c, true)
 	if err != nil {
 		return err
 	}
-	r, err := s.svc.Deny(c.Request().Context(), c.Param("id"), actorOf(c), reason)
+	r, err := s.svc.DenySharing(c.Request().Context(), c.Param("id"), actorOf(c), reason, share)
 	if err != nil {
 		return err
 	}
