@@ -30,8 +30,8 @@ func TestMailScreenshots(t *testing.T) {
 	q := &approvals.Request{
 		ID: "18ea03d18c9224802777cba8", Email: "ada.lovelace@fabrikam.com", DisplayName: "Ada Lovelace",
 		Identity: &approvals.Identity{Issuer: "google.com", IssuerAssignedID: "1"}, Locale: "en-GB",
-		Claims:    map[string]any{"city": "London", "jobTitle": "Analyst", "extension_0123abcd_CompanyName": "Analytical Engines Ltd"},
-		Status:    approvals.StatusPending, CreatedAt: at,
+		Claims: map[string]any{"city": "London", "jobTitle": "Analyst", "extension_0123abcd_CompanyName": "Analytical Engines Ltd"},
+		Status: approvals.StatusPending, CreatedAt: at,
 	}
 	pending, err := r.Render(&approvals.Delivery{ID: "evt-1.email.rev@contoso.com", Channel: approvals.ChannelEmail, Kind: approvals.MailReviewerPending, Recipient: "rev@contoso.com", Request: q}, nil)
 	if err != nil {
