@@ -8,11 +8,17 @@ package mailtest
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
 	netmail "net/mail"
+	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 
@@ -198,3 +204,60 @@ func (se *session) Data(r io.Reader) error {
 
 func (se *session) Reset()        { se.from, se.to = "", nil }
 func (se *session) Logout() error { return nil }
+
+// Parts decodes the message: its subject, and its text/plain and
+// text/html parts (a single-part message gives one of them).
+func (m Message) Parts() (subject, text, html string, err error) {
+	msg, err := netmail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		return "", "", "", fmt.Errorf("mailtest: %w", err)
+	}
+	subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		subject = msg.Header.Get("Subject")
+	}
+	parts := map[string]string{}
+	if err := readParts(textproto.MIMEHeader(msg.Header), msg.Body, parts); err != nil {
+		return subject, "", "", err
+	}
+	return subject, parts["text/plain"], parts["text/html"], nil
+}
+
+// readParts collects the text parts of a MIME body by content type,
+// decoding quoted-printable and base64.
+func readParts(h textproto.MIMEHeader, body io.Reader, out map[string]string) error {
+	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil {
+		mt = "text/plain"
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := mr.NextRawPart()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("mailtest: %w", err)
+			}
+			if err := readParts(p.Header, p, out); err != nil {
+				return err
+			}
+		}
+	}
+	var r io.Reader = body
+	switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
+	case "quoted-printable":
+		r = quotedprintable.NewReader(body)
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, body)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("mailtest: %w", err)
+	}
+	if _, ok := out[mt]; !ok {
+		out[mt] = string(b)
+	}
+	return nil
+}
