@@ -35,9 +35,10 @@ type Demo struct {
 	fresh       bool
 	quiet       bool // no sample requests (tests add their own)
 
-	main  *Main
-	graph *graphtest.Server
-	idp   *oidctest.Server
+	main    *Main
+	graph   *graphtest.Server
+	idp     *oidctest.Server
+	mailbox *demoMailbox
 
 	// Ready, when set, is called once the demo serves and its samples are
 	// in; tests use it.
@@ -119,6 +120,10 @@ func (d *Demo) Run(ctx context.Context) error {
 		return err
 	}
 
+	if d.mailbox, err = startDemoMailbox(); err != nil {
+		return err
+	}
+
 	d.ConnectorUser = "entra-connector"
 	if d.ConnectorPassword, d.APIKey, err = demoSecrets(filepath.Join(d.dir, "secrets.json")); err != nil {
 		return err
@@ -142,6 +147,9 @@ func (d *Demo) Run(ctx context.Context) error {
 		// Any free loopback port, so that the demo runs beside a server.
 		"APPROVALS_METRICS_LISTEN": "127.0.0.1:0",
 	}
+	for k, v := range d.mailbox.env() {
+		env[k] = v
+	}
 	d.main = &Main{
 		Stdout: d.Stdout, Stderr: d.Stderr,
 		Getenv: func(k string) string {
@@ -160,6 +168,7 @@ func (d *Demo) Run(ctx context.Context) error {
 		},
 		graphTransport: d.graph.Transport(),
 		listener:       ln,
+		demoMail:       d.mailbox.mails,
 	}
 	if err := d.main.ParseFlags(nil); err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
@@ -279,6 +288,9 @@ func (d *Demo) Close() error {
 	}
 	if d.graph != nil {
 		d.graph.Close()
+	}
+	if d.mailbox != nil {
+		_ = d.mailbox.srv.Close()
 	}
 	return err
 }

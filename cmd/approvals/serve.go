@@ -43,6 +43,7 @@ type Main struct {
 	oidcClient     *http.Client                  // for an issuer with a private CA
 	listener       net.Listener                  // opened by the caller; Config.Listen otherwise
 	onReady        func(m *Main)                 // called once the listener is open
+	demoMail       func() []web.DemoMail         // the demo's mailbox, for the UI's Mail page
 	timeouts       serverTimeouts                // zero: the constants of httpserver.go
 
 	logger      *slog.Logger
@@ -207,6 +208,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ReviewerRole: c.ReviewerRole,
 		AdminRole:    c.AdminRole,
 		Logger:       m.logger,
+		DemoMail:     m.demoMail,
 	})
 	if err != nil {
 		return err
