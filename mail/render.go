@@ -191,6 +191,13 @@ func templateFiles(dir string) (map[string]templateFile, error) {
 
 // check renders every kind in every language with sample data.
 func (r *Renderer) check(files map[string]templateFile) error {
+	for lang, texts := range r.texts {
+		for _, k := range textKeys {
+			if texts[k] == "" {
+				return fmt.Errorf("mail: built-in text %q missing in %q", k, lang)
+			}
+		}
+	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	sample := &approvals.Request{
 		ID: "sample", Email: "ada@example.com", DisplayName: "Ada Lovelace",

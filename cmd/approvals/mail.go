@@ -95,9 +95,13 @@ func isDir(p string) bool {
 // newMailCourier returns the approvals.Courier of approvals.ChannelEmail
 // the configuration asks for, or nil with transport none. The templates are
 // parsed and checked here, so a broken override stops the start. dir is
-// the provisioner's Graph directory (for transport graph); pending
-// collects the requests of digests (pendingRequests of the store).
-func newMailCourier(c *Config, dir *provisioner.Directory, pending mail.PendingFunc) (approvals.Courier, error) {
+// the provisioner's Graph directory (for transport graph); digests list
+// the pending requests of store.
+func newMailCourier(c *Config, dir *provisioner.Directory, store approvals.Store) (approvals.Courier, error) {
+	var pending mail.PendingFunc
+	if store != nil {
+		pending = pendingRequests(store)
+	}
 	m := c.Mail
 	if m.Transport == mailNone || m.Transport == "" {
 		return nil, nil

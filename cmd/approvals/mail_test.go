@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,5 +137,43 @@ func TestNewMailCourierSMTP(t *testing.T) {
 	}
 	if _, err := newMailCourier(&c, nil, nil); err == nil || !strings.Contains(err.Error(), "applicant.approved.html:2") {
 		t.Errorf("broken override: %v", err)
+	}
+}
+
+// Digests list the requests created in the period that are still pending,
+// from the real store.
+func TestPendingRequestsForDigests(t *testing.T) {
+	st, err := openStore(&Config{DB: filepath.Join(t.TempDir(), "approvals.db")}, storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.(interface{ Close() error }).Close()
+	ctx := context.Background()
+	base := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	for i, tc := range []struct {
+		at     time.Time
+		status approvals.Status
+	}{
+		{base.Add(-time.Minute), approvals.StatusPending},     // before the period
+		{base, approvals.StatusPending},                       // first instant: in
+		{base.Add(30 * time.Minute), approvals.StatusDenied},  // decided: out
+		{base.Add(59 * time.Minute), approvals.StatusPending}, // in
+		{base.Add(time.Hour), approvals.StatusPending},        // until is excluded
+	} {
+		r := &approvals.Request{ID: fmt.Sprintf("r%d", i), Email: fmt.Sprintf("p%d@example.com", i), Status: tc.status, CreatedAt: tc.at, UpdatedAt: tc.at}
+		if _, _, err := st.Create(ctx, r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := pendingRequests(st)(ctx, base, base.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range got {
+		ids = append(ids, r.ID)
+	}
+	if strings.Join(ids, ",") != "r1,r3" {
+		t.Errorf("digest lists %v, want r1,r3", ids)
 	}
 }
