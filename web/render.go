@@ -192,6 +192,8 @@ var eventLabels = map[approvals.EventType]string{
 	approvals.EventDecisionsExportFailed: "Decision export cut off",
 	approvals.EventBackupDownloaded:      "Backup downloaded",
 	approvals.EventBackupFailed:          "Backup cut off",
+	approvals.EventDeliveryFailed:        "Notification failed",
+	approvals.EventDeliveryResent:        "Notification resent",
 }
 
 func eventLabel(t approvals.EventType) string {
