@@ -247,7 +247,10 @@ type Decision struct {
 	ActorKind ActorKind `json:"actor_kind,omitempty"`
 	At        time.Time `json:"at"`
 	Reason    string    `json:"reason,omitempty"`
-	Automatic bool      `json:"automatic"`
+	// ShareReason is the reviewer's choice to tell the person why their
+	// request was denied: only then does the denied email carry Reason.
+	ShareReason bool `json:"share_reason,omitempty"`
+	Automatic   bool `json:"automatic"`
 }
 
 // Provisioning is the state of the account creation for an approved

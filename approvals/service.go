@@ -214,9 +214,20 @@ func (s *Service) Approve(ctx context.Context, id string, by Actor, reason strin
 
 // Deny denies a pending request. The reason is required.
 func (s *Service) Deny(ctx context.Context, id string, by Actor, reason string) (r *Request, err error) {
+	return s.DenySharing(ctx, id, by, reason, false)
+}
+
+// DenySharing denies a pending request like Deny; share records the
+// reviewer's choice to tell the person the reason (Decision.ShareReason),
+// which the denied email then carries.
+func (s *Service) DenySharing(ctx context.Context, id string, by Actor, reason string, share bool) (r *Request, err error) {
 	defer wrap(&err, "Deny(%q)", id)
 	return s.update(ctx, id, func(r *Request) ([]Event, error) {
 		ev, err := r.Deny(by, reason, s.now())
+		if err == nil && share {
+			r.Decision.ShareReason = true
+			ev.Details["share_reason"] = "true"
+		}
 		return []Event{ev}, err
 	})
 }

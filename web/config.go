@@ -65,6 +65,9 @@ type Config struct {
 	// SearchScanLimit bounds how many requests one queue search reads;
 	// zero means DefaultSearchScanLimit.
 	SearchScanLimit int
+	// DemoMail, set by the demo only, lists the emails its in-process
+	// SMTP server received, oldest first: the UI then has a Mail page.
+	DemoMail func() []DemoMail
 }
 
 // withDefaults returns c with the zero optional fields set.

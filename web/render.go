@@ -92,6 +92,7 @@ func (u *UI) render(c echo.Context, status int, name string, p *page) error {
 func (u *UI) funcs() template.FuncMap {
 	return template.FuncMap{
 		"asset":       u.assetURL,
+		"demoMail":    func() bool { return u.cfg.DemoMail != nil },
 		"when":        formatTime,
 		"iso":         func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"ago":         func(t time.Time) string { return ago(t, u.clock.Now()) },

@@ -126,7 +126,12 @@ type requestView struct {
 	BackLabel    string
 	// The deny form's state after a rejected submission.
 	DenyError, DenyReason string
-	CanRetry, CanReopen   bool
+	DenyShare             bool
+	// Proposed is the decision an email's Approve or Deny link asked for
+	// (?decision=): the page shows it ready to confirm; a GET decides
+	// nothing.
+	Proposed            string
+	CanRetry, CanReopen bool
 	// Lookalike warns that the address could imitate another one
 	// (approvals.LookalikeWarning); "" when it could not.
 	Lookalike string
@@ -181,7 +186,8 @@ func (u *UI) showRequest(c echo.Context, status int, denyError, denyReason strin
 	v := &requestView{
 		R: r, Claims: claimRows(r.Claims), TimelineMore: next != 0,
 		Back:      safeNext(cmp.Or(c.QueryParam("back"), c.FormValue("return"))),
-		DenyError: denyError, DenyReason: denyReason,
+		DenyError: denyError, DenyReason: denyReason, DenyShare: c.FormValue("share_reason") != "",
+		Proposed:    proposedDecision(c.QueryParam("decision")),
 		CanRetry:    s.user.Admin && r.Status == approvals.StatusApproved && r.Provisioning.State == approvals.ProvisioningFailed,
 		CanReopen:   s.user.Admin && r.Status == approvals.StatusDenied,
 		Lookalike:   approvals.LookalikeWarning(r.Email),
@@ -212,6 +218,16 @@ func (u *UI) showRequest(c echo.Context, status int, denyError, denyReason strin
 	p.Data = v
 	v.BackLabel = backLabels[p.Nav]
 	return u.render(c, status, "request", p)
+}
+
+// proposedDecision is the decision a request page link proposes: approve,
+// deny, or none for anything else.
+func proposedDecision(q string) string {
+	switch q {
+	case "approve", "deny":
+		return q
+	}
+	return ""
 }
 
 // navOf is the navigation item a page returning to back belongs to: a
@@ -290,7 +306,7 @@ func (u *UI) deny(c echo.Context) error {
 	if err := approvals.CheckReason(reason); err != nil {
 		return u.showRequest(c, http.StatusUnprocessableEntity, sentence(approvals.Message(err))+".", strings.ToValidUTF8(reason, "\uFFFD"))
 	}
-	r, err := u.svc.Deny(c.Request().Context(), id, s.user.Actor(), reason)
+	r, err := u.svc.DenySharing(c.Request().Context(), id, s.user.Actor(), reason, c.FormValue("share_reason") != "")
 	if userError(err) {
 		u.flash(c, "error", "Not denied: "+approvals.Message(err))
 		return c.Redirect(http.StatusSeeOther, requestHref(id, c.FormValue("return")))

@@ -131,6 +131,10 @@ func (u *UI) routes() *echo.Echo {
 	e.GET("/export", u.exportForm, admin)
 	e.GET("/export/download", u.exportDownload, admin)
 	e.GET("/audit", u.audit, admin)
+	if u.cfg.DemoMail != nil {
+		e.GET("/demo/mail", u.demoMail, reviewer)
+		e.GET("/demo/mail/:n/html", u.demoMailHTML, reviewer)
+	}
 	return e
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -63,6 +64,8 @@ type Config struct {
 	// ExternalID is cmd/approvals/externalid.go's.
 	ExternalID ExternalIDConfig
 	Notify     NotifyConfig // notify.go
+	// Mail is the email configuration (mail.go).
+	Mail MailConfig
 }
 
 // setting is one configuration value: its flag, its environment variable,
@@ -97,7 +100,7 @@ func boolean(name string, p func(c *Config) *bool) func(*Config, string) error {
 
 // settings lists every configuration value; the README's table is made
 // from the same names.
-var settings = append([]setting{
+var settings = slices.Concat([]setting{
 	{flag: "listen", env: "APPROVALS_LISTEN", def: ":8080", usage: "listen address", set: str(func(c *Config) *string { return &c.Listen })},
 	{flag: "db", env: "APPROVALS_DB", def: "approvals.db", usage: "bbolt data file", set: str(func(c *Config) *string { return &c.DB })},
 	{flag: "public-url", env: "APPROVALS_PUBLIC_URL", def: "http://localhost:8080", usage: "external base URL (redirect URIs, links)", set: str(func(c *Config) *string { return &c.PublicURL })},
@@ -153,7 +156,7 @@ var settings = append([]setting{
 	{flag: "reviewer-role", env: "APPROVALS_REVIEWER_ROLE", def: "Approvals.Reviewer", usage: "app role that allows reviewing", set: str(func(c *Config) *string { return &c.ReviewerRole })},
 	{flag: "admin-role", env: "APPROVALS_ADMIN_ROLE", def: "Approvals.Admin", usage: "app role that allows administering", set: str(func(c *Config) *string { return &c.AdminRole })},
 	{flag: "log-level", env: "APPROVALS_LOG_LEVEL", def: "info", usage: "debug, info, warn or error", set: str(func(c *Config) *string { return &c.LogLevel })},
-}, externalIDSettings...)
+}, externalIDSettings, notifySettings, mailSettings)
 
 // defaultMetricsListen is where /metrics is served unless
 // APPROVALS_METRICS_LISTEN says otherwise: loopback only, off the
@@ -308,6 +311,7 @@ func (c *Config) Validate() error {
 	}
 	checks = append(checks, c.ExternalID.checks()...)
 	checks = append(checks, c.notifyChecks()...)
+	checks = append(checks, c.mailChecks()...)
 	var msgs []string
 	for _, ch := range checks {
 		if ch.bad {

@@ -39,9 +39,10 @@ type Demo struct {
 	fresh       bool
 	quiet       bool // no sample requests (tests add their own)
 
-	main  *Main
-	graph *graphtest.Server
-	idp   *oidctest.Provider
+	main    *Main
+	graph   *graphtest.Server
+	idp     *oidctest.Provider
+	mailbox *demoMailbox
 
 	// Ready, when set, is called once the demo serves and its samples are
 	// in; tests use it.
@@ -137,6 +138,10 @@ func (d *Demo) Run(ctx context.Context) error {
 		return err
 	}
 
+	if d.mailbox, err = startDemoMailbox(); err != nil {
+		return err
+	}
+
 	d.ConnectorUser = "entra-connector"
 	if d.ConnectorPassword, d.APIKey, err = demoSecrets(filepath.Join(d.dir, "secrets.json")); err != nil {
 		return err
@@ -163,6 +168,9 @@ func (d *Demo) Run(ctx context.Context) error {
 	if err := d.startExternalID(env); err != nil {
 		return err
 	}
+	for k, v := range d.mailbox.env() {
+		env[k] = v
+	}
 	d.main = &Main{
 		Stdout: d.Stdout, Stderr: d.Stderr,
 		Getenv: func(k string) string {
@@ -184,6 +192,7 @@ func (d *Demo) Run(ctx context.Context) error {
 		oidcClient:     selfClient(ln.Addr()),
 		listener:       ln,
 		extraRoutes:    map[string]http.Handler{demoIdPPath + "/": d.idp},
+		demoMail:       d.mailbox.mails,
 	}
 	if err := d.main.ParseFlags(nil); err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
@@ -346,6 +355,9 @@ func (d *Demo) Close() error {
 	d.closeExternalID()
 	if d.graph != nil {
 		d.graph.Close()
+	}
+	if d.mailbox != nil {
+		_ = d.mailbox.srv.Close()
 	}
 	return err
 }

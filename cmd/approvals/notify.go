@@ -12,6 +12,7 @@ import (
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/notify"
+	"github.com/approvals-dev/approvals/provisioner"
 )
 
 // NotifyConfig is the configuration of the notifications: SPEC "Events
@@ -40,8 +41,6 @@ var notifySettings = []setting{
 	{flag: "reviewer-digest", env: "APPROVALS_REVIEWER_DIGEST", def: "0", usage: "0: one email per new pending request; a duration (15m, 1h): one email per period", set: str(func(c *Config) *string { return &c.Notify.ReviewerDigest })},
 	{flag: "notify-applicant", env: "APPROVALS_NOTIFY_APPLICANT", def: "approved", usage: "which emails the applicant gets: comma-separated subset of received, approved, denied", set: list(func(c *Config) *[]string { return &c.Notify.Applicant })},
 }
-
-func init() { settings = append(settings, notifySettings...) }
 
 // digest returns APPROVALS_REVIEWER_DIGEST as a duration.
 func (n *NotifyConfig) digest() (time.Duration, error) {
@@ -92,18 +91,11 @@ func (c *Config) notifyChecks() []check {
 	return checks
 }
 
-// courierHooks add couriers to the notifier's registry: the email
-// courier's wiring (cmd/approvals/mail.go) appends one with
-//
-//	func init() { courierHooks = append(courierHooks, mailCourier) }
-//
-// A hook that adds no courier for its channel leaves the channel out of
-// the fan-out.
-var courierHooks []func(m *Main, c *Config, couriers map[approvals.Channel]approvals.Courier) error
-
 // newNotifier builds the couriers the configuration asks for and the
-// Notifier that sends through them.
-func (m *Main) newNotifier(c *Config, clock approvals.Clock, reg prometheus.Registerer) (*notify.Notifier, error) {
+// Notifier that sends through them. A channel with no courier is left out
+// of the fan-out; email's courier sends through dir when the transport is
+// graph.
+func (m *Main) newNotifier(c *Config, dir *provisioner.Directory, clock approvals.Clock, reg prometheus.Registerer) (*notify.Notifier, error) {
 	n := &c.Notify
 	couriers := map[approvals.Channel]approvals.Courier{}
 	if len(n.WebhookURLs) > 0 {
@@ -119,10 +111,12 @@ func (m *Main) newNotifier(c *Config, clock approvals.Clock, reg prometheus.Regi
 	if n.SlackURL != "" {
 		couriers[approvals.ChannelSlack] = &notify.Slack{URL: n.SlackURL, PublicURL: c.PublicURL}
 	}
-	for _, hook := range courierHooks {
-		if err := hook(m, c, couriers); err != nil {
-			return nil, err
-		}
+	email, err := newMailCourier(c, dir, m.store)
+	if err != nil {
+		return nil, err
+	}
+	if email != nil {
+		couriers[approvals.ChannelEmail] = email
 	}
 	digest, _ := n.digest() // checked by Validate
 	var applicant []string

@@ -46,6 +46,7 @@ type Main struct {
 	listener       net.Listener                  // opened by the caller; Config.Listen otherwise
 	onReady        func(m *Main)                 // called once the listener is open
 	extraRoutes    map[string]http.Handler       // more routes on the main listener (the demo's sign-in provider)
+	demoMail       func() []web.DemoMail         // the demo's mailbox, for the UI's Mail page
 	timeouts       serverTimeouts                // zero: the constants of httpserver.go
 
 	logger      *slog.Logger
@@ -150,7 +151,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	notifier, err := m.newNotifier(c, clock, reg)
+	notifier, err := m.newNotifier(c, dir, clock, reg)
 	if err != nil {
 		return err
 	}
@@ -222,6 +223,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ReviewerRole: c.ReviewerRole,
 		AdminRole:    c.AdminRole,
 		Logger:       m.logger,
+		DemoMail:     m.demoMail,
 	})
 	if err != nil {
 		return err

@@ -52,7 +52,9 @@ type Decision struct {
 	ActorKind approvals.ActorKind `json:"actor_kind,omitempty"`
 	At        time.Time           `json:"at"`
 	Reason    string              `json:"reason"`
-	Automatic bool                `json:"automatic"`
+	// ShareReason: the reason is told to the person (the denied email).
+	ShareReason bool `json:"share_reason"`
+	Automatic   bool `json:"automatic"`
 }
 
 // Provisioning is where a request's provisioning is.
@@ -82,7 +84,7 @@ func Of(r *approvals.Request) Request {
 		v.Identity = &Identity{Issuer: r.Identity.Issuer, IssuerAssignedID: r.Identity.IssuerAssignedID}
 	}
 	if d := r.Decision; d != nil {
-		v.Decision = &Decision{By: d.By, ByID: d.ByID, ActorKind: d.ActorKind, At: d.At.UTC(), Reason: d.Reason, Automatic: d.Automatic}
+		v.Decision = &Decision{By: d.By, ByID: d.ByID, ActorKind: d.ActorKind, At: d.At.UTC(), Reason: d.Reason, ShareReason: d.ShareReason, Automatic: d.Automatic}
 	}
 	p := r.Provisioning
 	v.Provisioning = Provisioning{

@@ -197,6 +197,8 @@ func route(method string, segs []string) string {
 		return method + " /users"
 	case len(segs) == 2 && segs[0] == "users":
 		return method + " /users/{id}"
+	case len(segs) == 3 && segs[0] == "users" && segs[2] == "sendMail":
+		return method + " /users/{id}/sendMail"
 	case len(segs) == 1 && segs[0] == "invitations":
 		return method + " /invitations"
 	case len(segs) == 4 && segs[0] == "groups" && segs[2] == "members" && segs[3] == "$ref":
@@ -362,6 +364,8 @@ func (s *Server) dispatch(req *request, route string) response {
 			return insufficientPrivileges
 		}
 		return s.addMember(req)
+	case "POST /users/{id}/sendMail":
+		return s.sendMail(req)
 	}
 	if len(req.segs) > 0 && slices.Contains([]string{"users", "invitations", "groups"}, req.segs[0]) {
 		return graphError(http.StatusMethodNotAllowed, "Request_BadRequest", "The requested resource does not support http method '"+req.method+"'.")

@@ -199,6 +199,7 @@ type Server struct {
 	restricted  bool
 	permissions map[string]bool
 	tokens      int
+	sent        []SentMail
 }
 
 // New starts a fake Graph and token authority over TLS on loopback ports.
@@ -220,7 +221,7 @@ func New(opts Options) *Server {
 		opts.ClientSecret = DefaultClientSecret
 	}
 	if opts.Permissions == nil {
-		opts.Permissions = []string{PermUserReadWriteAll, PermUserInviteAll, PermGroupMemberReadWriteAll}
+		opts.Permissions = []string{PermUserReadWriteAll, PermUserInviteAll, PermGroupMemberReadWriteAll, PermMailSend}
 	}
 	seed := opts.Seed
 	if seed == 0 {

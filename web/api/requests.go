@@ -121,16 +121,31 @@ func (s *server) getRequest(c echo.Context) error {
 // decisionBody is the body of approve, deny and reopen.
 type decisionBody struct {
 	Reason string `json:"reason"`
+	// ShareReason (deny only) tells the person the reason in the denied
+	// email.
+	ShareReason bool `json:"share_reason"`
 }
 
 // maxReason bounds a decision's reason; it is shown in lists and exports.
 const maxReason = 2000
 
 func (s *server) decisionReason(c echo.Context, required bool) (string, error) {
+	reason, _, err := s.decisionInput(c, required)
+	return reason, err
+}
+
+// decisionInput reads a decision's body: the checked reason and whether to
+// share it with the person.
+func (s *server) decisionInput(c echo.Context, required bool) (reason string, share bool, err error) {
 	var b decisionBody
 	if err := decodeBody(c, &b, true); err != nil {
-		return "", err
+		return "", false, err
 	}
+	reason, err = checkDecisionReason(b, required)
+	return reason, b.ShareReason, err
+}
+
+func checkDecisionReason(b decisionBody, required bool) (string, error) {
 	reason := strings.TrimSpace(b.Reason)
 	if required && reason == "" {
 		return "", invalid("a reason is required: send {\"reason\":\"...\"}")
@@ -157,11 +172,11 @@ func (s *server) approve(c echo.Context) error {
 
 // deny is POST /requests/{id}/deny; the reason is required.
 func (s *server) deny(c echo.Context) error {
-	reason, err := s.decisionReason(c, true)
+	reason, share, err := s.decisionInput(c, true)
 	if err != nil {
 		return err
 	}
-	r, err := s.svc.Deny(c.Request().Context(), c.Param("id"), actorOf(c), reason)
+	r, err := s.svc.DenySharing(c.Request().Context(), c.Param("id"), actorOf(c), reason, share)
 	if err != nil {
 		return err
 	}
