@@ -27,6 +27,10 @@ func (b *demoMailbox) env() map[string]string {
 		"APPROVALS_SMTP_ADDR":      b.srv.Addr(),
 		"APPROVALS_SMTP_TLS":       "none",
 		"APPROVALS_MAIL_FROM":      "Contoso access requests <approvals@" + demoTenantDomain + ">",
+		// Every email the product sends, so that the Mail page shows the
+		// reviewer alert and each applicant email.
+		"APPROVALS_REVIEWER_EMAILS":  "reviewers@" + demoTenantDomain,
+		"APPROVALS_NOTIFY_APPLICANT": "received,approved,denied",
 	}
 }
 

@@ -515,6 +515,34 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	rob.checkPage("request-approved")
 
+	// The approval told John Smith: once his account existed, the notifier
+	// sent him the approved email with the sign-in link (a Facebook person
+	// gets a guest user, not an invitation to redeem), and the
+	// demo's Mail page shows it (the notifier works after the decision, so
+	// the page is reloaded until it is there).
+	var approvedMail string
+	for approvedMail == "" {
+		rob.load("opening the demo's Mail page", chromedp.Navigate(d.PublicURL+"/demo/mail"))
+		approvedMail = eval[string](rob, `(() => { for (const tr of document.querySelectorAll('#demo-mails tbody tr')) { const td = tr.querySelectorAll('td'); if (td[1].textContent.includes('johnsmith@outlook.com') && td[0].textContent.includes('Your account is ready')) return td[0].querySelector('a').getAttribute('href'); } return ''; })()`)
+		if approvedMail != "" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no approved email to johnsmith@outlook.com on the Mail page; it lists %q", rob.texts("#demo-mails tbody tr"))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	rob.load("opening the approved email", chromedp.Navigate(d.PublicURL+approvedMail))
+	if text := rob.text("#demo-mail-text"); !strings.Contains(text, "Sign in: https://") || strings.Contains(text, "redeem") {
+		t.Fatalf("the approved email's text part has no sign-in link:\n%s", text)
+	}
+	if n := rob.count(`#demo-mails tbody tr`); n < 2 {
+		t.Fatalf("the Mail page lists %d emails; the reviewer alerts and the received emails are missing", n)
+	}
+	rob.checkPage("demo-mail-approved")
+	rob.load("going back to John Smith's request", chromedp.Navigate(d.PublicURL+"/requests/"+johnID))
+
 	// Deny María García: the form wants a reason and a confirmation.
 	rob.load("going back to the queue", chromedp.Click(chromedp.CSS(".breadcrumb a")))
 	if rob.count(`tr.row-pending`) == 0 || slices.Contains(rob.texts("tr.row-pending .person-email"), "johnsmith@outlook.com") {
