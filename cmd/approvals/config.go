@@ -20,8 +20,8 @@ import (
 // environment variables. Flags win over the environment, which wins over
 // the defaults.
 type Config struct {
-	Listen      string
-	DB          string
+	Listen string
+	DB     string
 	// DatabaseURL is APPROVALS_DATABASE_URL (or its _FILE): the PostgreSQL
 	// store several replicas share, instead of the bbolt file DB.
 	DatabaseURL string

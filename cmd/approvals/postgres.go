@@ -115,4 +115,3 @@ func (p *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	g(dbJobs, float64(n.Leased), "leased")
 	g(dbJobs, float64(n.Scheduled), "scheduled")
 }
-

@@ -195,7 +195,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		},
 		Backup:   backupOf(m.store),
 		NoBackup: noBackupMessage(m.store), // postgres.go
-		Logger: m.logger,
+		Logger:   m.logger,
 	})
 	if err != nil {
 		return err
