@@ -74,11 +74,7 @@ func get(t *testing.T, url string) (int, string) {
 // when it is back, without a restart of the server. The backup route says
 // to use pg_dump; /metrics has the pool's figures.
 func TestServeOnPostgres(t *testing.T) {
-	cl, err := pgtest.StartCluster()
-	if err != nil {
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	defer cl.Destroy()
+	cl := pgtest.StartClusterFor(t)
 	env := crashEnv("")
 	delete(env, "APPROVALS_DB")
 	env["APPROVALS_DATABASE_URL"] = cl.URL("postgres") + "&statement_timeout=2s&connect_timeout=1"

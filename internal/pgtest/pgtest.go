@@ -30,6 +30,31 @@ import (
 // user must be allowed to create databases.
 const EnvURL = "APPROVALS_TEST_DATABASE_URL"
 
+// EnvRequire, set to 1 (CI sets it), makes a test without PostgreSQL fail
+// instead of skipping.
+const EnvRequire = "APPROVALS_TEST_REQUIRE_POSTGRES"
+
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv(EnvRequire) == "1" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// StartClusterFor starts a cluster of t's own (for a test that stops and
+// starts it), destroyed when t ends; without PostgreSQL it skips t (or
+// fails it, under APPROVALS_TEST_REQUIRE_POSTGRES=1).
+func StartClusterFor(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := StartCluster()
+	if err != nil {
+		skipOrFail(t, "no PostgreSQL cluster for this test: %v", err)
+	}
+	t.Cleanup(c.Destroy)
+	return c
+}
+
 // Server is a PostgreSQL server tests create databases in.
 type Server struct {
 	// URL connects to its maintenance database (postgres).
@@ -73,7 +98,7 @@ func Get(t testing.TB) *Server {
 		shared = &Server{URL: c.URL("postgres"), Cluster: c}
 	})
 	if shared == nil {
-		t.Skipf("no PostgreSQL for this test: %s (set %s, or install PostgreSQL: apt-get install postgresql)", skipMsg, EnvURL)
+		skipOrFail(t, "no PostgreSQL for this test: %s (set %s, or install PostgreSQL: apt-get install postgresql)", skipMsg, EnvURL)
 	}
 	return shared
 }

@@ -371,11 +371,7 @@ func TestUnreachable(t *testing.T) {
 // with code unavailable, and succeed again once it is back, without
 // reopening the store.
 func TestDatabaseRestart(t *testing.T) {
-	c, err := pgtest.StartCluster()
-	if err != nil {
-		t.Skipf("no PostgreSQL cluster: %v", err)
-	}
-	defer c.Destroy()
+	c := pgtest.StartClusterFor(t)
 	s, err := postgres.Open(context.Background(), c.URL("postgres"), postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
