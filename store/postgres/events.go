@@ -113,3 +113,11 @@ func (s *Store) Audit(ctx context.Context, q approvals.AuditQuery) ([]approvals.
 	}
 	return out, 0, nil
 }
+
+func jsonEvent(ev approvals.Event) ([]byte, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	return b, nil
+}

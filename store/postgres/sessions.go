@@ -191,3 +191,11 @@ func (s *Store) CookieKeys(ctx context.Context, now time.Time, rotate time.Durat
 	}
 	return out, nil
 }
+
+func jsonSession(s *approvals.Session) ([]byte, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode session: %w", err)
+	}
+	return b, nil
+}
