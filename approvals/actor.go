@@ -48,4 +48,6 @@ var (
 	ConnectorActor = Actor{Kind: ActorConnector, ID: "entra"}
 	// ProvisionerActor is the provisioning worker.
 	ProvisionerActor = Actor{Kind: ActorSystem, ID: "provisioner"}
+	// NotifierActor is the outbox's worker (package notify).
+	NotifierActor = Actor{Kind: ActorSystem, ID: "notifier"}
 )

@@ -1,9 +1,11 @@
 package approvals
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strconv"
 	"time"
 )
@@ -113,6 +115,27 @@ type Delivery struct {
 	Lease *Lease `json:"lease,omitempty"`
 	// Version is set by the store and incremented on every change.
 	Version uint64 `json:"version"`
+}
+
+// Clone returns a deep copy of d: the copy shares no map, slice or
+// pointer with d.
+func (d *Delivery) Clone() *Delivery {
+	if d == nil {
+		return nil
+	}
+	c := *d
+	if d.Event != nil {
+		e := *d.Event
+		e.Details = maps.Clone(d.Event.Details)
+		c.Event = &e
+	}
+	c.Request = d.Request.Clone()
+	c.Data = bytes.Clone(d.Data)
+	if d.Lease != nil {
+		l := *d.Lease
+		c.Lease = &l
+	}
+	return &c
 }
 
 // Claimable reports whether d may be claimed at now: pending, due and not
@@ -286,4 +309,39 @@ func IsPermanentDelivery(err error) bool {
 // (any other error is temporary). It must honour ctx's deadline.
 type Courier interface {
 	Deliver(ctx context.Context, d *Delivery) error
+}
+
+// MaxDeliveryIDLen is the longest Delivery.ID a store accepts.
+const MaxDeliveryIDLen = 512
+
+// Valid reports whether c is one of Channels.
+func (c Channel) Valid() bool {
+	for _, k := range Channels {
+		if c == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Valid reports whether s is one of the delivery states.
+func (s DeliveryState) Valid() bool {
+	return s == DeliveryPending || s == DeliverySent || s == DeliveryFailed
+}
+
+// CheckDelivery returns an EInvalid error when a store cannot keep d: no
+// ID or one longer than MaxDeliveryIDLen, an unknown channel or state.
+// Stores call it on every delivery they enqueue or update.
+func CheckDelivery(d *Delivery) error {
+	switch {
+	case d.ID == "":
+		return Errorf(EInvalid, "a delivery needs an id")
+	case len(d.ID) > MaxDeliveryIDLen:
+		return Errorf(EInvalid, "delivery id is longer than %d bytes", MaxDeliveryIDLen)
+	case !d.Channel.Valid():
+		return Errorf(EInvalid, "delivery %s has unknown channel %q", d.ID, d.Channel)
+	case !d.State.Valid():
+		return Errorf(EInvalid, "delivery %s has unknown state %q", d.ID, d.State)
+	}
+	return nil
 }

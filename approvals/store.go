@@ -133,6 +133,7 @@ type Store interface {
 	AuditLog
 	DecisionLog
 	SessionStore // the web UI's sessions (session.go)
+	Outbox       // the deliveries to send (outbox.go)
 	// Close releases the store. Calls after Close fail.
 	Close() error
 }

@@ -159,7 +159,7 @@ func load(b *testing.B, s *Store, n int) {
 				if err := addCount(tx, r.Status, 1); err != nil {
 					return err
 				}
-				if err := appendEvents(tx, events, r.ID); err != nil {
+				if _, err := appendEvents(tx, events, r.ID); err != nil {
 					return err
 				}
 			}

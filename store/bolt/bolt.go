@@ -45,7 +45,20 @@ package bolt
 //	  u64(ID)                  -> t8(CreatedAt) secret
 //
 // The three session buckets were added within version 2: Open creates
-// them in a file that lacks them (sessions.go).
+// them in a file that lacks them (sessions.go). So are the outbox's
+// buckets (outbox.go):
+//
+//	deliveries
+//	  id                       -> u64(seq) approvals.Delivery
+//	deliveries_by_seq
+//	  u64(seq)                 -> id
+//	deliveries_by_request
+//	  u8(len rid) rid u64(seq) -> id
+//	deliveries_pending                      pending deliveries only
+//	  t8(NextAttemptAt) id     -> u8(len ch) channel [t8(Lease.Until)]
+//	deliveries_sent
+//	  t8(SentAt) id            -> ""
+//	meta "outbox/" ch "/" state -> u64      count of sent and failed ones
 //
 // Index entries change in the same transaction as the request they index,
 // values included: a provisioning step rewrites the standing and export
@@ -211,7 +224,7 @@ func initSchema(db *bbolt.DB, opts Options) error {
 			if foreign != nil {
 				return fmt.Errorf("not an approvals data file: it holds bucket %q but no schema version", foreign)
 			}
-			for _, name := range append(allBuckets(), sessionBuckets()...) {
+			for _, name := range append(append(allBuckets(), sessionBuckets()...), outboxBuckets()...) {
 				if _, err := tx.CreateBucket(name); err != nil {
 					return fmt.Errorf("create bucket %s: %w", name, err)
 				}
@@ -247,7 +260,7 @@ func initSchema(db *bbolt.DB, opts Options) error {
 	// are added after the copy aside, so that the copy is the file as it
 	// was.
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range sessionBuckets() {
+		for _, name := range append(sessionBuckets(), outboxBuckets()...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

@@ -23,10 +23,11 @@ func checkEvents(events []approvals.Event) error {
 
 // appendEvents appends events to the audit trail, giving each the next Seq
 // and, when it has none, the request id defaultID.
-func appendEvents(tx *bbolt.Tx, events []approvals.Event, defaultID string) error {
+func appendEvents(tx *bbolt.Tx, events []approvals.Event, defaultID string) ([]approvals.Event, error) {
 	if len(events) == 0 {
-		return nil
+		return nil, nil
 	}
+	assigned := make([]approvals.Event, 0, len(events))
 	all := writeBucket(tx, bucketEvents)
 	byRequest := writeBucket(tx, bucketEventsByRequest)
 	byTime := writeBucket(tx, bucketEventsByTime)
@@ -35,7 +36,7 @@ func appendEvents(tx *bbolt.Tx, events []approvals.Event, defaultID string) erro
 	for _, ev := range events {
 		seq, err := all.NextSequence()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ev.Seq = seq
 		if ev.RequestID == "" {
@@ -43,24 +44,25 @@ func appendEvents(tx *bbolt.Tx, events []approvals.Event, defaultID string) erro
 		}
 		value, err := json.Marshal(ev)
 		if err != nil {
-			return fmt.Errorf("encode event: %w", err)
+			return nil, fmt.Errorf("encode event: %w", err)
 		}
+		assigned = append(assigned, ev)
 		if err := all.Put(u64(seq), value); err != nil {
-			return err
+			return nil, err
 		}
 		if ev.RequestID != "" {
 			if err := byRequest.Put(cat(eventsByRequestPrefix(ev.RequestID), u64(seq)), []byte{}); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if at := t8(ev.At); maxAt == nil || bytes.Compare(at, maxAt) > 0 {
 			if err := byTime.Put(at, u64(seq)); err != nil {
-				return err
+				return nil, err
 			}
 			maxAt = at
 		}
 	}
-	return meta.Put(keyEventsMaxAt, maxAt)
+	return assigned, meta.Put(keyEventsMaxAt, maxAt)
 }
 
 // AppendEvents implements approvals.Store.
@@ -76,7 +78,8 @@ func (s *Store) AppendEvents(ctx context.Context, events []approvals.Event) (err
 		return err
 	}
 	return s.write(func(tx *bbolt.Tx) error {
-		return appendEvents(tx, events, "")
+		_, err := appendEvents(tx, events, "")
+		return err
 	})
 }
 

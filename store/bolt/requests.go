@@ -207,7 +207,11 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request, events []appro
 		if err := addCount(tx, c.Status, 1); err != nil {
 			return err
 		}
-		if err := appendEvents(tx, events, c.ID); err != nil {
+		assigned, err := appendEvents(tx, events, c.ID)
+		if err != nil {
+			return err
+		}
+		if err := announce(tx, assigned, c); err != nil {
 			return err
 		}
 		stored, created = c, true
@@ -282,7 +286,11 @@ func (s *Store) Update(ctx context.Context, id string, m approvals.Mutation) (r 
 				return err
 			}
 		}
-		if err := appendEvents(tx, events, id); err != nil {
+		assigned, err := appendEvents(tx, events, id)
+		if err != nil {
+			return err
+		}
+		if err := announce(tx, assigned, next); err != nil {
 			return err
 		}
 		r = next

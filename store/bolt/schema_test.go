@@ -337,7 +337,29 @@ func freshV2(t *testing.T) (fileContents, *Store) {
 	s := open(t, filepath.Join(t.TempDir(), "fresh.db"), Options{Clock: approvals.ClockFunc(func() time.Time { return clockTime })})
 	t.Cleanup(func() { s.Close() })
 	writeV1(t, s)
+	emptyOutbox(t, s)
 	return contents(t, s), s
+}
+
+// emptyOutbox removes the announcements writeV1's changes enqueued: an
+// upgrade announces nothing of the history it rewrites, so the file it
+// gives has an empty outbox.
+func emptyOutbox(t *testing.T, s *Store) {
+	t.Helper()
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range outboxBuckets() {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // sameAnswers compares the check step's and the export's answers of two

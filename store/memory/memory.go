@@ -32,6 +32,8 @@ type Store struct {
 
 	sessions   map[string]*approvals.Session // by IDHash
 	cookieKeys []approvals.CookieKey         // newest first
+
+	outbox outbox // the deliveries (outbox.go)
 }
 
 // New returns an empty store using clock for UpdatedAt.
@@ -91,6 +93,7 @@ func (s *Store) Create(_ context.Context, r *approvals.Request, events []approva
 	s.byID[c.ID] = c
 	s.byPerson[c.Key()] = c.ID
 	s.appendEvents(events, c.ID)
+	s.outbox.announce(s.events[len(s.events)-len(events):], c)
 	return c.Clone(), true, nil
 }
 
@@ -156,6 +159,7 @@ func (s *Store) Update(_ context.Context, id string, m approvals.Mutation) (*app
 	c.UpdatedAt = s.clock.Now().UTC()
 	s.byID[id] = c
 	s.appendEvents(events, id)
+	s.outbox.announce(s.events[len(s.events)-len(events):], c)
 	return c.Clone(), nil
 }
 

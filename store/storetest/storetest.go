@@ -56,6 +56,8 @@ func Run(t *testing.T, open Opener) {
 		{"AppendEvents", testAppendEvents},
 		{"Decisions", testDecisions},
 		{"RandomOperations", testRandomOperations},
+		{"OutboxEnqueue", testOutboxEnqueue}, {"OutboxAnnounce", testOutboxAnnounce}, {"OutboxClaims", testOutboxClaims},
+		{"OutboxClaimsConcurrent", testOutboxClaimsConcurrent}, {"OutboxList", testOutboxList}, {"OutboxPurge", testOutboxPurge},
 		{"Sessions", testSessions}, {"SessionsPurge", testSessionsPurge}, {"SessionsBounded", testSessionsBounded}, {"CookieKeys", testCookieKeys},
 	}
 	for _, tt := range tests {

@@ -4,113 +4,23 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/apiview"
 )
 
-// requestView is a request as the API shows it (SPEC "A request, as the
-// API shows it"), plus a few read-only extras. Internal bookkeeping of the
-// provisioning job (step, groups done, retry deadline) stays hidden.
-type requestView struct {
-	ID           string           `json:"id"`
-	Source       approvals.Source `json:"source,omitempty"`
-	Email        string           `json:"email"`
-	DisplayName  string           `json:"display_name"`
-	Identity     *identityView    `json:"identity"`
-	Claims       map[string]any   `json:"claims"`
-	Locale       string           `json:"locale"`
-	Status       approvals.Status `json:"status"`
-	CreatedAt    time.Time        `json:"created_at"`
-	UpdatedAt    time.Time        `json:"updated_at"`
-	Decision     *decisionView    `json:"decision"`
-	Provisioning provisioningView `json:"provisioning"`
-	Version      uint64           `json:"version"`
-	// History is set by GET /requests/{id} only.
-	History          []eventView `json:"history,omitempty"`
-	HistoryTruncated bool        `json:"history_truncated,omitempty"`
-}
+// The views of requests and events are shared with the webhooks, which
+// send a request exactly as the API shows it (internal/apiview).
+type (
+	requestView = apiview.Request
+	eventView   = apiview.Event
+)
 
-type identityView struct {
-	Issuer           string `json:"issuer"`
-	IssuerAssignedID string `json:"issuer_assigned_id"`
-}
+func viewOf(r *approvals.Request) requestView { return apiview.Of(r) }
 
-type decisionView struct {
-	By        string              `json:"by"`
-	ByID      string              `json:"by_id,omitempty"`
-	ActorKind approvals.ActorKind `json:"actor_kind,omitempty"`
-	At        time.Time           `json:"at"`
-	Reason    string              `json:"reason"`
-	Automatic bool                `json:"automatic"`
-}
-
-type provisioningView struct {
-	State          approvals.ProvisioningState  `json:"state"`
-	Method         approvals.ProvisioningMethod `json:"method,omitempty"`
-	UserID         string                       `json:"user_id,omitempty"`
-	Attempts       int                          `json:"attempts"`
-	LastError      string                       `json:"last_error,omitempty"`
-	GraphRequestID string                       `json:"graph_request_id,omitempty"`
-	RedeemURL      string                       `json:"redeem_url,omitempty"`
-	NextAttemptAt  *time.Time                   `json:"next_attempt_at,omitempty"`
-}
-
-func viewOf(r *approvals.Request) requestView {
-	v := requestView{
-		ID: r.ID, Source: r.Source, Email: r.Email, DisplayName: r.DisplayName,
-		Claims: r.Claims, Locale: r.Locale, Status: r.Status,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), Version: r.Version,
-	}
-	if v.Claims == nil {
-		v.Claims = map[string]any{}
-	}
-	if r.Identity != nil {
-		v.Identity = &identityView{Issuer: r.Identity.Issuer, IssuerAssignedID: r.Identity.IssuerAssignedID}
-	}
-	if d := r.Decision; d != nil {
-		v.Decision = &decisionView{By: d.By, ByID: d.ByID, ActorKind: d.ActorKind, At: d.At.UTC(), Reason: d.Reason, Automatic: d.Automatic}
-	}
-	p := r.Provisioning
-	v.Provisioning = provisioningView{
-		State: p.State, Method: p.Method, UserID: p.UserID, Attempts: p.Attempts,
-		LastError: p.LastError, GraphRequestID: p.RequestID, RedeemURL: p.RedeemURL,
-	}
-	if v.Provisioning.State == "" {
-		v.Provisioning.State = approvals.ProvisioningNotStarted
-	}
-	if p.State == approvals.ProvisioningInProgress && !p.NextAttemptAt.IsZero() {
-		t := p.NextAttemptAt.UTC()
-		v.Provisioning.NextAttemptAt = &t
-	}
-	return v
-}
-
-// eventView is one audit event.
-type eventView struct {
-	Seq       uint64            `json:"seq"`
-	At        time.Time         `json:"at"`
-	Type      string            `json:"type"`
-	RequestID string            `json:"request_id,omitempty"`
-	Actor     actorView         `json:"actor"`
-	Details   map[string]string `json:"details,omitempty"`
-}
-
-type actorView struct {
-	Kind approvals.ActorKind `json:"kind"`
-	ID   string              `json:"id"`
-	Name string              `json:"name,omitempty"`
-}
-
-func eventViewOf(ev approvals.Event) eventView {
-	return eventView{
-		Seq: ev.Seq, At: ev.At.UTC(), Type: string(ev.Type), RequestID: ev.RequestID,
-		Actor:   actorView{Kind: ev.Actor.Kind, ID: ev.Actor.ID, Name: ev.Actor.Name},
-		Details: ev.Details,
-	}
-}
+func eventViewOf(ev approvals.Event) eventView { return apiview.EventOf(ev) }
 
 type requestList struct {
 	Requests   []requestView `json:"requests"`
