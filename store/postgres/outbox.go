@@ -42,17 +42,7 @@ func deliveryRowOf(d *approvals.Delivery) (deliveryRow, error) {
 	return w, nil
 }
 
-func checkDelivery(d *approvals.Delivery) error {
-	switch d.State {
-	case approvals.DeliveryPending, approvals.DeliverySent, approvals.DeliveryFailed:
-	default:
-		return approvals.Errorf(approvals.EInvalid, "delivery %s has unknown state %q", d.ID, d.State)
-	}
-	if d.ID == "" {
-		return approvals.Errorf(approvals.EInvalid, "a delivery needs an id")
-	}
-	return nil
-}
+func checkDelivery(d *approvals.Delivery) error { return approvals.CheckDelivery(d) }
 
 // enqueue stores the deliveries whose IDs are new, in tx.
 func enqueue(ctx context.Context, tx pgx.Tx, ds []approvals.Delivery) error {
@@ -232,6 +222,21 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*approvals.Delivery
 func (s *Store) ListDeliveries(ctx context.Context, q approvals.DeliveryQuery) ([]*approvals.Delivery, string, error) {
 	if err := s.live(); err != nil {
 		return nil, "", err
+	}
+	if q.State != "" && !q.State.Valid() {
+		return nil, "", approvals.Errorf(approvals.EInvalid, "unknown delivery state %q", q.State)
+	}
+	if q.Channel != "" && !q.Channel.Valid() {
+		return nil, "", approvals.Errorf(approvals.EInvalid, "unknown channel %q", q.Channel)
+	}
+	if q.After != "" {
+		var known bool
+		if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = $1)", q.After).Scan(&known); err != nil {
+			return nil, "", fmt.Errorf("list deliveries: %w", mapErr(err))
+		}
+		if !known {
+			return nil, "", approvals.Errorf(approvals.EInvalid, "cursor %q names no delivery", q.After)
+		}
 	}
 	limit := clamp(q.Limit)
 	where := []string{"true"}
