@@ -144,6 +144,23 @@ func (m *Migrate) Run(ctx context.Context) (err error) {
 		}
 		aq.AfterSeq = next
 	}
+	// The outbox, in its listing order.
+	nDel := 0
+	dq := approvals.DeliveryQuery{Limit: approvals.MaxPageSize}
+	for {
+		ds, next, err := m.src.ListDeliveries(ctx, dq)
+		if err != nil {
+			return err
+		}
+		if err := m.dst.ImportDeliveries(ctx, ds); err != nil {
+			return err
+		}
+		nDel += len(ds)
+		if next == "" {
+			break
+		}
+		dq.After = next
+	}
 	sessions, keys, err := m.src.SessionsAndKeys(ctx)
 	if err != nil {
 		return err
@@ -176,8 +193,15 @@ func (m *Migrate) Run(ctx context.Context) (err error) {
 	if reqs != nReq || events != nEv || seq != lastSeq {
 		return fmt.Errorf("verification failed: copied %d requests and %d events up to seq %d; the database holds %d and %d up to %d", nReq, nEv, lastSeq, reqs, events, seq)
 	}
-	fmt.Fprintf(m.Stdout, "copied %d requests (%d pending, %d approved, %d denied), %d audit events (last seq %d), %d sessions, %d cookie keys in %s; counts verified\n",
-		nReq, got[approvals.StatusPending], got[approvals.StatusApproved], got[approvals.StatusDenied], nEv, lastSeq, len(sessions), len(keys), time.Since(start).Round(time.Millisecond))
+	var copiedDel int
+	if err := m.dst.Pool().QueryRow(ctx, "SELECT count(*) FROM deliveries").Scan(&copiedDel); err != nil {
+		return fmt.Errorf("count deliveries: %w", err)
+	}
+	if copiedDel != nDel {
+		return fmt.Errorf("verification failed: %d deliveries in the file, %d in the database", nDel, copiedDel)
+	}
+	fmt.Fprintf(m.Stdout, "copied %d requests (%d pending, %d approved, %d denied), %d audit events (last seq %d), %d outbox deliveries, %d sessions, %d cookie keys in %s; counts verified\n",
+		nReq, got[approvals.StatusPending], got[approvals.StatusApproved], got[approvals.StatusDenied], nEv, lastSeq, nDel, len(sessions), len(keys), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

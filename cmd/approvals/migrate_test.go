@@ -104,6 +104,15 @@ func TestMigrate(t *testing.T) {
 	if jobs, _ := dst.DueJobs(ctx, at.Add(time.Minute), 1000); len(jobs) != (n+1)/3 {
 		t.Errorf("%d jobs due in the database; want %d", len(jobs), (n+1)/3)
 	}
+	// The announcements bbolt enqueued with each change are copied as they are.
+	wantDel, _, err := src.ListDeliveries(ctx, approvals.DeliveryQuery{Limit: approvals.MaxPageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotDel, _, err := dst.ListDeliveries(ctx, approvals.DeliveryQuery{Limit: approvals.MaxPageSize})
+	if err != nil || len(wantDel) == 0 || !sameJSONValue(wantDel, gotDel) {
+		t.Errorf("the outbox after migrate differs: %d deliveries, want %d (%v)", len(gotDel), len(wantDel), err)
+	}
 	if got, err := dst.Session(ctx, "abc", at); err != nil || got.User.Name != "Ada" {
 		t.Errorf("session after migrate: %+v, %v", got, err)
 	}

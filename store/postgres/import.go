@@ -130,3 +130,30 @@ func (s *Store) Totals(ctx context.Context) (requests, events int, lastSeq uint6
 	}
 	return requests, events, uint64(last), nil
 }
+
+// ImportDeliveries stores outbox deliveries as they are (state, attempts,
+// lease and version kept), in the order given, which becomes their
+// listing order.
+func (s *Store) ImportDeliveries(ctx context.Context, ds []*approvals.Delivery) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		for _, d := range ds {
+			if err := checkDelivery(d); err != nil {
+				return err
+			}
+			w, err := deliveryRowOf(d)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, channel, state, request_id, next_ns, lease_until_ns, sent_ns, doc)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				d.ID, string(d.Channel), string(d.State), d.RequestID, w.next, w.leaseUntil, w.sent, w.doc); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("import deliveries: %w", err)
+	}
+	return nil
+}
