@@ -185,6 +185,8 @@ var eventLabels = map[approvals.EventType]string{
 	approvals.EventProvisioningRequeued:  "Provisioning retried",
 	approvals.EventInvitationCreated:     "Invitation created",
 	approvals.EventBlockedAtCheck:        "Sign-up blocked at status check",
+	approvals.EventDeliveryFailed:        "Notification failed",
+	approvals.EventDeliveryResent:        "Notification resent",
 	approvals.EventInvitationFailed:      "Invitation failed",
 	approvals.EventInvitationLinked:      "Existing directory user linked",
 	approvals.EventDecisionsExported:     "Decisions exported",

@@ -126,6 +126,8 @@ type requestView struct {
 	// The deny form's state after a rejected submission.
 	DenyError, DenyReason string
 	CanRetry, CanReopen   bool
+	// Deliveries are the request's notifications (ui_deliveries.go).
+	Deliveries []*approvals.Delivery
 }
 
 func (u *UI) request(c echo.Context) error {
@@ -158,6 +160,9 @@ func (u *UI) showRequest(c echo.Context, status int, denyError, denyReason strin
 	}
 	for _, ev := range events {
 		v.Timeline = append(v.Timeline, timelineItem{Event: ev, Details: eventDetails(ev.Details)})
+	}
+	if v.Deliveries, err = u.requestDeliveries(ctx, r.ID); err != nil {
+		return err
 	}
 	title := r.DisplayName
 	if title == "" {

@@ -124,6 +124,7 @@ func (u *UI) routes() *echo.Echo {
 	e.POST("/requests/:id/deny", u.deny, reviewer)
 	e.POST("/requests/:id/retry", u.retry, admin)
 	e.POST("/requests/:id/reopen", u.reopen, admin)
+	e.POST("/requests/:id/deliveries/:delivery/resend", u.resendDelivery, admin)
 	e.GET("/dashboard", u.dashboard, reviewer)
 	e.GET("/invite", u.inviteForm, admin)
 	e.POST("/invite", u.invite, admin)

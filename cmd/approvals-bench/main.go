@@ -109,8 +109,10 @@ type Bench struct {
 	tag     string // keeps the people of this run apart from earlier runs'
 	workDir string
 	system  *system
-	closers []func() error
-	result  Result
+	// webhooks adds the request mode's webhooks-on target.
+	webhooks bool
+	closers  []func() error
+	result   Result
 }
 
 // Result is what -out writes.
@@ -170,6 +172,7 @@ func (b *Bench) ParseFlags(args []string) error {
 	fs.StringVar(&b.out, "out", "", "also write the results to this JSON file")
 	fs.StringVar(&b.dir, "dir", os.TempDir(), "folder for temporary data files (put it on the disk to measure)")
 	fs.BoolVar(&b.keep, "keep", false, "keep the temporary folder")
+	fs.BoolVar(&b.webhooks, "webhooks", false, "request: also measure a second server with a webhook per sign-up (the notifier on), against webhooks off")
 	fs.IntVar(&b.people, "people", 10000, "check: people seeded before the run")
 	fs.StringVar(&b.mix, "mix", "50,20,20,10", "check: weights of unknown, approved, pending and denied people among the checks")
 	fs.StringVar(&b.approveDomain, "approve-domain", autoApproveDomain, "email domain the server approves by policy (with -url: as configured there)")

@@ -256,9 +256,24 @@ func (b *Bench) runRequest(ctx context.Context) error {
 		raw.target,
 		httpTarget("request", url+connector.RequestApprovalPath, auth, b.conc, newPeople("ShowBlockPage")),
 	}
+	var hooks *webhookReceiver
+	if b.webhooks {
+		// The same load on a second server whose notifier sends a
+		// webhook per sign-up (bench_notify.go).
+		var wurl string
+		if wurl, hooks, err = b.webhookSystem(approvals.Policy{AutoApproveDomains: []string{b.approveDomain}, AutoDenyDomains: []string{b.denyDomain}}); err != nil {
+			return err
+		}
+		targets = append(targets, httpTarget("request-webhooks", wurl+connector.RequestApprovalPath, basicAuth(benchUser, benchPassword), b.conc, newPeople("ShowBlockPage")))
+	}
 	res, err := b.load(ctx, targets)
 	if err != nil {
 		return err
+	}
+	if hooks != nil {
+		rw := res.ratio("request-webhooks", "request", false)
+		printRatio(b.Stdout, rw)
+		b.goal(fmt.Sprintf("request-approval at %d connections with webhooks on: at least 0.9x webhooks off", b.conc), rw.Median >= 0.9, fmt.Sprintf("%.2fx (median of rounds); %d webhooks received", rw.Median, hooks.calls.Load()))
 	}
 	rb := res.ratio("request", "baseline", b.url == "")
 	rr := res.ratio("request", "rawfsync", false)

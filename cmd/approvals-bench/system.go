@@ -79,6 +79,8 @@ type system struct {
 	logFile *os.File
 	logw    *httplog.Writer
 	done    chan struct{}
+	// stopNotifier stops the notifier when WebhookURL started one.
+	stopNotifier func()
 }
 
 type systemOptions struct {
@@ -94,6 +96,9 @@ type systemOptions struct {
 	Log string
 	// Listen is the address to serve on; 127.0.0.1:0 when empty.
 	Listen string
+	// WebhookURL, when set, runs the notifier with a webhook to it, as
+	// APPROVALS_WEBHOOK_URLS does (bench_notify.go).
+	WebhookURL string
 }
 
 func startSystem(opts systemOptions) (s *system, err error) {
@@ -141,7 +146,14 @@ func startSystem(opts systemOptions) (s *system, err error) {
 		issuer = s.idp.Issuer()
 	}
 
-	svc := &approvals.Service{Store: s.Store, Clock: approvals.SystemClock, Policy: opts.Policy}
+	var store approvals.Store = s.Store
+	if opts.WebhookURL != "" {
+		if store, err = s.startNotifier(opts.WebhookURL, logger); err != nil {
+			ln.Close()
+			return s, err
+		}
+	}
+	svc := &approvals.Service{Store: store, Clock: approvals.SystemClock, Policy: opts.Policy}
 	conn, err := connector.New(connector.Config{
 		Service: svc,
 		Auth:    connector.Auth{Username: benchUser, Password: benchPassword},
@@ -204,6 +216,9 @@ func (s *system) Close() error {
 		}
 		cancel()
 		<-s.done
+	}
+	if s.stopNotifier != nil {
+		s.stopNotifier()
 	}
 	if s.idp != nil {
 		s.idp.Close()

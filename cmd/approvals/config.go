@@ -66,6 +66,7 @@ type Config struct {
 	// explicit holds the environment names of the settings given by the
 	// environment or a flag rather than by their default.
 	explicit map[string]bool
+	Notify   NotifyConfig // notify.go
 }
 
 // setting is one configuration value: its flag, its environment variable,
@@ -318,6 +319,7 @@ func (c *Config) Validate() error {
 		{!validLevel(c.LogLevel), fmt.Sprintf("APPROVALS_LOG_LEVEL %q must be debug, info, warn or error", c.LogLevel)},
 	}
 	checks = append(checks, c.databaseChecks()...)
+	checks = append(checks, c.notifyChecks()...)
 	var msgs []string
 	for _, ch := range checks {
 		if ch.bad {

@@ -146,8 +146,9 @@ func (d *Demo) Run(ctx context.Context) error {
 		Stdout: d.Stdout, Stderr: d.Stderr,
 		Getenv: func(k string) string {
 			// The demo logs warnings only, so that its printout stays
-			// readable, unless APPROVALS_LOG_LEVEL asks for more.
-			if k == "APPROVALS_LOG_LEVEL" && d.Getenv != nil {
+			// readable, unless APPROVALS_LOG_LEVEL asks for more; webhooks
+			// (APPROVALS_WEBHOOK_*) are off unless the environment sets them.
+			if (k == "APPROVALS_LOG_LEVEL" || strings.HasPrefix(k, "APPROVALS_WEBHOOK_")) && d.Getenv != nil {
 				if v := d.Getenv(k); v != "" {
 					return v
 				}

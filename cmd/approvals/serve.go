@@ -22,6 +22,7 @@ import (
 	"github.com/approvals-dev/approvals/connector"
 	"github.com/approvals-dev/approvals/internal/clientip"
 	"github.com/approvals-dev/approvals/internal/httplog"
+	"github.com/approvals-dev/approvals/notify"
 	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/web"
 	"github.com/approvals-dev/approvals/web/api"
@@ -148,8 +149,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	notifier, err := m.newNotifier(c, clock, reg)
+	if err != nil {
+		return err
+	}
+	// Changes through the service, the provisioner and the APIs wake the notifier.
+	notifying := notify.WakeOnAnnounce(m.store, notifier)
 	m.prov, err = provisioner.New(provisioner.Config{
-		Store:                 m.store,
+		Store:                 notifying,
 		Clock:                 clock,
 		Directory:             dir,
 		TenantDomain:          c.TenantDomain,
@@ -165,7 +172,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	svc := &approvals.Service{
-		Store:       m.store,
+		Store:       notifying,
 		Clock:       clock,
 		Policy:      approvals.Policy{AutoApproveDomains: c.AutoApproveDomains, AutoDenyDomains: c.AutoDenyDomains},
 		Provisioner: m.prov,
@@ -187,7 +194,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	adminAPI, err := api.New(api.Config{
 		Service: svc,
-		Store:   m.store,
+		Store:   notifying,
 		Clock:   clock,
 		APIKeys: c.APIKeys,
 		Token: api.TokenConfig{
@@ -202,7 +209,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	ui, err := web.New(web.Config{
 		Service:      svc,
-		Store:        m.store,
+		Store:        notifying,
 		Clock:        clock,
 		PublicURL:    c.PublicURL,
 		OIDC:         web.OIDCConfig{Issuer: c.Issuer(), ClientID: c.OIDCClientID, ClientSecret: c.OIDCClientSecret, HTTPClient: m.oidcClient},
@@ -265,6 +272,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.logger.Error("provisioner stopped", "error", err)
 		}
 	}()
+	m.startNotifier(ctx, notifier)
 
 	serveErr := make(chan error, 1)
 	go func() {

@@ -125,6 +125,9 @@ func checkIndexes(tx *bbolt.Tx) error {
 	if err := checkSessions(tx, bad); err != nil {
 		return err
 	}
+	if err := checkOutbox(tx, bad); err != nil {
+		return err
+	}
 	return errors.Join(errs...)
 }
 

@@ -601,3 +601,86 @@ func deleteDelivery(tx *bbolt.Tx, seq []byte, d *approvals.Delivery) error {
 	}
 	return addDeliveryCount(tx, d, -1)
 }
+
+// checkOutbox verifies the outbox buckets for Check: every delivery
+// decodes under its own id, and each index and counter holds exactly what
+// the deliveries call for. A read-only file from before them has none.
+func checkOutbox(tx *bbolt.Tx, bad func(format string, args ...any)) error {
+	if tx.Bucket(bucketDeliveries) == nil {
+		return nil
+	}
+	for _, name := range outboxBuckets() {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("bucket %s is missing", name)
+		}
+	}
+	want := map[string]map[string]string{}
+	for _, name := range outboxBuckets()[1:] {
+		want[string(name)] = map[string]string{}
+	}
+	counts := map[string]uint64{}
+	err := tx.Bucket(bucketDeliveries).ForEach(func(k, v []byte) error {
+		d, seq, err := getDelivery(tx, k)
+		if err != nil {
+			bad("delivery %q: %v", k, err)
+			return nil
+		}
+		if d.ID != string(k) {
+			bad("delivery %q holds id %q", k, d.ID)
+			return nil
+		}
+		if err := approvals.CheckDelivery(d); err != nil {
+			bad("delivery %q: %v", k, err)
+			return nil
+		}
+		want[string(bucketDeliveriesBySeq)][string(seq)] = d.ID
+		if d.RequestID != "" {
+			want[string(bucketDeliveriesByRequest)][string(deliveriesByRequestKey(d.RequestID, seq))] = d.ID
+		}
+		switch d.State {
+		case approvals.DeliveryPending:
+			want[string(bucketDeliveriesPending)][string(pendingKey(d))] = string(pendingValue(d))
+		case approvals.DeliverySent:
+			want[string(bucketDeliveriesSent)][string(cat(t8(d.SentAt), k))] = ""
+			counts[string(deliveryCountKey(d.Channel, d.State))]++
+		default:
+			counts[string(deliveryCountKey(d.Channel, d.State))]++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for name, entries := range want {
+		b := tx.Bucket([]byte(name))
+		seen := 0
+		if err := b.ForEach(func(k, v []byte) error {
+			seen++
+			if w, ok := entries[string(k)]; !ok {
+				bad("%s holds stray key %x", name, k)
+			} else if w != string(v) {
+				bad("%s key %x holds %x; want %x", name, k, v, w)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if seen < len(entries) {
+			bad("%s lacks %d of its %d entries", name, len(entries)-seen, len(entries))
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	for _, c := range approvals.Channels {
+		for _, st := range []approvals.DeliveryState{approvals.DeliverySent, approvals.DeliveryFailed} {
+			k := deliveryCountKey(c, st)
+			var n uint64
+			if v := meta.Get(k); len(v) == 8 {
+				n = getU64(v)
+			}
+			if n != counts[string(k)] {
+				bad("meta %s is %d; the deliveries hold %d", k, n, counts[string(k)])
+			}
+		}
+	}
+	return nil
+}

@@ -136,7 +136,7 @@ func (s *Store) UpdateDelivery(_ context.Context, id string, m approvals.Deliver
 	if err != nil {
 		return nil, err
 	}
-	if c.ID != cur.ID || c.Channel != cur.Channel || !c.CreatedAt.Equal(cur.CreatedAt) {
+	if c.ID != cur.ID || c.Channel != cur.Channel || c.RequestID != cur.RequestID || !c.CreatedAt.Equal(cur.CreatedAt) {
 		return nil, approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of delivery %s", id)
 	}
 	if err := approvals.CheckDelivery(c); err != nil {

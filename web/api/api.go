@@ -210,6 +210,8 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 	g.POST("/requests/:id/deny", s.deny)
 	g.POST("/requests/:id/reopen", s.reopen)
 	g.POST("/requests/:id/retry-provisioning", s.retryProvisioning)
+	g.GET("/requests/:id/deliveries", s.listDeliveries)
+	g.POST("/deliveries/:id/resend", s.resendDelivery)
 	g.GET("/audit", s.audit)
 	g.GET("/decisions/export", s.export)
 	g.GET("/backup", s.downloadBackup)
