@@ -88,6 +88,7 @@ type Bench struct {
 	approveDomain  string
 	denyDomain     string
 	db             string
+	databaseURL    string // wrk: serve on PostgreSQL
 	n              int
 	pending        float64
 	denied         float64
@@ -178,6 +179,7 @@ func (b *Bench) ParseFlags(args []string) error {
 	fs.StringVar(&b.approveDomain, "approve-domain", autoApproveDomain, "email domain the server approves by policy (with -url: as configured there)")
 	fs.StringVar(&b.denyDomain, "deny-domain", autoDenyDomain, "email domain the server denies by policy (with -url: as configured there)")
 	fs.StringVar(&b.db, "db", "", "seed: data file to write; queue, export: data file to read")
+	fs.StringVar(&b.databaseURL, "database-url", "", "wrk: run approvals serve on this (empty) PostgreSQL database instead of a bbolt file")
 	fs.IntVar(&b.n, "n", 1_000_000, "seed: number of requests")
 	fs.Float64Var(&b.pending, "pending", 0.2, "seed: fraction of requests left pending")
 	fs.Float64Var(&b.denied, "denied", 0.2, "seed: fraction of requests denied (the rest is approved)")

@@ -172,9 +172,13 @@ func (b *Bench) serverEnv(addr string) []string {
 			env = append(env, kv)
 		}
 	}
+	store := "APPROVALS_DB=" + filepath.Join(b.workDir, "approvals.db")
+	if b.databaseURL != "" {
+		store = "APPROVALS_DATABASE_URL=" + b.databaseURL // an empty database: the seeding fills it
+	}
 	return append(env,
 		"APPROVALS_LISTEN="+addr,
-		"APPROVALS_DB="+filepath.Join(b.workDir, "approvals.db"),
+		store,
 		"APPROVALS_PUBLIC_URL=http://"+addr,
 		"APPROVALS_CONNECTOR_USERNAME="+benchUser,
 		"APPROVALS_CONNECTOR_PASSWORD="+benchPassword,

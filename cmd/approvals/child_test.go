@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/approvals-dev/approvals/internal/pgtest"
 )
 
 // childEnv, set to "serve" in the environment of the test binary, makes it
@@ -36,7 +38,7 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m)) // stops the PostgreSQL cluster the tests started, if any
 }
 
 // childServer is `approvals serve` running in a child process.

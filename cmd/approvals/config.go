@@ -21,8 +21,11 @@ import (
 // environment variables. Flags win over the environment, which wins over
 // the defaults.
 type Config struct {
-	Listen      string
-	DB          string
+	Listen string
+	DB     string
+	// DatabaseURL is APPROVALS_DATABASE_URL (or its _FILE): the PostgreSQL
+	// store several replicas share, instead of the bbolt file DB.
+	DatabaseURL string
 	PublicURL   string
 	TLSCertFile string
 	TLSKeyFile  string
@@ -66,6 +69,9 @@ type Config struct {
 	Notify     NotifyConfig // notify.go
 	// Mail is the email configuration (mail.go).
 	Mail MailConfig
+	// explicit holds the environment names of the settings given by the
+	// environment or a flag rather than by their default.
+	explicit map[string]bool
 }
 
 // setting is one configuration value: its flag, its environment variable,
@@ -103,6 +109,7 @@ func boolean(name string, p func(c *Config) *bool) func(*Config, string) error {
 var settings = slices.Concat([]setting{
 	{flag: "listen", env: "APPROVALS_LISTEN", def: ":8080", usage: "listen address", set: str(func(c *Config) *string { return &c.Listen })},
 	{flag: "db", env: "APPROVALS_DB", def: "approvals.db", usage: "bbolt data file", set: str(func(c *Config) *string { return &c.DB })},
+	{flag: "database-url", env: "APPROVALS_DATABASE_URL", usage: "PostgreSQL URL for several replicas, instead of APPROVALS_DB (postgres://user:password@host/db?pool_max_conns=20&statement_timeout=5s)", secret: true, set: func(c *Config, v string) error { c.DatabaseURL = strings.TrimSpace(v); return nil }},
 	{flag: "public-url", env: "APPROVALS_PUBLIC_URL", def: "http://localhost:8080", usage: "external base URL (redirect URIs, links)", set: str(func(c *Config) *string { return &c.PublicURL })},
 	{flag: "tls-cert-file", env: "APPROVALS_TLS_CERT_FILE", usage: "serve HTTPS with this certificate (PEM)", set: str(func(c *Config) *string { return &c.TLSCertFile })},
 	{flag: "tls-key-file", env: "APPROVALS_TLS_KEY_FILE", usage: "private key of the TLS certificate (PEM)", set: str(func(c *Config) *string { return &c.TLSKeyFile })},
@@ -170,6 +177,7 @@ const defaultMetricsListen = "127.0.0.1:9464"
 // that cannot be read included.
 func registerFlags(fs *flag.FlagSet, getenv func(string) string) func(c *Config) error {
 	values := make([]*string, len(settings))
+	explicit := make([]bool, len(settings))
 	var envErrs []error
 	for i, s := range settings {
 		def := s.def
@@ -178,6 +186,7 @@ func registerFlags(fs *flag.FlagSet, getenv func(string) string) func(c *Config)
 			envErrs = append(envErrs, err)
 		} else if ok {
 			def = v
+			explicit[i] = true
 		}
 		shown := def
 		if s.secret && def != "" {
@@ -191,12 +200,17 @@ func registerFlags(fs *flag.FlagSet, getenv func(string) string) func(c *Config)
 		*values[i] = def
 		fs.Func(s.flag, fmt.Sprintf("%s (env %s, default %q)", s.usage, env, displayDefault(s, shown)), func(v string) error {
 			*values[i] = v
+			explicit[i] = true
 			return nil
 		})
 	}
 	return func(c *Config) error {
 		errs := envErrs
+		c.explicit = map[string]bool{}
 		for i, s := range settings {
+			if explicit[i] {
+				c.explicit[s.env] = true
+			}
 			if err := s.set(c, *values[i]); err != nil {
 				errs = append(errs, err)
 			}
@@ -310,6 +324,7 @@ func (c *Config) Validate() error {
 		{!validLevel(c.LogLevel), fmt.Sprintf("APPROVALS_LOG_LEVEL %q must be debug, info, warn or error", c.LogLevel)},
 	}
 	checks = append(checks, c.ExternalID.checks()...)
+	checks = append(checks, c.databaseChecks()...)
 	checks = append(checks, c.notifyChecks()...)
 	checks = append(checks, c.mailChecks()...)
 	var msgs []string

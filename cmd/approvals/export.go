@@ -13,6 +13,7 @@ import (
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/export"
 	"github.com/approvals-dev/approvals/store/bolt"
+	"github.com/approvals-dev/approvals/store/postgres"
 )
 
 // Export is `approvals export`: it writes the decisions of a data file that
@@ -24,10 +25,14 @@ type Export struct {
 	Progress *bool
 
 	db, out  string
+	dbURL    string // --database-url: export from PostgreSQL instead
 	format   export.Format
 	query    approvals.DecisionQuery
 	lockWait time.Duration
-	store    *bolt.Store
+	store    interface {
+		approvals.DecisionLog
+		Close() error
+	}
 }
 
 // ParseFlags reads the export's flags.
@@ -39,7 +44,8 @@ func (e *Export) ParseFlags(args []string) error {
 			"GET /api/v1/decisions/export. Times are RFC 3339 (2026-11-21T09:00:00Z) or dates (2026-11-21, UTC).\n\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&e.db, "db", "", "bbolt data file to read (required)")
+	fs.StringVar(&e.db, "db", "", "bbolt data file to read (this or --database-url)")
+	fs.StringVar(&e.dbURL, "database-url", "", "PostgreSQL URL to read from instead of a data file (the servers may keep running)")
 	format := fs.String("format", "csv", "csv, json or ndjson")
 	status := fs.String("status", "", "approved or denied (default: both)")
 	since := fs.String("since", "", "decisions at or after this time")
@@ -49,8 +55,8 @@ func (e *Export) ParseFlags(args []string) error {
 	if err := parseFlags(fs, args, e.Stdout); err != nil {
 		return err
 	}
-	if e.db == "" {
-		return errors.New("--db is required: name the data file to export from")
+	if (e.db == "") == (e.dbURL == "") {
+		return errors.New("give one of --db (the data file) or --database-url (PostgreSQL) to export from")
 	}
 	var err error
 	if e.format, err = export.ParseFormat(*format); err != nil {
@@ -93,16 +99,25 @@ func parseTime(name, v string) (time.Time, error) {
 // target and renames it at the end, so a failed export leaves no partial
 // file behind.
 func (e *Export) Run(ctx context.Context) error {
-	if _, err := os.Stat(e.db); err != nil {
-		return fmt.Errorf("data file %s: %w", e.db, errors.Unwrap(err))
-	}
 	var err error
-	e.store, err = bolt.Open(e.db, bolt.Options{ReadOnly: true, Timeout: e.lockWait})
-	if errors.Is(err, bolt.ErrLocked) {
-		return fmt.Errorf("the data file %s is in use by a running server; stop it first, or export over HTTP: GET /api/v1/decisions/export", e.db)
-	}
-	if err != nil {
-		return err
+	if e.dbURL != "" {
+		// PostgreSQL serves many readers: no need to stop the servers.
+		if e.store, err = postgres.Open(ctx, e.dbURL, postgres.Options{}); err != nil {
+			e.store = nil
+			return err
+		}
+	} else {
+		if _, err := os.Stat(e.db); err != nil {
+			return fmt.Errorf("data file %s: %w", e.db, errors.Unwrap(err))
+		}
+		s, err := bolt.Open(e.db, bolt.Options{ReadOnly: true, Timeout: e.lockWait})
+		if errors.Is(err, bolt.ErrLocked) {
+			return fmt.Errorf("the data file %s is in use by a running server; stop it first, or export over HTTP: GET /api/v1/decisions/export", e.db)
+		}
+		if err != nil {
+			return err
+		}
+		e.store = s
 	}
 	w := e.Stdout
 	var tmp *os.File

@@ -82,8 +82,12 @@ func health(store approvals.Store) (healthz, readyz http.HandlerFunc) {
 		defer cancel()
 		w.Header().Set("Content-Type", "application/json")
 		if _, err := store.Count(ctx); err != nil {
+			reason := "data file not readable"
+			if _, shared := store.(interface{ Ping(context.Context) error }); shared {
+				reason = "database not reachable" // it recovers by itself when the database is back
+			}
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"status":"unavailable","reason":"data file not readable"}` + "\n"))
+			_, _ = w.Write([]byte(`{"status":"unavailable","reason":"` + reason + `"}` + "\n"))
 			return
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))

@@ -5,7 +5,8 @@
 //
 //	approvals serve        run the server from configuration
 //	approvals demo         run everything locally, with no Azure tenant
-//	approvals export       export decisions from a stopped server's data file
+//	approvals export       export decisions from a stopped server's data file or PostgreSQL
+//	approvals migrate      copy a stopped server's data file into an empty PostgreSQL database
 //	approvals healthcheck  probe a running server's /readyz (container health checks)
 //	approvals version      print the version
 package main
@@ -46,7 +47,8 @@ const usage = `approvals: sign-up approvals and guest onboarding for Microsoft E
 Usage:
   approvals serve   [flags]   run the server (configuration from flags and APPROVALS_* variables)
   approvals demo    [flags]   run everything on this machine with no Azure tenant
-  approvals export  --db FILE [--format csv|json|ndjson] [--status S] [--since T] [--until T] [--out FILE]
+  approvals export  --db FILE | --database-url URL [--format csv|json|ndjson] [--status S] [--since T] [--until T] [--out FILE]
+  approvals migrate --db FILE --database-url URL  copy a stopped server's data file into an empty PostgreSQL database
   approvals healthcheck [--url URL]  probe a running server's /readyz: exit 0 when ready, 1 otherwise
   approvals version           print the version
 
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		cmd = &Demo{Stdout: stdout, Stderr: stderr, Getenv: getenv}
 	case "export":
 		cmd = &Export{Stdout: stdout, Stderr: stderr}
+	case "migrate":
+		cmd = &Migrate{Stdout: stdout, Stderr: stderr, Getenv: getenv}
 	case "healthcheck":
 		cmd = &Healthcheck{Stdout: stdout, Stderr: stderr, Getenv: getenv}
 	case "version", "--version", "-version":

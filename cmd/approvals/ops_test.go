@@ -21,7 +21,7 @@ import (
 // Every command answers a flag it does not know with one line on stderr
 // that points at --help, as the README promises, never the usage text.
 func TestEveryCommandRefusesAnUnknownFlagInOneLine(t *testing.T) {
-	for _, name := range []string{"serve", "demo", "export", "healthcheck"} {
+	for _, name := range []string{"serve", "demo", "export", "migrate", "healthcheck"} {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), []string{name, "--bogus"}, &stdout, &stderr, func(string) string { return "" })

@@ -134,6 +134,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerStoreMetrics(reg, m.store, clock) // postgres.go
 
 	credCfg := provisioner.CredentialConfigFromEnv(m.Getenv)
 	credCfg.DisableInstanceDiscovery = c.AzureDisableInstanceDiscover
@@ -208,8 +209,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Token: api.TokenConfig{
 			Issuer: c.Issuer(), Audience: c.OIDCClientID, AdminRole: c.AdminRole, HTTPClient: m.oidcClient,
 		},
-		Backup: backupOf(m.store),
-		Logger: m.logger,
+		Backup:   backupOf(m.store),
+		NoBackup: noBackupMessage(m.store), // postgres.go
+		Logger:   m.logger,
 	})
 	if err != nil {
 		return err

@@ -28,13 +28,18 @@ type openStoreFunc func(c *Config, opts storeOptions) (approvals.Store, error)
 // open is read here.
 func storeBackends() map[string]openStoreFunc {
 	return map[string]openStoreFunc{
-		"bolt": openBolt,
+		"bolt":     openBolt,
+		"postgres": openPostgres, // postgres.go
 	}
 }
 
-// StoreBackend names the backend the configuration selects: today always
-// "bolt", the file APPROVALS_DB names.
+// StoreBackend names the backend the configuration selects: "postgres"
+// when APPROVALS_DATABASE_URL is set, else "bolt", the file APPROVALS_DB
+// names.
 func (c *Config) StoreBackend() string {
+	if c.DatabaseURL != "" {
+		return "postgres"
+	}
 	return "bolt"
 }
 

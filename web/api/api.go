@@ -80,6 +80,9 @@ type Config struct {
 	// returns its size, e.g. (*bolt.Store).Backup. When nil, GET
 	// /api/v1/backup answers 501.
 	Backup func(w io.Writer) (int64, error)
+	// NoBackup is the message of that 501 when Backup is nil: what to do
+	// instead (on PostgreSQL, pg_dump). Empty: a generic message.
+	NoBackup string
 	// InviteTimeout bounds how long POST /api/v1/invitations waits for
 	// Microsoft Graph before answering 202; it defaults to
 	// DefaultInviteTimeout. Invitations are on when Service.Directory is
@@ -156,6 +159,7 @@ type server struct {
 	keys               []apiKey
 	tokens             *tokenVerifier
 	backup             func(io.Writer) (int64, error)
+	noBackup           string
 	inviteTimeout      time.Duration
 	streamWriteTimeout time.Duration
 	log                *slog.Logger
@@ -181,6 +185,7 @@ func newEcho(cfg Config) (*echo.Echo, error) {
 		store:              cfg.Store,
 		clock:              cfg.Clock,
 		backup:             cfg.Backup,
+		noBackup:           cfg.NoBackup,
 		inviteTimeout:      cfg.InviteTimeout,
 		streamWriteTimeout: cfg.StreamWriteTimeout,
 		log:                cfg.Logger,

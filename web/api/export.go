@@ -65,8 +65,11 @@ func (s *server) export(c echo.Context) error {
 // database, taken in one read transaction while the server keeps serving.
 func (s *server) downloadBackup(c echo.Context) error {
 	if s.backup == nil {
-		return &apiError{status: http.StatusNotImplemented, code: codeNotImplemented,
-			message: "backups are not available: this server does not keep its data in a bbolt file"}
+		msg := "backups are not available: this server does not keep its data in a bbolt file"
+		if s.noBackup != "" {
+			msg = s.noBackup
+		}
+		return &apiError{status: http.StatusNotImplemented, code: codeNotImplemented, message: msg}
 	}
 	now := s.clock.Now().UTC()
 	w := c.Response()
