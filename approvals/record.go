@@ -21,6 +21,9 @@ type DecisionRecord struct {
 	// DecidedByID is the decider's stable id (Decision.ByID): a reviewer's
 	// object id, an API key's name, a rule's name. DecidedBy is for people.
 	DecidedByID string `json:"decided_by_id"`
+	// Source is how the request entered (signup, invitation, external_id);
+	// requests stored before sources existed are sign-ups.
+	Source Source `json:"source"`
 }
 
 // NewDecisionRecord flattens a decided request into an export row.
@@ -28,6 +31,10 @@ func NewDecisionRecord(r *Request) DecisionRecord {
 	rec := DecisionRecord{
 		ID: r.ID, Email: r.Email, DisplayName: r.DisplayName, Status: r.Status,
 		CreatedAt: r.CreatedAt, ProvisioningState: r.Provisioning.State, UserID: r.Provisioning.UserID,
+		Source: r.Source,
+	}
+	if rec.Source == "" {
+		rec.Source = SourceSignUp
 	}
 	if r.Identity != nil {
 		rec.Issuer = r.Identity.Issuer

@@ -59,6 +59,7 @@ func Columns() []string {
 	return []string{
 		"id", "email", "display_name", "issuer", "status", "automatic", "decided_by",
 		"decided_at", "reason", "created_at", "provisioning_state", "user_id", "decided_by_id",
+		"source",
 	}
 }
 
@@ -68,6 +69,7 @@ func cells(rec approvals.DecisionRecord) []string {
 		rec.ID, rec.Email, rec.DisplayName, rec.Issuer, string(rec.Status), strconv.FormatBool(rec.Automatic),
 		rec.DecidedBy, rec.DecidedAt.UTC().Format(time.RFC3339), rec.Reason,
 		rec.CreatedAt.UTC().Format(time.RFC3339), string(rec.ProvisioningState), rec.UserID, rec.DecidedByID,
+		string(rec.Source),
 	}
 }
 

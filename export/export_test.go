@@ -50,14 +50,14 @@ func TestExportCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(rows[0], ","); got != "id,email,display_name,issuer,status,automatic,decided_by,decided_at,reason,created_at,provisioning_state,user_id,decided_by_id" {
+	if got := strings.Join(rows[0], ","); got != "id,email,display_name,issuer,status,automatic,decided_by,decided_at,reason,created_at,provisioning_state,user_id,decided_by_id,source" {
 		t.Fatalf("header %q", got)
 	}
 	if len(rows) != 3 {
 		t.Fatalf("want header + 2 rows, got %d", len(rows))
 	}
 	approved := rows[1]
-	for i, want := range map[int]string{1: "a@example.com", 2: "'-2+3", 3: "google.com", 4: "approved", 5: "false", 6: "'=HYPERLINK(\"x\")", 8: "'@SUM(A1)", 10: "in_progress", 12: "oid-1"} {
+	for i, want := range map[int]string{1: "a@example.com", 2: "'-2+3", 3: "google.com", 4: "approved", 5: "false", 6: "'=HYPERLINK(\"x\")", 8: "'@SUM(A1)", 10: "in_progress", 12: "oid-1", 13: "signup"} {
 		if approved[i] != want {
 			t.Errorf("column %s = %q, want %q", export.Columns()[i], approved[i], want)
 		}

@@ -513,7 +513,7 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(recs[0], ",") != "id,email,display_name,issuer,status,automatic,decided_by,decided_at,reason,created_at,provisioning_state,user_id,decided_by_id" {
+	if strings.Join(recs[0], ",") != "id,email,display_name,issuer,status,automatic,decided_by,decided_at,reason,created_at,provisioning_state,user_id,decided_by_id,source" {
 		t.Errorf("header %v", recs[0])
 	}
 	if len(recs) != 1+len(approved)+len(denied) {

@@ -93,7 +93,7 @@ import (
 )
 
 // schemaVersion is the layout this code reads and writes.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // Bucket names.
 var (

@@ -484,7 +484,7 @@ func TestUpgradeLogs(t *testing.T) {
 	s := open(t, copyGolden(t, "v1"), Options{Logger: logger})
 	s.Close()
 	got := buf.String()
-	for _, want := range []string{"upgrading the data file", "from_version=1 to_version=4 requests=5", "upgraded the data file", "requests=5 elapsed="} {
+	for _, want := range []string{"upgrading the data file", "from_version=1 to_version=5 requests=5", "upgraded the data file", "requests=5 elapsed="} {
 		if !strings.Contains(got, want) {
 			t.Errorf("log = %q; want %q in it", got, want)
 		}

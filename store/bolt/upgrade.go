@@ -19,8 +19,8 @@ import (
 // An upgrade rebuilds, from the requests, the index buckets whose values
 // changed since the file's version (rebuiltSince), then writes the current
 // version. Version 2 changed the by_person and decisions values (version 1
-// had the bare id and an empty value), version 3 the decisions values (the
-// row gained decided_by_id); keys never changed, so a rebuild overwrites
+// had the bare id and an empty value), version 3 and version 5 the decisions values (the
+// row gained decided_by_id, then source); keys never changed until version 4, so a rebuild overwrites
 // every entry in place. A file of a million requests cannot be rewritten in
 // one transaction (its dirty pages would all be held in memory until the
 // commit), so it is rewritten in batches of requests, in id order, one
@@ -57,10 +57,10 @@ var (
 // differently from version v's.
 func rebuiltSince(v uint64) [][]byte {
 	switch {
-	case v < 3:
+	case v < 4:
 		return [][]byte{bucketByPerson, bucketDecisions}
-	default:
-		return [][]byte{bucketByPerson}
+	default: // version 4: the decision rows gained source in version 5
+		return [][]byte{bucketDecisions}
 	}
 }
 

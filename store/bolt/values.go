@@ -33,11 +33,13 @@ var provisioningNames = []approvals.ProvisioningState{"", approvals.Provisioning
 	approvals.ProvisioningSucceeded, approvals.ProvisioningFailed, approvals.ProvisioningByEntra}
 
 // rowFormat is the first byte of a decisions value: the layout of the row
-// that follows. Format 2 (schema 3) added DecidedByID at the end; format 1
-// (schema 2) rows are still read, with DecidedByID empty, and the upgrade
-// to schema 3 rewrites them.
+// that follows. Format 2 (schema 3) added DecidedByID at the end, format 3
+// (schema 5) Source after it; rows of formats 1 and 2 are still read, with
+// the fields they lack empty (Source: a sign-up, the only source there
+// was), and the upgrade rewrites them.
 const (
-	rowFormat   = 2
+	rowFormat   = 3
+	rowFormatV2 = 2
 	rowFormatV1 = 1
 )
 
@@ -89,9 +91,10 @@ func standingID(v []byte) ([]byte, error) {
 //	u8(rowFormat) str(ID) str(Email) str(DisplayName) str(Issuer)
 //	enum(Status) u8(Automatic) str(DecidedBy) time(DecidedAt) str(Reason)
 //	time(CreatedAt) enum(ProvisioningState) str(UserID) str(DecidedByID)
+//	str(Source)
 func encodeRow(rec approvals.DecisionRecord) []byte {
 	n := 1 + 9*binary.MaxVarintLen16 + 2*13 + 3 + len(rec.ID) + len(rec.Email) + len(rec.DisplayName) +
-		len(rec.Issuer) + len(rec.DecidedBy) + len(rec.Reason) + len(rec.UserID) + len(rec.DecidedByID)
+		len(rec.Issuer) + len(rec.DecidedBy) + len(rec.Reason) + len(rec.UserID) + len(rec.DecidedByID) + len(rec.Source)
 	b := make([]byte, 0, n)
 	b = append(b, rowFormat)
 	b = appendString(b, rec.ID)
@@ -110,14 +113,15 @@ func encodeRow(rec approvals.DecisionRecord) []byte {
 	b = appendTime(b, rec.CreatedAt)
 	b = appendEnum(b, provisioningNames, rec.ProvisioningState)
 	b = appendString(b, rec.UserID)
-	return appendString(b, rec.DecidedByID)
+	b = appendString(b, rec.DecidedByID)
+	return appendString(b, string(rec.Source))
 }
 
 // decodeRow decodes a decisions value. Its strings share one allocation.
 // decodeRow(encodeRow(rec)) is rec with its times in UTC.
 func decodeRow(v []byte) (approvals.DecisionRecord, error) {
 	var rec approvals.DecisionRecord
-	if len(v) == 0 || (v[0] != rowFormat && v[0] != rowFormatV1) {
+	if len(v) == 0 || (v[0] != rowFormat && v[0] != rowFormatV2 && v[0] != rowFormatV1) {
 		if len(v) == 0 {
 			return rec, errors.New("damaged data file: empty export row")
 		}
@@ -142,8 +146,12 @@ func decodeRow(v []byte) (approvals.DecisionRecord, error) {
 	rec.CreatedAt = d.time()
 	rec.ProvisioningState = readEnum(&d, provisioningNames)
 	rec.UserID = d.string()
-	if v[0] == rowFormat {
+	if v[0] >= rowFormatV2 {
 		rec.DecidedByID = d.string()
+	}
+	rec.Source = approvals.SourceSignUp
+	if v[0] >= rowFormat {
+		rec.Source = approvals.Source(d.string())
 	}
 	if d.err == nil && d.off != len(v) {
 		d.fail("%d bytes after the row", len(v)-d.off)

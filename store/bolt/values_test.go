@@ -112,25 +112,40 @@ func TestStandingRoundTrip(t *testing.T) {
 	}
 }
 
-// A row of format 1 (schema 2), which has no DecidedByID, still reads.
+// Rows of format 1 (schema 2), which have no DecidedByID, and of format 2
+// (schemas 3 and 4), which have no Source, still read: as sign-ups.
 func TestRowFormat1(t *testing.T) {
 	at := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
-	rec := approvals.DecisionRecord{ID: "x", Email: "a@example.com", Status: approvals.StatusApproved, DecidedBy: "Ada", DecidedAt: at, CreatedAt: at}
+	rec := approvals.DecisionRecord{ID: "x", Email: "a@example.com", Status: approvals.StatusApproved, DecidedBy: "Ada", DecidedAt: at, CreatedAt: at,
+		Source: approvals.SourceSignUp}
 	v := formatV1Row(rec)
 	got, err := decodeRow(v)
 	if err != nil || got != rec {
 		t.Fatalf("decodeRow(format 1) = %+v, %v; want %+v", got, err, rec)
 	}
 	rec.DecidedByID = "oid-1"
-	if got, err := decodeRow(encodeRow(rec)); err != nil || got.DecidedByID != "oid-1" || encodeRow(rec)[0] != rowFormat {
-		t.Fatalf("format 2 row: %+v, %v", got, err)
+	if got, err := decodeRow(formatV2Row(rec)); err != nil || got != rec {
+		t.Fatalf("decodeRow(format 2) = %+v, %v; want %+v", got, err, rec)
 	}
+	rec.Source = approvals.SourceExternalID
+	if got, err := decodeRow(encodeRow(rec)); err != nil || got != rec || encodeRow(rec)[0] != rowFormat {
+		t.Fatalf("format 3 row: %+v, %v", got, err)
+	}
+}
+
+// formatV2Row is rec as schemas 3 and 4 wrote it: format byte 2, no Source.
+func formatV2Row(rec approvals.DecisionRecord) []byte {
+	rec.Source = ""
+	v := encodeRow(rec)
+	v = v[:len(v)-1] // the empty Source
+	v[0] = rowFormatV2
+	return v
 }
 
 // formatV1Row is rec as schema 2 wrote it: format byte 1, no DecidedByID.
 func formatV1Row(rec approvals.DecisionRecord) []byte {
 	rec.DecidedByID = ""
-	v := encodeRow(rec)
+	v := formatV2Row(rec)
 	v = v[:len(v)-1] // the empty DecidedByID
 	v[0] = rowFormatV1
 	return v
@@ -145,7 +160,9 @@ func FuzzDecodeRow(f *testing.F) {
 	f.Add(encodeRow(approvals.DecisionRecord{Status: "other", DecidedAt: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}))
 	f.Add([]byte{1})
 	f.Add(formatV1Row(approvals.DecisionRecord{ID: "a", DecidedBy: "Ada", DecidedAt: at, CreatedAt: at}))
+	f.Add(formatV2Row(approvals.DecisionRecord{ID: "a", DecidedBy: "Ada", DecidedAt: at, CreatedAt: at, DecidedByID: "oid"}))
 	f.Add([]byte{2})
+	f.Add([]byte{3})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		rec, err := decodeRow(v)

@@ -44,4 +44,21 @@ func testExternalIDPersonKeys(t *testing.T, s approvals.Store, _ *Clock) {
 	if r, err := s.Get(ctx, external.ID); err != nil || r.Source != approvals.SourceExternalID || r.Application == nil || r.Application.DisplayName != "Woodgrove" {
 		t.Fatalf("Get(%s) = %+v, %v: source or application lost", external.ID, r, err)
 	}
+	// The export read model carries the source: external_id for this one,
+	// signup for the workforce request.
+	for _, id := range []string{external.ID, workforce.ID} {
+		if _, err := s.Update(ctx, id, approve(base.Add(3*time.Minute))); err != nil {
+			t.Fatalf("approve %s: %v", id, err)
+		}
+	}
+	sources := map[string]approvals.Source{}
+	if err := s.Decisions(ctx, approvals.DecisionQuery{}, func(rec approvals.DecisionRecord) error {
+		sources[rec.ID] = rec.Source
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if sources[external.ID] != approvals.SourceExternalID || sources[workforce.ID] != approvals.SourceSignUp {
+		t.Fatalf("decision rows' sources %v; want %s external_id, %s signup", sources, external.ID, workforce.ID)
+	}
 }

@@ -56,7 +56,7 @@ func TestExportCSV(t *testing.T) {
 	if err != nil {
 		t.Fatalf("not RFC 4180 CSV: %v\n%s", err, a.body)
 	}
-	header := "id,email,display_name,issuer,status,automatic,decided_by,decided_at,reason,created_at,provisioning_state,user_id,decided_by_id"
+	header := "id,email,display_name,issuer,status,automatic,decided_by,decided_at,reason,created_at,provisioning_state,user_id,decided_by_id,source"
 	if got := strings.Join(rows[0], ","); got != header {
 		t.Errorf("header %s\nwant   %s", got, header)
 	}
@@ -71,6 +71,9 @@ func TestExportCSV(t *testing.T) {
 	}
 	if got := col(rows[1], "reason"); got != `supplier, "tier 1"` {
 		t.Errorf("quoted reason %q", got)
+	}
+	if got := col(rows[1], "source"); got != "signup" {
+		t.Errorf("source %q, want signup", got)
 	}
 	if got := col(rows[1], "decided_by_id"); got != "ops" {
 		t.Errorf("decided_by_id %q, want the API key's name ops", got)
