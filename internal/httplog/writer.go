@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/approvals-dev/approvals/approvals"
 )
 
 // The per-request line is the only log line a busy server writes many of:
@@ -205,8 +207,13 @@ func (w *Writer) Close() error {
 // buffered by w; every other line, and any request line at warning level
 // or above, is written at once (after the buffered ones). The caller
 // closes w when it is done logging.
+//
+// String values with control or text-direction characters
+// (approvals.UnsafeRune) have them replaced by U+FFFD: encoding/json
+// escapes C0 controls but leaves C1 and bidirectional controls raw, and a
+// log read in a terminal must not be rewritten by what a caller sent.
 func NewLogger(w *Writer, level slog.Leveler) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: cleanAttr}
 	return slog.New(&routeHandler{
 		now:   slog.NewJSONHandler(w, opts),
 		later: slog.NewJSONHandler(w.Deferred(), opts),
@@ -244,4 +251,15 @@ func (h *routeHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h *routeHandler) WithGroup(name string) slog.Handler {
 	return &routeHandler{now: h.now.WithGroup(name), later: h.later.WithGroup(name)}
+}
+
+// cleanAttr replaces the control and text-direction characters of a
+// string value (NewLogger).
+func cleanAttr(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindString {
+		if s := a.Value.String(); approvals.ReplaceUnsafe(s, nil) != s {
+			a.Value = slog.StringValue(approvals.ReplaceUnsafe(s, nil))
+		}
+	}
+	return a
 }

@@ -175,3 +175,35 @@ func TestWriterConcurrentUse(t *testing.T) {
 		t.Errorf("%d lines, want %d", seen, goroutines*perG)
 	}
 }
+
+// A string value with control or text-direction characters is logged with
+// each replaced, in attributes and groups alike: C1 and bidirectional
+// controls, which encoding/json leaves raw, never reach the log.
+func TestNewLoggerCleansUnsafeCharacters(t *testing.T) {
+	var out logcapture.Buffer
+	w := NewWriter(&out, time.Hour)
+	logger := NewLogger(w, slog.LevelInfo)
+	logger.Warn("refused", "name", "Ada\u202eLovelace\u0085", slog.Group("req", "path", "/x\u200f"), "n", 3)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	line := out.String()
+	for _, bad := range []string{"\u202e", "\u0085", "\u200f"} {
+		if strings.Contains(line, bad) {
+			t.Fatalf("%q reached the log: %s", bad, line)
+		}
+	}
+	var rec struct {
+		Name string `json:"name"`
+		Req  struct {
+			Path string `json:"path"`
+		} `json:"req"`
+		N int `json:"n"`
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Name != "Ada\ufffdLovelace\ufffd" || rec.Req.Path != "/x\ufffd" || rec.N != 3 {
+		t.Fatalf("logged %+v", rec)
+	}
+}
