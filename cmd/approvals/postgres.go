@@ -115,3 +115,12 @@ func (p *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	g(dbJobs, float64(n.Leased), "leased")
 	g(dbJobs, float64(n.Scheduled), "scheduled")
 }
+
+// storeDescription is where the server keeps its data, for the log: the
+// bbolt file, or the PostgreSQL URL with its password redacted.
+func storeDescription(c *Config) string {
+	if c.DatabaseURL != "" {
+		return postgres.Redact(c.DatabaseURL)
+	}
+	return c.DB
+}

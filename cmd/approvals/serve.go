@@ -116,39 +116,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.logger, m.logw = newLogger(m.Stderr, c.LogLevel)
 	clock := m.clock()
 
-	var tlsCert *tls.Certificate
-	if c.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
-		if err != nil {
-			return fmt.Errorf("loading the TLS certificate: %w", err)
-		}
-		tlsCert = &cert
+	tlsCert, err := loadTLS(c)
+	if err != nil {
+		return err
 	}
-
 	// A data file from an older version is upgraded here, with progress
 	// lines in the log, before anything is served.
 	m.store, err = openStore(c, storeOptions{Clock: clock, Logger: m.logger})
 	if err != nil {
 		return err
 	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerStoreMetrics(reg, m.store, clock) // postgres.go
 
-	credCfg := provisioner.CredentialConfigFromEnv(m.Getenv)
-	credCfg.DisableInstanceDiscovery = c.AzureDisableInstanceDiscover
-	credCfg.ClientSecret = c.AzureClientSecret // AZURE_CLIENT_SECRET or its _FILE
-	if m.credentials != nil {
-		credCfg = *m.credentials
-	}
-	cred, err := provisioner.NewCredential(credCfg)
-	if err != nil {
-		return fmt.Errorf("credentials for Microsoft Graph: %w", err)
-	}
-	dir, err := provisioner.NewDirectory(provisioner.GraphConfig{
-		URL: c.GraphURL, Credential: cred, Transport: m.graphTransport, Logger: m.logger, Metrics: reg, Clock: clock,
-	})
+	dir, err := m.newDirectory(c, clock, reg)
 	if err != nil {
 		return err
 	}
@@ -158,8 +140,61 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	// Changes through the service, the provisioner and the APIs wake the notifier.
 	notifying := notify.WakeOnAnnounce(m.store, notifier)
+	svc, err := m.newService(c, notifying, dir, clock, reg)
+	if err != nil {
+		return err
+	}
+	handler, metricsHandler, metricsOnMain, err := m.newHandler(c, svc, notifying, clock, reg)
+	if err != nil {
+		return err
+	}
+	if err := m.listen(c, handler, tlsCert, metricsHandler, metricsOnMain); err != nil {
+		return err
+	}
+
+	ctx, m.cancel = context.WithCancel(ctx)
+	m.startProvisioner(ctx)
+	m.startNotifier(ctx, notifier)
+	return m.serve(ctx, c, tlsCert)
+}
+
+// loadTLS loads the listener's certificate, or returns nil when the
+// server speaks plain HTTP (behind a TLS-terminating proxy).
+func loadTLS(c *Config) (*tls.Certificate, error) {
+	if c.TLSCertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading the TLS certificate: %w", err)
+	}
+	return &cert, nil
+}
+
+// newDirectory builds the Graph credential and the directory adapter the
+// provisioner, the invitation look-up and the Graph mail transport use.
+func (m *Main) newDirectory(c *Config, clock approvals.Clock, reg prometheus.Registerer) (*provisioner.Directory, error) {
+	credCfg := provisioner.CredentialConfigFromEnv(m.Getenv)
+	credCfg.DisableInstanceDiscovery = c.AzureDisableInstanceDiscover
+	credCfg.ClientSecret = c.AzureClientSecret // AZURE_CLIENT_SECRET or its _FILE
+	if m.credentials != nil {
+		credCfg = *m.credentials
+	}
+	cred, err := provisioner.NewCredential(credCfg)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for Microsoft Graph: %w", err)
+	}
+	return provisioner.NewDirectory(provisioner.GraphConfig{
+		URL: c.GraphURL, Credential: cred, Transport: m.graphTransport, Logger: m.logger, Metrics: reg, Clock: clock,
+	})
+}
+
+// newService builds the provisioner (m.prov) and the domain's Service
+// over store: every state change goes through them.
+func (m *Main) newService(c *Config, store approvals.Store, dir *provisioner.Directory, clock approvals.Clock, reg prometheus.Registerer) (*approvals.Service, error) {
+	var err error
 	m.prov, err = provisioner.New(provisioner.Config{
-		Store:                 notifying,
+		Store:                 store,
 		Clock:                 clock,
 		Directory:             dir,
 		TenantDomain:          c.TenantDomain,
@@ -171,11 +206,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Metrics:               reg,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-
-	svc := &approvals.Service{
-		Store:       notifying,
+	return &approvals.Service{
+		Store:       store,
 		Clock:       clock,
 		Policy:      approvals.Policy{AutoApproveDomains: c.AutoApproveDomains, AutoDenyDomains: c.AutoDenyDomains},
 		Provisioner: m.prov,
@@ -184,8 +218,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 		InviteRedirectURL:     c.InviteRedirectURL,
 		SendInvitationMessage: c.SendInvitationMessage,
-	}
+	}, nil
+}
 
+// newHandler builds the HTTP surface: the two wire contracts (connector,
+// External ID), the admin API, the reviewer UI and the probes, behind the
+// client-address and request-log middleware; and the /metrics handler,
+// with whether it is served on the main listener too.
+func (m *Main) newHandler(c *Config, svc *approvals.Service, store approvals.Store, clock approvals.Clock, reg *prometheus.Registry) (h http.Handler, metrics http.Handler, metricsOnMain bool, err error) {
 	conn, err := connector.New(connector.Config{
 		Service: svc,
 		Auth:    connector.Auth{Username: c.ConnectorUsername, Password: c.ConnectorPassword, Thumbprints: c.ConnectorThumbprints},
@@ -193,17 +233,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Clock:   clock,
 	})
 	if err != nil {
-		return err
+		return nil, nil, false, err
 	}
-
 	extID, err := newExternalID(c, svc, m.logger, clock)
 	if err != nil {
-		return err
+		return nil, nil, false, err
 	}
-
 	adminAPI, err := api.New(api.Config{
 		Service: svc,
-		Store:   notifying,
+		Store:   store,
 		Clock:   clock,
 		APIKeys: c.APIKeys,
 		Token: api.TokenConfig{
@@ -214,11 +252,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Logger:   m.logger,
 	})
 	if err != nil {
-		return err
+		return nil, nil, false, err
 	}
 	ui, err := web.New(web.Config{
 		Service:      svc,
-		Store:        notifying,
+		Store:        store,
 		Clock:        clock,
 		PublicURL:    c.PublicURL,
 		OIDC:         web.OIDCConfig{Issuer: c.Issuer(), ClientID: c.OIDCClientID, ClientSecret: c.OIDCClientSecret, HTTPClient: m.oidcClient},
@@ -228,7 +266,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		DemoMail:     m.demoMail,
 	})
 	if err != nil {
-		return err
+		return nil, nil, false, err
 	}
 
 	healthz, readyz := health(m.store)
@@ -240,10 +278,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	mux.HandleFunc("GET /readyz", readyz)
 	// /metrics is on its own listener, loopback by default, unless
 	// APPROVALS_METRICS_LISTEN names the main listener's address.
-	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-	metricsOnMain := c.metricsOnMainListener()
+	metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	metricsOnMain = c.metricsOnMainListener()
 	if metricsOnMain {
-		mux.Handle("GET /metrics", metricsHandler)
+		mux.Handle("GET /metrics", metrics)
 	}
 	for pattern, h := range m.extraRoutes {
 		mux.Handle(pattern, h)
@@ -254,9 +292,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// limiters read it.
 	proxies, err := clientip.ParseTrusted(c.TrustedProxies)
 	if err != nil {
-		return err
+		return nil, nil, false, err
 	}
-	m.srv = newHTTPServer(proxies.Middleware(httplog.Middleware(m.logger, clock, mux)), tlsCert, m.logger, m.timeouts)
+	return proxies.Middleware(httplog.Middleware(m.logger, clock, mux)), metrics, metricsOnMain, nil
+}
+
+// listen opens the main listener (unless a test gave one) and the metrics
+// listener, and starts serving /metrics on the latter.
+func (m *Main) listen(c *Config, handler http.Handler, tlsCert *tls.Certificate, metrics http.Handler, metricsOnMain bool) (err error) {
+	m.srv = newHTTPServer(handler, tlsCert, m.logger, m.timeouts)
 	if m.listener == nil {
 		m.listener, err = net.Listen("tcp", c.Listen)
 		if err != nil {
@@ -265,20 +309,23 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	if metricsOnMain {
 		m.metricsAddr = m.listener.Addr()
-	} else {
-		ml, err := net.Listen("tcp", c.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("listening on %s for metrics (APPROVALS_METRICS_LISTEN): %w", c.MetricsAddr, err)
-		}
-		m.metricsAddr = ml.Addr()
-		mmux := http.NewServeMux()
-		mmux.Handle("GET /metrics", metricsHandler)
-		m.metrics = newHTTPServer(mmux, nil, m.logger, m.timeouts)
-		m.wg.Add(1)
-		go func() { defer m.wg.Done(); _ = m.metrics.Serve(ml) }()
+		return nil
 	}
+	ml, err := net.Listen("tcp", c.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listening on %s for metrics (APPROVALS_METRICS_LISTEN): %w", c.MetricsAddr, err)
+	}
+	m.metricsAddr = ml.Addr()
+	mmux := http.NewServeMux()
+	mmux.Handle("GET /metrics", metrics)
+	m.metrics = newHTTPServer(mmux, nil, m.logger, m.timeouts)
+	m.wg.Add(1)
+	go func() { defer m.wg.Done(); _ = m.metrics.Serve(ml) }()
+	return nil
+}
 
-	ctx, m.cancel = context.WithCancel(ctx)
+// startProvisioner runs the provisioner until ctx ends; Close waits for it.
+func (m *Main) startProvisioner(ctx context.Context) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -286,8 +333,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.logger.Error("provisioner stopped", "error", err)
 		}
 	}()
-	m.startNotifier(ctx, notifier)
+}
 
+// serve serves the main listener until ctx ends (nil) or serving fails.
+func (m *Main) serve(ctx context.Context, c *Config, tlsCert *tls.Certificate) error {
 	serveErr := make(chan error, 1)
 	go func() {
 		if tlsCert != nil {
@@ -301,7 +350,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		scheme = "https"
 	}
 	m.logger.Info("approvals serving", "version", buildVersion(), "address", m.listener.Addr().String(), "scheme", scheme,
-		"metrics_address", m.metricsAddr.String(), "public_url", c.PublicURL, "db", c.DB, "graph_url", c.GraphURL, "tenant_domain", c.TenantDomain)
+		"metrics_address", m.metricsAddr.String(), "public_url", c.PublicURL, "db", storeDescription(c), "graph_url", c.GraphURL, "tenant_domain", c.TenantDomain)
 	if m.onReady != nil {
 		m.onReady(m)
 	}
