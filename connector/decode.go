@@ -410,7 +410,9 @@ func skipValue(dec *jsontext.Decoder) error {
 // section 1 asks: Request.Locale is what Entra sent, and Language picks
 // the language from it.
 func cleanLocale(s string) string {
-	s = strings.TrimSpace(s)
+	// The blanks the language matcher skips, and no others: a value the
+	// matcher reads as "\ves" must not be stored as "es".
+	s = strings.Trim(s, " \t\r\n")
 	if len(s) > maxLocaleLen {
 		return ""
 	}
