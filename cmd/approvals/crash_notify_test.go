@@ -12,20 +12,25 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/mail"
+	"github.com/approvals-dev/approvals/mail/mailtest"
 	"github.com/approvals-dev/approvals/store/bolt"
 )
 
 // TestCrashWebhooks SIGKILLs the server while clients post sign-ups with a
-// webhook configured, then lets a last server drain the outbox: every
-// announced event in the audit trail must have reached the receiver at
-// least once, signed, and a repeat only ever with the same webhook-id
-// and the same content.
+// webhook and reviewer emails configured, then lets a last server drain
+// the outbox: every announced event in the audit trail must have reached
+// the receiver at least once, signed, and a repeat only ever with the same
+// webhook-id and the same content; every new pending request must have
+// reached the SMTP server as a reviewer email at least once, a repeat only
+// with the same Message-ID.
 func TestCrashWebhooks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: not in -short")
@@ -70,9 +75,21 @@ func TestCrashWebhooks(t *testing.T) {
 	}))
 	defer srv.Close()
 
+	mbox, err := mailtest.Start(mailtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mbox.Close()
+
 	dir := t.TempDir()
 	db := filepath.Join(dir, "approvals.db")
 	env := crashEnv(db)
+	env["APPROVALS_MAIL_TRANSPORT"] = "smtp"
+	env["APPROVALS_SMTP_ADDR"] = mbox.Addr()
+	env["APPROVALS_SMTP_TLS"] = "none"
+	env["APPROVALS_MAIL_FROM"] = "approvals@example.com"
+	env["APPROVALS_REVIEWER_EMAILS"] = crashReviewer
+	env["APPROVALS_NOTIFY_APPLICANT"] = "none"
 	env["APPROVALS_WEBHOOK_URLS"] = srv.URL + "/hook"
 	env["APPROVALS_WEBHOOK_SECRET"] = "whsec_" + base64.StdEncoding.EncodeToString(key)
 	seed := mrand.Uint64()
@@ -100,7 +117,9 @@ func TestCrashWebhooks(t *testing.T) {
 		checkProblems(t, c)
 	}
 
-	// The announced events stored, as the webhook ids they must reach.
+	// The announced events stored, as the webhook ids they must reach, and
+	// the reviewer emails (by Message-ID) of the requests still pending.
+	wantMail := map[string]bool{}
 	want := func() map[string]approvals.Event {
 		s, err := bolt.Open(db, bolt.Options{Timeout: 10 * time.Second, ReadOnly: true})
 		if err != nil {
@@ -121,6 +140,13 @@ func TestCrashWebhooks(t *testing.T) {
 				if ev.Type.Announced() {
 					out["evt-"+strconv.FormatUint(ev.Seq, 10)+".webhook.0"] = ev
 				}
+				if ev.Type == approvals.EventReceived {
+					// Sign-ups only: a request pending now was pending when it
+					// was received (auto-approved ones never were).
+					if r, err := s.Get(context.Background(), ev.RequestID); err == nil && r.Status == approvals.StatusPending {
+						wantMail[messageIDLocal(mail.MessageID(approvals.ChildDeliveryID("evt-"+strconv.FormatUint(ev.Seq, 10), approvals.ChannelEmail, crashReviewer), "x"))] = true
+					}
+				}
 			}
 			if next == 0 {
 				return out
@@ -135,7 +161,8 @@ func TestCrashWebhooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(90 * time.Second)
-	missing := 0
+	missing, missingMail := 0, 0
+	mails := map[string]int{} // Message-ID local part -> copies received
 	for {
 		mu.Lock()
 		missing = 0
@@ -145,7 +172,21 @@ func TestCrashWebhooks(t *testing.T) {
 			}
 		}
 		mu.Unlock()
-		if missing == 0 || time.Now().After(deadline) {
+		clear(mails)
+		for _, m := range mbox.Messages() {
+			h, err := m.Header()
+			if err != nil {
+				t.Fatalf("an unreadable email: %v", err)
+			}
+			mails[messageIDLocal(h.Get("Message-ID"))]++
+		}
+		missingMail = 0
+		for id := range wantMail {
+			if mails[id] == 0 {
+				missingMail++
+			}
+		}
+		if missing == 0 && missingMail == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -172,12 +213,35 @@ func TestCrashWebhooks(t *testing.T) {
 	if missing > 0 {
 		t.Errorf("%d of %d announced events never reached the receiver", missing, len(want))
 	}
+	mailDups := 0
+	for id, n := range mails {
+		if !wantMail[id] {
+			t.Errorf("an email with Message-ID %s names no pending request's announcement", id)
+		}
+		mailDups += n - 1
+	}
+	if missingMail > 0 || len(wantMail) == 0 {
+		t.Errorf("%d of %d reviewer emails never reached the SMTP server", missingMail, len(wantMail))
+	}
 	if badSig.Load() > 0 || mismatch.Load() > 0 {
 		t.Errorf("%d webhooks with a bad signature, %d repeats whose content differed", badSig.Load(), mismatch.Load())
 	}
 	if len(want) == 0 {
 		t.Error("no event was announced: the load did not run")
 	}
-	t.Logf("RESULT crash/webhooks: %d kills under load; %d sign-ups answered; %d announced events, each delivered (%d calls, %d repeats with the same webhook-id, 0 lost); %s",
-		kills, len(l.acked), len(want), calls.Load(), dups, time.Since(start).Round(time.Millisecond))
+	t.Logf("RESULT crash/notifications: %d kills under load; %d sign-ups answered; %d announced events, each delivered (%d calls, %d repeats with the same webhook-id, 0 lost); %d reviewer emails, each delivered (%d repeats with the same Message-ID, 0 lost); %s",
+		kills, len(l.acked), len(want), calls.Load(), dups, len(wantMail), mailDups, time.Since(start).Round(time.Millisecond))
+}
+
+// crashReviewer is the reviewer address of TestCrashWebhooks.
+const crashReviewer = "reviewer@example.com"
+
+// messageIDLocal is a Message-ID without its angle brackets and host: the
+// part made from the delivery id.
+func messageIDLocal(id string) string {
+	id = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(id), "<"), ">")
+	if i := strings.LastIndexByte(id, '@'); i >= 0 {
+		id = id[:i]
+	}
+	return id
 }

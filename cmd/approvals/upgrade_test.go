@@ -32,7 +32,7 @@ func serveOldFile(t *testing.T, name string) (db, url string, log *logcapture.Bu
 func TestServeUpgradesAnOldDataFile(t *testing.T) {
 	db, url, log := serveOldFile(t, "v1")
 	for _, want := range []string{`"msg":"copied the data file aside before upgrading it`, `"copy":"` + db + `.v1.bak"`,
-		`"msg":"upgrading the data file before serving`, `"msg":"upgraded the data file"`, `"to_version":4`} {
+		`"msg":"upgrading the data file before serving`, `"msg":"upgraded the data file"`, `"to_version":5`} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, log.String())
 		}
