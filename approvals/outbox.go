@@ -146,12 +146,7 @@ func (d *Delivery) Claimable(now time.Time) bool {
 
 // ClaimableAt returns when a pending d becomes claimable: the later of
 // NextAttemptAt and the expiry of its lease.
-func (d *Delivery) ClaimableAt() time.Time {
-	if d.Lease != nil && d.Lease.Until.After(d.NextAttemptAt) {
-		return d.Lease.Until
-	}
-	return d.NextAttemptAt
-}
+func (d *Delivery) ClaimableAt() time.Time { return d.Lease.freeAt(d.NextAttemptAt) }
 
 // MarkSent records a successful send and releases the lease.
 func (d *Delivery) MarkSent(now time.Time) {

@@ -255,11 +255,15 @@ func (p Provisioning) Claimable(now time.Time) bool {
 
 // ClaimableAt returns when p becomes claimable, if it is in progress: the
 // later of NextAttemptAt and the expiry of its lease.
-func (p Provisioning) ClaimableAt() time.Time {
-	if p.Lease != nil && p.Lease.Until.After(p.NextAttemptAt) {
-		return p.Lease.Until
+func (p Provisioning) ClaimableAt() time.Time { return p.Lease.freeAt(p.NextAttemptAt) }
+
+// freeAt returns when work due at next and held under l may be claimed:
+// the later of next and the lease's expiry (next when there is no lease).
+func (l *Lease) freeAt(next time.Time) time.Time {
+	if l != nil && l.Until.After(next) {
+		return l.Until
 	}
-	return p.NextAttemptAt
+	return next
 }
 
 // NewLeaseToken returns a new random lease owner token: 32 lower-case hex

@@ -257,8 +257,9 @@ func (h *routeHandler) WithGroup(name string) slog.Handler {
 // string value (NewLogger).
 func cleanAttr(_ []string, a slog.Attr) slog.Attr {
 	if a.Value.Kind() == slog.KindString {
-		if s := a.Value.String(); approvals.ReplaceUnsafe(s, nil) != s {
-			a.Value = slog.StringValue(approvals.ReplaceUnsafe(s, nil))
+		s := a.Value.String()
+		if clean := approvals.ReplaceUnsafe(s, nil); clean != s {
+			a.Value = slog.StringValue(clean)
 		}
 	}
 	return a
