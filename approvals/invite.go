@@ -353,15 +353,20 @@ func (s *Service) requestOfAddress(ctx context.Context, email string) (*Request,
 // all; Code and Message give the first.
 func (s *Service) CheckInvitation(inv *Invitation) error {
 	inv.normalize(s.InviteRedirectURL, s.SendInvitationMessage)
-	if err := inv.validate(); err != nil {
+	err := inv.validate()
+	if _, bad := FieldErrors(err)["email"]; bad {
 		return err
 	}
-	p, err := s.Person(inv.Email, nil)
-	if err != nil {
-		return fieldErrorf("email", "%s", Message(err))
+	// The address's own check runs whatever else is wrong, so that the
+	// form shows every field's problem at once.
+	p, perr := s.Person(inv.Email, nil)
+	if perr != nil {
+		return errors.Join(err, fieldErrorf("email", "%s", Message(perr)))
 	}
-	inv.Email = p.Email
-	return nil
+	if err == nil {
+		inv.Email = p.Email
+	}
+	return err
 }
 
 // FieldErrors returns the message of each *Error in err's tree that names a
