@@ -10,13 +10,18 @@ import (
 	"github.com/approvals-dev/approvals/approvals"
 )
 
-// appendEvents appends events in tx. The UPDATE of audit_counter's one row
-// takes that row's lock until tx ends, so appending transactions are
-// serialized from their append to their commit: seqs are assigned in
-// commit order, gap-free, and a reader that saw seq n has already seen
-// every seq below it, so an AfterSeq cursor never skips an event that
-// committed late. The lock is taken after the request row's, in every
-// transaction that takes both, so the two never deadlock.
+// auditLock is the key of the advisory lock that orders the audit trail's
+// visibility: an appending transaction holds it shared from the moment it
+// takes its seqs until it ends; auditFrontier takes it exclusively.
+const auditLock = 0x61756474 // "audt"
+
+// appendEvents appends events in tx. Their seqs come from audit_seq, taken
+// under auditLock held shared until tx ends, so appends never wait for one
+// another (a counter row locked to commit made them commit one at a time)
+// and a reader bounded by auditFrontier never skips an event that commits
+// after a larger seq: see Audit. Seqs strictly increase; a rolled-back
+// append leaves a gap. The lock is taken after every row lock the
+// transaction takes, never before, and nothing waits on a row after it.
 //
 // When r is not nil (the change of a request), every event whose type is
 // Announced is announced in the same transaction (approvals.NewAnnouncement).
@@ -24,19 +29,34 @@ func (s *Store) appendEvents(ctx context.Context, tx pgx.Tx, events []approvals.
 	if len(events) == 0 {
 		return nil
 	}
-	var last uint64
-	if err := tx.QueryRow(ctx, "UPDATE audit_counter SET last = last + $1 WHERE id = 1 RETURNING last", len(events)).Scan(&last); err != nil {
+	lock := &pgx.Batch{}
+	lock.Queue("SELECT pg_advisory_xact_lock_shared($1)", int64(auditLock))
+	lock.Queue("SELECT nextval('audit_seq') FROM generate_series(1, $1)", len(events))
+	br := tx.SendBatch(ctx, lock)
+	_, err := br.Exec()
+	var seqs []int64
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			seqs, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
-	first := last - uint64(len(events)) + 1
-	seqs := make([]int64, len(events))
+	if len(seqs) != len(events) {
+		return fmt.Errorf("append events: %d seqs for %d events", len(seqs), len(events))
+	}
 	ats := make([]int64, len(events))
 	types := make([]string, len(events))
 	reqs := make([]string, len(events))
 	docs := make([][]byte, len(events))
 	var announce []approvals.Delivery
 	for i, ev := range events {
-		ev.Seq = first + uint64(i)
+		ev.Seq = uint64(seqs[i])
 		if ev.RequestID == "" && r != nil {
 			ev.RequestID = r.ID
 		}
@@ -44,20 +64,21 @@ func (s *Store) appendEvents(ctx context.Context, tx pgx.Tx, events []approvals.
 		if err != nil {
 			return fmt.Errorf("encode event: %w", err)
 		}
-		seqs[i], ats[i], types[i], reqs[i], docs[i] = int64(ev.Seq), ns(ev.At), string(ev.Type), ev.RequestID, doc
+		ats[i], types[i], reqs[i], docs[i] = ns(ev.At), string(ev.Type), ev.RequestID, doc
 		if r != nil && ev.Type.Announced() {
 			announce = append(announce, approvals.NewAnnouncement(ev, r))
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO events (seq, at_ns, type, request_id, doc)
+	// The events and their announcements go in one round trip.
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO events (seq, at_ns, type, request_id, doc)
 		SELECT s, a, t, r, d FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[]) AS u(s, a, t, r, d)`,
-		seqs, ats, types, reqs, docs); err != nil {
-		return fmt.Errorf("append events: %w", err)
+		seqs, ats, types, reqs, docs)
+	if err := queueDeliveries(b, announce); err != nil {
+		return fmt.Errorf("announce: %w", err)
 	}
-	if len(announce) > 0 {
-		if err := enqueue(ctx, tx, announce); err != nil {
-			return fmt.Errorf("announce: %w", err)
-		}
+	if err := sendBatch(ctx, tx, b); err != nil {
+		return fmt.Errorf("append events: %w", err)
 	}
 	return nil
 }
@@ -86,8 +107,12 @@ func (s *Store) Audit(ctx context.Context, q approvals.AuditQuery) ([]approvals.
 	if !q.Since.IsZero() {
 		since = ns(q.Since)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT doc FROM events WHERE seq > $1 AND at_ns >= $2 AND ($3 = '' OR request_id = $3)
-		ORDER BY seq LIMIT $4`, after, since, q.RequestID, limit+1)
+	upTo, err := s.auditFrontier(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("audit: %w", mapErr(err))
+	}
+	rows, err := s.pool.Query(ctx, `SELECT doc FROM events WHERE seq > $1 AND seq <= $5 AND at_ns >= $2 AND ($3 = '' OR request_id = $3)
+		ORDER BY seq LIMIT $4`, after, since, q.RequestID, limit+1, upTo)
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit: %w", mapErr(err))
 	}
@@ -112,6 +137,32 @@ func (s *Store) Audit(ctx context.Context, q approvals.AuditQuery) ([]approvals.
 		return out, out[limit-1].Seq, nil
 	}
 	return out, 0, nil
+}
+
+// lastSeqSQL reads the last seq audit_seq handed out (0 before the first).
+const lastSeqSQL = "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM audit_seq"
+
+// auditFrontier returns the largest seq below which every seq handed out
+// is settled (committed or rolled back): it takes auditLock exclusively,
+// which waits for the appends in flight to end, and reads audit_seq while
+// holding it; the lock goes with the batch's implicit transaction, so
+// appends wait at most for that instant. An event that commits later has
+// a seq above the frontier, so a cursor at or below it misses nothing, and
+// an append that ended before the call is inside it (read your writes).
+func (s *Store) auditFrontier(ctx context.Context) (int64, error) {
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_advisory_xact_lock($1)", int64(auditLock))
+	b.Queue(lastSeqSQL)
+	br := s.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
+	var upTo int64
+	if err == nil {
+		err = br.QueryRow().Scan(&upTo)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return upTo, err
 }
 
 func jsonEvent(ev approvals.Event) ([]byte, error) {

@@ -49,7 +49,7 @@ func (s *Store) ImportRequests(ctx context.Context, rs []*approvals.Request) err
 }
 
 // ImportEvents stores events with their seqs, which must be above every
-// stored one, and moves the audit counter to the last.
+// seq handed out, and moves audit_seq to the last.
 func (s *Store) ImportEvents(ctx context.Context, evs []approvals.Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -63,8 +63,13 @@ func (s *Store) ImportEvents(ctx context.Context, evs []approvals.Event) error {
 		rows = append(rows, []any{int64(ev.Seq), ns(ev.At), string(ev.Type), ev.RequestID, doc})
 	}
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// The exclusive audit lock waits for appends in flight and keeps
+		// new ones out until the sequence has moved past the imported seqs.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(auditLock)); err != nil {
+			return err
+		}
 		var last int64
-		if err := tx.QueryRow(ctx, "SELECT last FROM audit_counter WHERE id = 1 FOR UPDATE").Scan(&last); err != nil {
+		if err := tx.QueryRow(ctx, lastSeqSQL).Scan(&last); err != nil {
 			return err
 		}
 		for _, ev := range evs {
@@ -76,7 +81,7 @@ func (s *Store) ImportEvents(ctx context.Context, evs []approvals.Event) error {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "at_ns", "type", "request_id", "doc"}, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "UPDATE audit_counter SET last = $1 WHERE id = 1", last)
+		_, err := tx.Exec(ctx, "SELECT setval('audit_seq', $1)", last)
 		return err
 	})
 	if err != nil {
@@ -124,7 +129,7 @@ func (s *Store) ImportSessions(ctx context.Context, ss []*approvals.Session) err
 // Totals counts what the database holds, for migrate's verification.
 func (s *Store) Totals(ctx context.Context) (requests, events int, lastSeq uint64, err error) {
 	var last int64
-	err = s.pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM requests), (SELECT count(*) FROM events), (SELECT last FROM audit_counter WHERE id = 1)").Scan(&requests, &events, &last)
+	err = s.pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM requests), (SELECT count(*) FROM events), ("+lastSeqSQL+")").Scan(&requests, &events, &last)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("count: %w", mapErr(err))
 	}

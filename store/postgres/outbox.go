@@ -46,6 +46,16 @@ func checkDelivery(d *approvals.Delivery) error { return approvals.CheckDelivery
 
 // enqueue stores the deliveries whose IDs are new, in tx.
 func enqueue(ctx context.Context, tx pgx.Tx, ds []approvals.Delivery) error {
+	b := &pgx.Batch{}
+	if err := queueDeliveries(b, ds); err != nil {
+		return err
+	}
+	return sendBatch(ctx, tx, b)
+}
+
+// queueDeliveries queues on b the insertion of the deliveries whose IDs
+// are new.
+func queueDeliveries(b *pgx.Batch, ds []approvals.Delivery) error {
 	for i := range ds {
 		d := ds[i]
 		if d.State == "" {
@@ -59,13 +69,27 @@ func enqueue(ctx context.Context, tx pgx.Tx, ds []approvals.Delivery) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, channel, state, request_id, next_ns, lease_until_ns, sent_ns, doc)
+		b.Queue(`INSERT INTO deliveries (id, channel, state, request_id, next_ns, lease_until_ns, sent_ns, doc)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
-			d.ID, string(d.Channel), string(d.State), d.RequestID, w.next, w.leaseUntil, w.sent, w.doc); err != nil {
+			d.ID, string(d.Channel), string(d.State), d.RequestID, w.next, w.leaseUntil, w.sent, w.doc)
+	}
+	return nil
+}
+
+// sendBatch runs b's statements in tx in one round trip, in order, and
+// returns the first error.
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	br := tx.SendBatch(ctx, b)
+	for range b.Len() {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
 			return err
 		}
 	}
-	return nil
+	return br.Close()
 }
 
 // EnqueueDeliveries implements approvals.Outbox.

@@ -139,7 +139,7 @@ func (s *Store) live() error {
 
 // tx runs fn in a READ COMMITTED transaction and commits it when fn
 // returns nil. Row locks (FOR UPDATE), the unique constraints and the
-// audit counter's row lock give the guarantees; see docs/STORE.md.
+// audit trail's advisory lock give the guarantees; see docs/STORE.md.
 func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	if err := s.live(); err != nil {
 		return err

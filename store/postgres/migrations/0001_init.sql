@@ -28,14 +28,14 @@ CREATE INDEX requests_by_status ON requests (status, created_ns, id);
 CREATE INDEX requests_jobs ON requests (job_next_ns, id) WHERE job_next_ns IS NOT NULL;
 CREATE INDEX requests_decisions ON requests (decided_ns, id) WHERE decided_ns IS NOT NULL;
 
--- The audit trail. seq comes from audit_counter, whose one row every
--- appending transaction locks until it commits, so that seqs become
--- visible in order and a cursor never skips an event committed late.
-CREATE TABLE audit_counter (
-    id    int     PRIMARY KEY CHECK (id = 1),
-    last  bigint  NOT NULL
-);
-INSERT INTO audit_counter VALUES (1, 0);
+-- The audit trail. seq comes from audit_seq. A sequence hands out numbers
+-- in call order but they become visible in commit order, so every
+-- appending transaction holds a shared advisory lock from its nextval to
+-- its commit, and a reader of the trail first takes that lock exclusively
+-- for an instant: every seq handed out before then is committed or rolled
+-- back, and the reader shows nothing above it (docs/STORE.md). Appends
+-- never wait for each other.
+CREATE SEQUENCE audit_seq AS bigint;
 
 CREATE TABLE events (
     seq         bigint  PRIMARY KEY,
