@@ -90,6 +90,65 @@ func TestMigrationsOnceAcrossReplicas(t *testing.T) {
 	}
 }
 
+// TestReplicaKilledMidMigration plays a replica that dies while it
+// applies the first migration: it holds the migration lock and has half
+// the schema in an open transaction when its connection drops without a
+// goodbye, as when the process is SIGKILLed or its node is lost. A replica
+// starting meanwhile waits for the lock, then applies the whole schema
+// itself and serves.
+func TestReplicaKilledMidMigration(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.NewDatabase(t)
+	dying, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dying.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(postgres.MigrationLock)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dying.Exec(ctx, "BEGIN; CREATE TABLE requests (id text PRIMARY KEY); CREATE TABLE events (seq bigint)"); err != nil {
+		t.Fatal(err)
+	}
+	type opened struct {
+		s   *postgres.Store
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		s, err := postgres.Open(ctx, u, postgres.Options{})
+		done <- opened{s, err}
+	}()
+	select {
+	case o := <-done:
+		t.Fatalf("Open returned while another replica held the migration lock: %v", o.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// The process dies: its socket closes with no Terminate message and
+	// no rollback sent; the server rolls back and drops the lock.
+	if err := dying.PgConn().Conn().Close(); err != nil {
+		t.Fatal(err)
+	}
+	died := time.Now()
+	var o opened
+	select {
+	case o = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Open still waiting 30 s after the replica holding the migration lock died")
+	}
+	if o.err != nil {
+		t.Fatalf("Open after the other replica died mid-migration: %v", o.err)
+	}
+	t.Logf("Open returned %v after the death", time.Since(died).Round(time.Millisecond))
+	defer o.s.Close()
+	if _, created, err := o.s.Create(ctx, signUp(1), received(t0)); err != nil || !created {
+		t.Fatalf("Create on the migrated database: created %v, %v", created, err)
+	}
+	evs, _, err := o.s.Audit(ctx, approvals.AuditQuery{})
+	if err != nil || len(evs) != 1 || evs[0].Seq != 1 {
+		t.Fatalf("audit after the first Create: %+v, %v; want one event with seq 1", evs, err)
+	}
+}
+
 // TestAuditCursorAcrossReplicas tails the audit trail with AfterSeq
 // cursors while three replicas append concurrently: the reader must see
 // every seq, 1 to n without a gap, each once, though transactions that
