@@ -42,9 +42,10 @@ const (
 // Store is an approvals.Store on PostgreSQL. It is safe for concurrent use
 // by goroutines and by processes sharing the database.
 type Store struct {
-	pool   *pgxpool.Pool
-	clock  approvals.Clock
-	closed atomic.Bool
+	pool      *pgxpool.Pool
+	clock     approvals.Clock
+	closed    atomic.Bool
+	standings standings
 }
 
 var _ approvals.Store = (*Store)(nil)

@@ -141,25 +141,6 @@ func (s *Store) getBy(ctx context.Context, col string, v []byte) (*approvals.Req
 	return decodeRequest(doc)
 }
 
-// FindStanding implements approvals.RequestStore from the columns beside
-// the person index, without decoding the request.
-func (s *Store) FindStanding(ctx context.Context, key string) (approvals.Standing, error) {
-	if err := s.live(); err != nil {
-		return approvals.Standing{}, err
-	}
-	var st approvals.Standing
-	var status, prov string
-	err := s.pool.QueryRow(ctx, "SELECT id, status, provisioning FROM requests WHERE person_key = $1", []byte(key)).Scan(&st.ID, &status, &prov)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return approvals.Standing{}, approvals.ErrNotFound
-	}
-	if err != nil {
-		return approvals.Standing{}, fmt.Errorf("find standing: %w", mapErr(err))
-	}
-	st.Status, st.Provisioning = approvals.Status(status), approvals.ProvisioningState(prov)
-	return st, nil
-}
-
 // Update implements approvals.RequestStore: SELECT ... FOR UPDATE locks the
 // row, the mutation runs on a copy, and the row, its index columns and the
 // events are written in the same transaction.
