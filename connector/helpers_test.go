@@ -10,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/fakeclock"
 	"github.com/approvals-dev/approvals/internal/logcapture"
 	"github.com/approvals-dev/approvals/internal/unitext"
 	"github.com/approvals-dev/approvals/store/memory"
@@ -29,32 +29,15 @@ const (
 // testdataDir holds the documentation payloads.
 const testdataDir = "../testdata/connector"
 
-// fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newFakeClock returns a settable clock at the tests' start.
+func newFakeClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC))
 }
 
 // env is a connector over a real Service and an in-memory store.
 type env struct {
 	t     testing.TB
-	clock *fakeClock
+	clock *fakeclock.Clock
 	store *memory.Store
 	svc   *approvals.Service
 	h     http.Handler

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/fakeclock"
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
 	"github.com/approvals-dev/approvals/provisioner/provisionertest"
 	"github.com/approvals-dev/approvals/store/memory"
@@ -37,29 +38,6 @@ var signingKey = sync.OnceValue(func() *rsa.PrivateKey {
 	return k
 })
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 const (
 	clientID     = "11111111-2222-3333-4444-555555555555"
 	clientSecret = "test-secret"
@@ -69,7 +47,7 @@ const (
 // provider.
 type env struct {
 	t     testing.TB
-	clock *fakeClock
+	clock *fakeclock.Clock
 	store *countingStore
 	svc   *approvals.Service
 	idp   *oidctest.Server
@@ -103,7 +81,7 @@ func (s *swapHandler) set(h http.Handler) {
 
 func newEnv(t testing.TB, configure ...func(*web.Config)) *env {
 	t.Helper()
-	clock := &fakeClock{t: t0}
+	clock := fakeclock.New(t0)
 	st := &countingStore{Store: memory.New(clock)}
 	e := &env{t: t, clock: clock, store: st, svc: &approvals.Service{Store: st, Clock: clock,
 		InviteRedirectURL: defaultRedirectURL, SendInvitationMessage: true}}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/fakeclock"
 	"github.com/approvals-dev/approvals/store/memory"
 )
 
@@ -25,29 +26,11 @@ const (
 	reportKey = "report-secret-0123456789abcdef"
 )
 
-// fakeClock is a settable clock; with tick set, every Now moves it on, so
-// that requests created one after another have distinct times.
-type fakeClock struct {
-	mu   sync.Mutex
-	now  time.Time
-	tick time.Duration
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), tick: time.Millisecond}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(c.tick)
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newClock returns the tests' clock: settable, and moving on a millisecond
+// at every reading, so that requests created one after another have
+// distinct times.
+func newClock() *fakeclock.Clock {
+	return fakeclock.NewTicking(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), time.Millisecond)
 }
 
 // wakeCounter is an approvals.Provisioner that counts its wake-ups.
@@ -58,7 +41,7 @@ func (w *wakeCounter) Wake() { w.n.Add(1) }
 // env is one API over an in-memory store.
 type env struct {
 	t       *testing.T
-	clock   *fakeClock
+	clock   *fakeclock.Clock
 	store   approvals.Store
 	mem     *memory.Store
 	svc     *approvals.Service
