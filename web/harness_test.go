@@ -172,6 +172,22 @@ func (e *env) signUp(at time.Time, email, name string, claims map[string]any, id
 	return r
 }
 
+// failProvisioning records a failed attempt to provision the approved
+// request id, as the provisioner would after Graph refused it.
+func (e *env) failProvisioning(id string, f approvals.Failure) {
+	e.t.Helper()
+	_, err := e.store.Update(context.Background(), id, func(r *approvals.Request) ([]approvals.Event, error) {
+		if err := r.StartAttempt(); err != nil {
+			return nil, err
+		}
+		ev, err := r.FailProvisioning(f, t0)
+		return []approvals.Event{ev}, err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) get(id string) *approvals.Request {
 	e.t.Helper()
 	r, err := e.store.Get(context.Background(), id)
