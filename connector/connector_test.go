@@ -274,17 +274,7 @@ func TestRequestApprovalConcurrentDuplicates(t *testing.T) {
 // assertReceivedOnce checks the audit trail holds one request.received.
 func assertReceivedOnce(t *testing.T, e *env) {
 	t.Helper()
-	evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{Limit: approvals.MaxPageSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	received := 0
-	for _, ev := range evs {
-		if ev.Type == approvals.EventReceived {
-			received++
-		}
-	}
-	if received != 1 {
+	if received := e.countEvents(approvals.EventReceived); received != 1 {
 		t.Errorf("%d request.received events, want 1", received)
 	}
 }
@@ -650,19 +640,7 @@ func TestBlockedCheckRecordedOncePerWindow(t *testing.T) {
 	if w := e.post(RequestApprovalPath, body); w.Code != http.StatusOK {
 		t.Fatalf("request-approval: %d", w.Code)
 	}
-	blocked := func() int {
-		evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{Limit: approvals.MaxPageSize})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, ev := range evs {
-			if ev.Type == approvals.EventBlockedAtCheck {
-				n++
-			}
-		}
-		return n
-	}
+	blocked := func() int { return e.countEvents(approvals.EventBlockedAtCheck) }
 	for range 5 {
 		if rep := readReply(t, e.post(CheckApprovalStatusPath, body), CheckApprovalStatusPath); rep.Action != "ShowBlockPage" {
 			t.Fatalf("check answered %+v", rep)

@@ -231,6 +231,23 @@ func (e *env) count() int {
 	return total
 }
 
+// countEvents returns the number of events of type typ in the first page
+// of the audit trail.
+func (e *env) countEvents(typ approvals.EventType) int {
+	e.t.Helper()
+	evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{Limit: approvals.MaxPageSize})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
 // assertNoLeak checks that the logs hold none of the given strings.
 func (e *env) assertNoLeak(secrets ...string) {
 	e.t.Helper()
