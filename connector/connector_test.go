@@ -81,14 +81,7 @@ func TestCheckApprovalStatus(t *testing.T) {
 				tt.setup(e)
 			}
 			before := e.count()
-			w := e.post(CheckApprovalStatusPath, readTestdata(t, "check-status-facebook.json"))
-			rep := readReply(t, w, CheckApprovalStatusPath)
-			if rep.Action != tt.action {
-				t.Fatalf("action = %s (%s), want %s", rep.Action, rep.UserMessage, tt.action)
-			}
-			if tt.want != "" && rep.UserMessage != text("en", tt.want) {
-				t.Errorf("message = %q, want %s", rep.UserMessage, tt.want)
-			}
+			e.postWanting(t, CheckApprovalStatusPath, "check-status-facebook.json", tt.action, tt.want)
 			if e.count() != before {
 				t.Errorf("the check step changed the number of requests: %d -> %d", before, e.count())
 			}
@@ -156,14 +149,7 @@ func TestRequestApproval(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(e)
 			}
-			w := e.post(RequestApprovalPath, readTestdata(t, "request-approval-facebook.json"))
-			rep := readReply(t, w, RequestApprovalPath)
-			if rep.Action != tt.action {
-				t.Fatalf("action = %s (%s), want %s", rep.Action, rep.UserMessage, tt.action)
-			}
-			if tt.want != "" && rep.UserMessage != text("en", tt.want) {
-				t.Errorf("message = %q, want %s", rep.UserMessage, tt.want)
-			}
+			e.postWanting(t, RequestApprovalPath, "request-approval-facebook.json", tt.action, tt.want)
 			if n := e.count(); n != 1 {
 				t.Errorf("%d requests stored, want 1", n)
 			}

@@ -127,6 +127,20 @@ func readReply(t testing.TB, w *httptest.ResponseRecorder, path string) reply {
 	return rep
 }
 
+// postWanting posts the testdata file to path and checks that the answer
+// has the action and, unless want is empty, the English text of want.
+func (e *env) postWanting(t testing.TB, path, file, action string, want MessageKey) reply {
+	t.Helper()
+	rep := readReply(t, e.post(path, readTestdata(t, file)), path)
+	if rep.Action != action {
+		t.Fatalf("action = %s (%s), want %s", rep.Action, rep.UserMessage, action)
+	}
+	if want != "" && rep.UserMessage != text("en", want) {
+		t.Errorf("message = %q, want %s", rep.UserMessage, want)
+	}
+	return rep
+}
+
 // readTestdata returns a file of testdata/connector.
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
