@@ -188,6 +188,23 @@ func (e *env) failProvisioning(id string, f approvals.Failure) {
 	}
 }
 
+// eventsOf returns the events of type typ in the first page of the audit
+// trail.
+func (e *env) eventsOf(typ approvals.EventType) []approvals.Event {
+	e.t.Helper()
+	evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []approvals.Event
+	for _, ev := range evs {
+		if ev.Type == typ {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 func (e *env) get(id string) *approvals.Request {
 	e.t.Helper()
 	r, err := e.store.Get(context.Background(), id)
