@@ -22,17 +22,9 @@ import (
 // Approve records a decision to approve and enqueues the provisioning job.
 // Approving an approved request returns ErrUnchanged.
 func (r *Request) Approve(by Actor, reason string, now time.Time, provisioningDeadline time.Duration) (Event, error) {
-	if err := CheckReason(reason); err != nil {
+	if err := r.decide(StatusApproved, by, reason, now, StatusDenied, "request %s was denied; an admin must reopen it before it can be approved"); err != nil {
 		return Event{}, err
 	}
-	switch r.Status {
-	case StatusApproved:
-		return Event{}, ErrUnchanged
-	case StatusDenied:
-		return Event{}, Errorf(EConflict, "request %s was denied; an admin must reopen it before it can be approved", r.ID)
-	}
-	r.Status = StatusApproved
-	r.Decision = &Decision{By: by.String(), ByID: by.ID, ActorKind: by.Kind, At: now, Reason: reason}
 	if r.Source == SourceExternalID {
 		// Entra creates the account when the person signs up again and the
 		// submit extension answers continue: nothing to provision.
@@ -54,18 +46,30 @@ func (r *Request) Deny(by Actor, reason string, now time.Time) (Event, error) {
 	if reason == "" {
 		return Event{}, Errorf(EInvalid, "a reason is required to deny a request")
 	}
-	if err := CheckReason(reason); err != nil {
+	if err := r.decide(StatusDenied, by, reason, now, StatusApproved, "request %s is already approved; remove the account in Entra ID instead of denying it"); err != nil {
 		return Event{}, err
 	}
-	switch r.Status {
-	case StatusDenied:
-		return Event{}, ErrUnchanged
-	case StatusApproved:
-		return Event{}, Errorf(EConflict, "request %s is already approved; remove the account in Entra ID instead of denying it", r.ID)
-	}
-	r.Status = StatusDenied
-	r.Decision = &Decision{By: by.String(), ByID: by.ID, ActorKind: by.Kind, At: now, Reason: reason}
 	return r.event(now, EventDenied, by, map[string]string{"reason": reason}), nil
+}
+
+// decide records a reviewer's decision: the request takes status to and
+// by's Decision. A bad reason is refused; deciding again what was decided
+// returns ErrUnchanged, and a request in status final (the opposite
+// decision) cannot be decided: EConflict with the message conflict, a
+// format taking the request's id.
+func (r *Request) decide(to Status, by Actor, reason string, now time.Time, final Status, conflict string) error {
+	if err := CheckReason(reason); err != nil {
+		return err
+	}
+	switch r.Status {
+	case to:
+		return ErrUnchanged
+	case final:
+		return Errorf(EConflict, conflict, r.ID)
+	}
+	r.Status = to
+	r.Decision = &Decision{By: by.String(), ByID: by.ID, ActorKind: by.Kind, At: now, Reason: reason}
+	return nil
 }
 
 // Reopen puts a denied request back in the queue. Only an admin may do it:

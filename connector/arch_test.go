@@ -1,39 +1,14 @@
 package connector
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/approvals-dev/approvals/internal/archtest"
 )
 
 // TestConnectorNeverWritesTheStore holds the connector to its place: it
 // changes state only through approvals.Service's use cases, never by
 // calling the Store itself (issue 10: one owner of every state change).
 func TestConnectorNeverWritesTheStore(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			// x.Store.Method: a call on the Store.
-			if sel, ok := n.(*ast.SelectorExpr); ok {
-				if inner, ok := sel.X.(*ast.SelectorExpr); ok && inner.Sel.Name == "Store" {
-					t.Errorf("%s: the connector uses the Store directly (.Store.%s); go through approvals.Service", fset.Position(sel.Pos()), sel.Sel.Name)
-				}
-			}
-			return true
-		})
-	}
+	archtest.NeverWritesTheStore(t, "the connector")
 }

@@ -22,13 +22,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/internal/httplog"
+	"github.com/approvals-dev/approvals/internal/recent"
 )
 
 // The paths the handler serves, each also with a trailing slash. Mount the
@@ -125,6 +125,7 @@ func New(cfg Config) (http.Handler, error) {
 		log:              cfg.Logger,
 		maxBody:          cfg.MaxBodyBytes,
 		clock:            clock,
+		blocked:          &recent.Set{Window: blockedAuditWindow, Max: blockedAuditMax},
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -234,7 +235,7 @@ type handler struct {
 	// blocked remembers which requests had a blocked check recorded
 	// lately, so that a person retrying sign-in does not add a durable
 	// audit write per attempt.
-	blocked recentlyRecorded
+	blocked *recent.Set
 }
 
 // blockedAuditWindow is how long a blocked check of one request is
@@ -243,30 +244,6 @@ const (
 	blockedAuditWindow = time.Hour
 	blockedAuditMax    = 10000
 )
-
-// recentlyRecorded is a bounded set of request ids with the time each was
-// last recorded.
-type recentlyRecorded struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-// first reports whether id was not recorded within the window before now,
-// and remembers now for it when so.
-func (s *recentlyRecorded) first(id string, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if at, ok := s.seen[id]; ok && now.Sub(at) < blockedAuditWindow {
-		return false
-	}
-	if s.seen == nil || len(s.seen) >= blockedAuditMax {
-		// Forget everything rather than scan: at worst a few blocked
-		// checks are recorded twice within the window.
-		s.seen = make(map[string]time.Time)
-	}
-	s.seen[id] = now
-	return true
-}
 
 // outcome is how a call ends: the answer, and what to log about it.
 type outcome struct {
@@ -473,7 +450,7 @@ func requestDecided(st approvals.Standing, pending MessageKey) outcome {
 // in a minute is one event, not a dozen durable writes. A failure is only
 // logged: the answer stays the same.
 func (h *handler) recordBlocked(r *http.Request, st approvals.Standing, key MessageKey) {
-	if !h.blocked.first(st.ID+"\x00"+string(key), h.clock.Now()) {
+	if !h.blocked.First(st.ID+"\x00"+string(key), h.clock.Now()) {
 		return
 	}
 	if err := h.svc.NoteBlockedCheck(r.Context(), st, string(key)); err != nil {

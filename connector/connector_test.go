@@ -81,14 +81,7 @@ func TestCheckApprovalStatus(t *testing.T) {
 				tt.setup(e)
 			}
 			before := e.count()
-			w := e.post(CheckApprovalStatusPath, readTestdata(t, "check-status-facebook.json"))
-			rep := readReply(t, w, CheckApprovalStatusPath)
-			if rep.Action != tt.action {
-				t.Fatalf("action = %s (%s), want %s", rep.Action, rep.UserMessage, tt.action)
-			}
-			if tt.want != "" && rep.UserMessage != text("en", tt.want) {
-				t.Errorf("message = %q, want %s", rep.UserMessage, tt.want)
-			}
+			e.postWanting(t, CheckApprovalStatusPath, "check-status-facebook.json", tt.action, tt.want)
 			if e.count() != before {
 				t.Errorf("the check step changed the number of requests: %d -> %d", before, e.count())
 			}
@@ -156,14 +149,7 @@ func TestRequestApproval(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(e)
 			}
-			w := e.post(RequestApprovalPath, readTestdata(t, "request-approval-facebook.json"))
-			rep := readReply(t, w, RequestApprovalPath)
-			if rep.Action != tt.action {
-				t.Fatalf("action = %s (%s), want %s", rep.Action, rep.UserMessage, tt.action)
-			}
-			if tt.want != "" && rep.UserMessage != text("en", tt.want) {
-				t.Errorf("message = %q, want %s", rep.UserMessage, tt.want)
-			}
+			e.postWanting(t, RequestApprovalPath, "request-approval-facebook.json", tt.action, tt.want)
 			if n := e.count(); n != 1 {
 				t.Errorf("%d requests stored, want 1", n)
 			}
@@ -274,17 +260,7 @@ func TestRequestApprovalConcurrentDuplicates(t *testing.T) {
 // assertReceivedOnce checks the audit trail holds one request.received.
 func assertReceivedOnce(t *testing.T, e *env) {
 	t.Helper()
-	evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{Limit: approvals.MaxPageSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	received := 0
-	for _, ev := range evs {
-		if ev.Type == approvals.EventReceived {
-			received++
-		}
-	}
-	if received != 1 {
+	if received := e.countEvents(approvals.EventReceived); received != 1 {
 		t.Errorf("%d request.received events, want 1", received)
 	}
 }
@@ -650,19 +626,7 @@ func TestBlockedCheckRecordedOncePerWindow(t *testing.T) {
 	if w := e.post(RequestApprovalPath, body); w.Code != http.StatusOK {
 		t.Fatalf("request-approval: %d", w.Code)
 	}
-	blocked := func() int {
-		evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{Limit: approvals.MaxPageSize})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, ev := range evs {
-			if ev.Type == approvals.EventBlockedAtCheck {
-				n++
-			}
-		}
-		return n
-	}
+	blocked := func() int { return e.countEvents(approvals.EventBlockedAtCheck) }
 	for range 5 {
 		if rep := readReply(t, e.post(CheckApprovalStatusPath, body), CheckApprovalStatusPath); rep.Action != "ShowBlockPage" {
 			t.Fatalf("check answered %+v", rep)

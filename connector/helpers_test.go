@@ -10,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/fakeclock"
 	"github.com/approvals-dev/approvals/internal/logcapture"
 	"github.com/approvals-dev/approvals/internal/unitext"
 	"github.com/approvals-dev/approvals/store/memory"
@@ -29,32 +29,15 @@ const (
 // testdataDir holds the documentation payloads.
 const testdataDir = "../testdata/connector"
 
-// fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newFakeClock returns a settable clock at the tests' start.
+func newFakeClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC))
 }
 
 // env is a connector over a real Service and an in-memory store.
 type env struct {
 	t     testing.TB
-	clock *fakeClock
+	clock *fakeclock.Clock
 	store *memory.Store
 	svc   *approvals.Service
 	h     http.Handler
@@ -140,6 +123,20 @@ func readReply(t testing.TB, w *httptest.ResponseRecorder, path string) reply {
 		}
 	default:
 		t.Fatalf("answer %d %s is none of the three shapes", w.Code, w.Body)
+	}
+	return rep
+}
+
+// postWanting posts the testdata file to path and checks that the answer
+// has the action and, unless want is empty, the English text of want.
+func (e *env) postWanting(t testing.TB, path, file, action string, want MessageKey) reply {
+	t.Helper()
+	rep := readReply(t, e.post(path, readTestdata(t, file)), path)
+	if rep.Action != action {
+		t.Fatalf("action = %s (%s), want %s", rep.Action, rep.UserMessage, action)
+	}
+	if want != "" && rep.UserMessage != text("en", want) {
+		t.Errorf("message = %q, want %s", rep.UserMessage, want)
 	}
 	return rep
 }
@@ -246,6 +243,23 @@ func (e *env) count() int {
 		total += v
 	}
 	return total
+}
+
+// countEvents returns the number of events of type typ in the first page
+// of the audit trail.
+func (e *env) countEvents(typ approvals.EventType) int {
+	e.t.Helper()
+	evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{Limit: approvals.MaxPageSize})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == typ {
+			n++
+		}
+	}
+	return n
 }
 
 // assertNoLeak checks that the logs hold none of the given strings.

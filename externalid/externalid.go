@@ -23,11 +23,11 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/internal/httplog"
+	"github.com/approvals-dev/approvals/internal/recent"
 	"github.com/approvals-dev/approvals/internal/signupmsg"
 )
 
@@ -75,8 +75,7 @@ type Handler struct {
 	budget  time.Duration
 	// blocked remembers the blocked start calls recorded lately, so that a
 	// person retrying does not add a durable audit write per attempt.
-	blockedMu sync.Mutex
-	blocked   map[string]time.Time
+	blocked *recent.Set
 }
 
 // blockedAuditWindow is how long a blocked start of one request is
@@ -85,20 +84,6 @@ const (
 	blockedAuditWindow = time.Hour
 	blockedAuditMax    = 10000
 )
-
-// firstBlocked reports whether key was not recorded within the window.
-func (h *Handler) firstBlocked(key string, now time.Time) bool {
-	h.blockedMu.Lock()
-	defer h.blockedMu.Unlock()
-	if at, ok := h.blocked[key]; ok && now.Sub(at) < blockedAuditWindow {
-		return false
-	}
-	if h.blocked == nil || len(h.blocked) >= blockedAuditMax {
-		h.blocked = make(map[string]time.Time)
-	}
-	h.blocked[key] = now
-	return true
-}
 
 // answers are the encoded fixed answers of one language.
 type answers struct {
@@ -130,6 +115,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{
 		svc: cfg.Service, tokens: tokens, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, budget: cfg.TokenBudget,
 		answers: make(map[string]answers, len(cat)),
+		blocked: &recent.Set{Window: blockedAuditWindow, Max: blockedAuditMax},
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -323,7 +309,7 @@ func (h *Handler) start(ctx context.Context, p Payload) outcome {
 		return outcome{name: "unavailable", key: signupmsg.MsgTryLater, err: err}
 	}
 	o := decided(st, signupmsg.MsgAlreadyProcessing)
-	if !o.cont && h.firstBlocked(st.ID+"\x00"+string(o.key), h.tokens.clock.Now()) {
+	if !o.cont && h.blocked.First(st.ID+"\x00"+string(o.key), h.tokens.clock.Now()) {
 		if err := h.svc.NoteBlockedCheck(ctx, st, string(o.key)); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "external ID: cannot record a blocked sign-up in the audit trail",
 				slog.String("request_id", st.ID), slog.String("error", err.Error()))

@@ -9,12 +9,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/externalid/externalidtest"
+	"github.com/approvals-dev/approvals/internal/fakeclock"
 	"github.com/approvals-dev/approvals/internal/logcapture"
 	"github.com/approvals-dev/approvals/store/memory"
 )
@@ -26,29 +26,11 @@ const (
 	testdata   = "../testdata/externalid"
 )
 
-// fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is the extensions over a real Service and store, with a fake issuer
 // on loopback.
 type env struct {
 	t     testing.TB
-	clock *fakeClock
+	clock *fakeclock.Clock
 	store *memory.Store
 	svc   *approvals.Service
 	h     *Handler
@@ -59,7 +41,7 @@ type env struct {
 
 func newEnv(t testing.TB, policy approvals.Policy, edit ...func(*Config)) *env {
 	t.Helper()
-	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
+	clock := fakeclock.New(time.Now().UTC().Truncate(time.Second))
 	iss, err := externalidtest.NewIssuer(testTenant)
 	if err != nil {
 		t.Fatal(err)

@@ -196,16 +196,7 @@ func TestRetryAndReopenAreForAdmins(t *testing.T) {
 	if _, err := e.svc.Approve(ctx, r.ID, approvals.Actor{Kind: approvals.ActorReviewer, ID: "x", Name: "X"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.store.Update(ctx, r.ID, func(r *approvals.Request) ([]approvals.Event, error) {
-		if err := r.StartAttempt(); err != nil {
-			return nil, err
-		}
-		ev, err := r.FailProvisioning(approvals.Failure{Cause: "Authorization_RequestDenied: Insufficient privileges to complete the operation.", GraphRequestID: "req-7f3a"}, t0)
-		return []approvals.Event{ev}, err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.failProvisioning(r.ID, approvals.Failure{Cause: "Authorization_RequestDenied: Insufficient privileges to complete the operation.", GraphRequestID: "req-7f3a"})
 
 	rob, _ := e.login("rob")
 	p := rob.get("/requests/" + r.ID)

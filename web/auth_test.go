@@ -268,21 +268,21 @@ func TestRoleGating(t *testing.T) {
 func TestSessionExpires(t *testing.T) {
 	e := newEnv(t)
 	b, _ := e.login("rob")
-	e.clock.Add(web.DefaultSessionIdleTimeout - time.Minute)
+	e.clock.Advance(web.DefaultSessionIdleTimeout - time.Minute)
 	if p := b.noRedirects().get("/"); p.resp.StatusCode != http.StatusOK {
 		t.Fatalf("active session: %d", p.resp.StatusCode)
 	}
-	e.clock.Add(web.DefaultSessionIdleTimeout + time.Second)
+	e.clock.Advance(web.DefaultSessionIdleTimeout + time.Second)
 	if p := b.noRedirects().get("/"); p.resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("idle session: %d, want a redirect to sign in", p.resp.StatusCode)
 	}
 
 	b, _ = e.login("rob")
 	for range int(web.DefaultSessionMaxAge / time.Hour) {
-		e.clock.Add(time.Hour)
+		e.clock.Advance(time.Hour)
 		b.noRedirects().get("/")
 	}
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	if p := b.noRedirects().get("/"); p.resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("session past its max age: %d", p.resp.StatusCode)
 	}
@@ -291,9 +291,9 @@ func TestSessionExpires(t *testing.T) {
 func TestSessionsAreBounded(t *testing.T) {
 	e := newEnv(t, func(c *web.Config) { c.MaxSessions = 2 })
 	first, _ := e.login("rob")
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	second, _ := e.login("ada")
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	third, _ := e.login("rob")
 	if p := first.noRedirects().get("/"); p.resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("the least recently used session survived: %d", p.resp.StatusCode)

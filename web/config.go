@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/wiring"
 )
 
 // Defaults of the optional Config fields.
@@ -72,15 +73,7 @@ type Config struct {
 
 // withDefaults returns c with the zero optional fields set.
 func (c Config) withDefaults() Config {
-	if c.Store == nil && c.Service != nil {
-		c.Store = c.Service.Store
-	}
-	if c.Clock == nil && c.Service != nil {
-		c.Clock = c.Service.Clock
-	}
-	if c.Clock == nil {
-		c.Clock = approvals.SystemClock
-	}
+	c.Store, c.Clock = wiring.StoreAndClock(c.Service, c.Store, c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -25,16 +25,7 @@ func TestUIExportIsAudited(t *testing.T) {
 	if p := b.get("/export/download?format=xml"); p.resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad format: %d", p.resp.StatusCode)
 	}
-	evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var exports []approvals.Event
-	for _, ev := range evs {
-		if ev.Type == approvals.EventDecisionsExported {
-			exports = append(exports, ev)
-		}
-	}
+	exports := e.eventsOf(approvals.EventDecisionsExported)
 	if len(exports) != 1 {
 		t.Fatalf("%d export events, want 1", len(exports))
 	}
@@ -81,19 +72,10 @@ func TestUIExportCutOffIsAudited(t *testing.T) {
 	seedQueue(t, e, 10)
 	b, _ := e.login("ada")
 	b.get("/export/download?format=csv&status=approved")
-	evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{})
-	if err != nil {
-		t.Fatal(err)
+	if done := e.eventsOf(approvals.EventDecisionsExported); len(done) != 0 {
+		t.Errorf("a failed export was recorded as done: %+v", done)
 	}
-	var failed []approvals.Event
-	for _, ev := range evs {
-		switch ev.Type {
-		case approvals.EventDecisionsExportFailed:
-			failed = append(failed, ev)
-		case approvals.EventDecisionsExported:
-			t.Errorf("a failed export was recorded as done: %+v", ev)
-		}
-	}
+	failed := e.eventsOf(approvals.EventDecisionsExportFailed)
 	if len(failed) != 1 || failed[0].Details["rows"] != "1" || failed[0].Details["surface"] != "ui" || failed[0].Details["status"] != "approved" || failed[0].Actor.Kind != approvals.ActorReviewer {
 		t.Errorf("failed export events %+v", failed)
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/fakeclock"
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
 	"github.com/approvals-dev/approvals/provisioner/provisionertest"
 	"github.com/approvals-dev/approvals/store/memory"
@@ -37,29 +38,6 @@ var signingKey = sync.OnceValue(func() *rsa.PrivateKey {
 	return k
 })
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 const (
 	clientID     = "11111111-2222-3333-4444-555555555555"
 	clientSecret = "test-secret"
@@ -69,7 +47,7 @@ const (
 // provider.
 type env struct {
 	t     testing.TB
-	clock *fakeClock
+	clock *fakeclock.Clock
 	store *countingStore
 	svc   *approvals.Service
 	idp   *oidctest.Server
@@ -103,7 +81,7 @@ func (s *swapHandler) set(h http.Handler) {
 
 func newEnv(t testing.TB, configure ...func(*web.Config)) *env {
 	t.Helper()
-	clock := &fakeClock{t: t0}
+	clock := fakeclock.New(t0)
 	st := &countingStore{Store: memory.New(clock)}
 	e := &env{t: t, clock: clock, store: st, svc: &approvals.Service{Store: st, Clock: clock,
 		InviteRedirectURL: defaultRedirectURL, SendInvitationMessage: true}}
@@ -192,6 +170,39 @@ func (e *env) signUp(at time.Time, email, name string, claims map[string]any, id
 		e.t.Fatal(err)
 	}
 	return r
+}
+
+// failProvisioning records a failed attempt to provision the approved
+// request id, as the provisioner would after Graph refused it.
+func (e *env) failProvisioning(id string, f approvals.Failure) {
+	e.t.Helper()
+	_, err := e.store.Update(context.Background(), id, func(r *approvals.Request) ([]approvals.Event, error) {
+		if err := r.StartAttempt(); err != nil {
+			return nil, err
+		}
+		ev, err := r.FailProvisioning(f, t0)
+		return []approvals.Event{ev}, err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// eventsOf returns the events of type typ in the first page of the audit
+// trail.
+func (e *env) eventsOf(typ approvals.EventType) []approvals.Event {
+	e.t.Helper()
+	evs, _, err := e.store.Audit(context.Background(), approvals.AuditQuery{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []approvals.Event
+	for _, ev := range evs {
+		if ev.Type == typ {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 func (e *env) get(id string) *approvals.Request {

@@ -49,7 +49,7 @@ func TestLoginFloodDoesNotEvictASignInInProgress(t *testing.T) {
 	e := newEnv(t)
 	rob := e.browser()
 	callback := startSignIn(t, rob, "/dashboard", "rob")
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 
 	// Another client starts 10,000 sign-ins while Rob is at the provider.
 	var wg sync.WaitGroup
@@ -119,7 +119,7 @@ func TestCallbackRefusesBadLoginCookies(t *testing.T) {
 			}
 			b.client.Jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: string(v), Path: "/"}})
 		}},
-		{"expired", func(t *testing.T, e *env, b *browser) { e.clock.Add(10*time.Minute + time.Second) }},
+		{"expired", func(t *testing.T, e *env, b *browser) { e.clock.Advance(10*time.Minute + time.Second) }},
 		{"renamed", func(t *testing.T, e *env, b *browser) {
 			// The same sealed value under another cookie name does not open.
 			u, _ := url.Parse(e.srv.URL)
@@ -186,7 +186,7 @@ func TestSignInsInProgressPerBrowserAreBounded(t *testing.T) {
 	var callbacks []string
 	for i := range 5 {
 		callbacks = append(callbacks, startSignIn(t, b, "/", "rob"))
-		e.clock.Add(time.Second * time.Duration(i+1))
+		e.clock.Advance(time.Second * time.Duration(i+1))
 	}
 	if n := len(loginCookies(b, e)); n != 3 {
 		t.Errorf("%d login cookies kept; want 3", n)
@@ -213,7 +213,7 @@ func TestRestartKeepsReviewersSignedIn(t *testing.T) {
 		cfg = *c
 	})
 	rob, _ := e.login("rob")
-	e.clock.Add(2 * time.Minute) // Rob's last use is on file
+	e.clock.Advance(2 * time.Minute) // Rob's last use is on file
 	if p := rob.noRedirects().get("/"); p.resp.StatusCode != http.StatusOK {
 		t.Fatalf("before the restart GET / = %d", p.resp.StatusCode)
 	}
@@ -238,11 +238,11 @@ func TestRestartKeepsReviewersSignedIn(t *testing.T) {
 
 	// A sign-in begun before the restart finishes after it (within the
 	// provider's one-minute code lifetime).
-	e.clock.Add(30 * time.Second)
+	e.clock.Advance(30 * time.Second)
 	if status, loc, _ := finishSignIn(t, ada, callback); status != http.StatusSeeOther || loc != "/audit" {
 		t.Errorf("Ada's sign-in across the restart: %d to %q", status, loc)
 	}
-	e.clock.Add(time.Hour)
+	e.clock.Advance(time.Hour)
 	p := rob.noRedirects().get("/")
 	if p.resp.StatusCode != http.StatusOK || textOf(queryOne(t, p.doc, ".who-name")) != "Rob Reviewer" {
 		t.Fatalf("after the restart GET / = %d", p.resp.StatusCode)

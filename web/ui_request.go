@@ -277,23 +277,38 @@ func userError(err error) bool {
 }
 
 func (u *UI) approve(c echo.Context) error {
+	return u.decide(c, "Not approved: ", u.svc.Approve, func(r *approvals.Request) error {
+		u.flashLink(c, flash{Kind: "success", Text: "Approved " + who(r) + ". The account is being provisioned.", Link: requestHref(r.ID, ""), LinkText: "View request"})
+		return afterAction(c, c.Param("id"))
+	})
+}
+
+// decide runs do, a decision whose reason is optional, on the request in
+// the path with the form's reason, then done with the changed request. A
+// reason or a decision the reviewer can fix is flashed after refused
+// ("Not approved: ") on the request's page.
+func (u *UI) decide(c echo.Context, refused string, do func(ctx context.Context, id string, by approvals.Actor, reason string) (*approvals.Request, error), done func(*approvals.Request) error) error {
 	s, _ := sessionOf(c)
 	id := c.Param("id")
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	if err := approvals.CheckReason(reason); err != nil {
-		u.flash(c, "error", "Not approved: "+approvals.Message(err)+".")
-		return c.Redirect(http.StatusSeeOther, requestHref(id, c.FormValue("return")))
+		return u.refuse(c, id, refused+approvals.Message(err)+".")
 	}
-	r, err := u.svc.Approve(c.Request().Context(), id, s.user.Actor(), reason)
+	r, err := do(c.Request().Context(), id, s.user.Actor(), reason)
 	if userError(err) {
-		u.flash(c, "error", "Not approved: "+approvals.Message(err))
-		return c.Redirect(http.StatusSeeOther, requestHref(id, c.FormValue("return")))
+		return u.refuse(c, id, refused+approvals.Message(err))
 	}
 	if err != nil {
 		return err
 	}
-	u.flashLink(c, flash{Kind: "success", Text: "Approved " + who(r) + ". The account is being provisioned.", Link: requestHref(r.ID, ""), LinkText: "View request"})
-	return afterAction(c, id)
+	return done(r)
+}
+
+// refuse flashes msg, why an action on request id was not done, and goes
+// back to the request's page.
+func (u *UI) refuse(c echo.Context, id, msg string) error {
+	u.flash(c, "error", msg)
+	return c.Redirect(http.StatusSeeOther, requestHref(id, c.FormValue("return")))
 }
 
 func (u *UI) deny(c echo.Context) error {
@@ -308,8 +323,7 @@ func (u *UI) deny(c echo.Context) error {
 	}
 	r, err := u.svc.DenySharing(c.Request().Context(), id, s.user.Actor(), reason, c.FormValue("share_reason") != "")
 	if userError(err) {
-		u.flash(c, "error", "Not denied: "+approvals.Message(err))
-		return c.Redirect(http.StatusSeeOther, requestHref(id, c.FormValue("return")))
+		return u.refuse(c, id, "Not denied: "+approvals.Message(err))
 	}
 	if err != nil {
 		return err
@@ -323,8 +337,7 @@ func (u *UI) retry(c echo.Context) error {
 	id := c.Param("id")
 	r, err := u.svc.RetryProvisioning(c.Request().Context(), id, s.user.Actor())
 	if userError(err) {
-		u.flash(c, "error", "Not retried: "+approvals.Message(err))
-		return c.Redirect(http.StatusSeeOther, requestHref(id, c.FormValue("return")))
+		return u.refuse(c, id, "Not retried: "+approvals.Message(err))
 	}
 	if err != nil {
 		return err
@@ -334,23 +347,10 @@ func (u *UI) retry(c echo.Context) error {
 }
 
 func (u *UI) reopen(c echo.Context) error {
-	s, _ := sessionOf(c)
-	id := c.Param("id")
-	reason := strings.TrimSpace(c.FormValue("reason"))
-	if err := approvals.CheckReason(reason); err != nil {
-		u.flash(c, "error", "Not reopened: "+approvals.Message(err)+".")
-		return c.Redirect(http.StatusSeeOther, requestHref(id, c.FormValue("return")))
-	}
-	r, err := u.svc.Reopen(c.Request().Context(), id, s.user.Actor(), reason)
-	if userError(err) {
-		u.flash(c, "error", "Not reopened: "+approvals.Message(err))
-		return c.Redirect(http.StatusSeeOther, requestHref(id, c.FormValue("return")))
-	}
-	if err != nil {
-		return err
-	}
-	u.flash(c, "success", who(r)+" is back in the queue.")
-	return c.Redirect(http.StatusSeeOther, requestHref(id, c.FormValue("return")))
+	return u.decide(c, "Not reopened: ", u.svc.Reopen, func(r *approvals.Request) error {
+		u.flash(c, "success", who(r)+" is back in the queue.")
+		return c.Redirect(http.StatusSeeOther, requestHref(c.Param("id"), c.FormValue("return")))
+	})
 }
 
 // maxBulk bounds the requests one bulk decision may cover.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -99,13 +98,7 @@ func TestAdminActionsAreRecordedThroughTheService(t *testing.T) {
 func TestPartialDownloadsAreRecorded(t *testing.T) {
 	t.Run("export", func(t *testing.T) {
 		// Enough rows to fill the export's 64 KiB buffer before the failure.
-		e := newEnv(t, func(c *Config) { c.Store = failingDecisions{Store: c.Service.Store, after: 500} })
-		for i := range 600 {
-			r := e.signUp(fmt.Sprintf("person%04d@example.com", i))
-			if _, err := e.svc.Approve(context.Background(), r.ID, approvals.Actor{Kind: approvals.ActorAPIKey, ID: "ops"}, "bulk"); err != nil {
-				t.Fatal(err)
-			}
-		}
+		e := newFailingExportEnv(t, 600, 500)
 		if _, err := fetchCutOff(t, e, "/api/v1/decisions/export?format=ndjson&status=approved"); err == nil {
 			t.Fatal("the failed export read as complete")
 		}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/internal/querystring"
+	"github.com/approvals-dev/approvals/internal/wiring"
 )
 
 // Prefix is the path every route of the API starts with. Mount the handler
@@ -95,15 +96,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Store == nil && c.Service != nil {
-		c.Store = c.Service.Store
-	}
-	if c.Clock == nil && c.Service != nil {
-		c.Clock = c.Service.Clock
-	}
-	if c.Clock == nil {
-		c.Clock = approvals.SystemClock
-	}
+	c.Store, c.Clock = wiring.StoreAndClock(c.Service, c.Store, c.Clock)
 	if c.InviteTimeout <= 0 {
 		c.InviteTimeout = DefaultInviteTimeout
 	}

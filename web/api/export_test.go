@@ -205,6 +205,20 @@ func TestExportFilters(t *testing.T) {
 	}
 }
 
+// newFailingExportEnv returns a server holding n approved decisions
+// whose store fails the export after the first after rows.
+func newFailingExportEnv(t *testing.T, n, after int) *env {
+	t.Helper()
+	e := newEnv(t, func(c *Config) { c.Store = failingDecisions{Store: c.Service.Store, after: after} })
+	for i := range n {
+		r := e.signUp(fmt.Sprintf("person%04d@example.com", i))
+		if _, err := e.svc.Approve(context.Background(), r.ID, approvals.Actor{Kind: approvals.ActorAPIKey, ID: "ops"}, "bulk"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
 // failingDecisions fails the export after n rows.
 type failingDecisions struct {
 	approvals.Store
@@ -240,13 +254,7 @@ func TestExportFailure(t *testing.T) {
 	})
 	t.Run("halfway", func(t *testing.T) {
 		// Enough rows to fill the export's 64 KiB buffer before the failure.
-		e := newEnv(t, func(c *Config) { c.Store = failingDecisions{Store: c.Service.Store, after: 1500} })
-		for i := range 1600 {
-			r := e.signUp(fmt.Sprintf("person%04d@example.com", i))
-			if _, err := e.svc.Approve(context.Background(), r.ID, approvals.Actor{Kind: approvals.ActorAPIKey, ID: "ops"}, "bulk"); err != nil {
-				t.Fatal(err)
-			}
-		}
+		e := newFailingExportEnv(t, 1600, 1500)
 		srv := httptest.NewServer(e.handler)
 		defer srv.Close()
 		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/decisions/export?format=ndjson", nil)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,12 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/fakeclock"
+	"github.com/approvals-dev/approvals/internal/logcapture"
 	"github.com/approvals-dev/approvals/store/memory"
 )
 
@@ -25,29 +25,11 @@ const (
 	reportKey = "report-secret-0123456789abcdef"
 )
 
-// fakeClock is a settable clock; with tick set, every Now moves it on, so
-// that requests created one after another have distinct times.
-type fakeClock struct {
-	mu   sync.Mutex
-	now  time.Time
-	tick time.Duration
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), tick: time.Millisecond}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(c.tick)
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newClock returns the tests' clock: settable, and moving on a millisecond
+// at every reading, so that requests created one after another have
+// distinct times.
+func newClock() *fakeclock.Clock {
+	return fakeclock.NewTicking(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), time.Millisecond)
 }
 
 // wakeCounter is an approvals.Provisioner that counts its wake-ups.
@@ -58,14 +40,13 @@ func (w *wakeCounter) Wake() { w.n.Add(1) }
 // env is one API over an in-memory store.
 type env struct {
 	t       *testing.T
-	clock   *fakeClock
+	clock   *fakeclock.Clock
 	store   approvals.Store
 	mem     *memory.Store
 	svc     *approvals.Service
 	wakes   *wakeCounter
 	handler http.Handler
-	logs    *bytes.Buffer
-	logMu   *sync.Mutex
+	logs    *logcapture.Buffer
 }
 
 // newEnv builds an API; configure may change the Config before New.
@@ -73,13 +54,13 @@ func newEnv(t *testing.T, configure ...func(*Config)) *env {
 	t.Helper()
 	clock := newClock()
 	mem := memory.New(clock)
-	e := &env{t: t, clock: clock, store: mem, mem: mem, wakes: &wakeCounter{}, logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+	e := &env{t: t, clock: clock, store: mem, mem: mem, wakes: &wakeCounter{}, logs: &logcapture.Buffer{}}
 	e.svc = &approvals.Service{Store: mem, Clock: clock, Provisioner: e.wakes,
 		Policy: approvals.Policy{AutoApproveDomains: []string{"partner.example"}, AutoDenyDomains: []string{"spam.example"}}}
 	cfg := Config{
 		Service: e.svc,
 		APIKeys: map[string]string{"ops": opsKey, "reporting": reportKey},
-		Logger:  slog.New(slog.NewTextHandler(lockedWriter{e.logMu, e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:  slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, f := range configure {
 		f(&cfg)
@@ -101,22 +82,7 @@ func newEnv(t *testing.T, configure ...func(*Config)) *env {
 	return e
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (e *env) log() string {
-	e.logMu.Lock()
-	defer e.logMu.Unlock()
-	return e.logs.String()
-}
+func (e *env) log() string { return e.logs.String() }
 
 // signUp records a pending sign-up and returns it.
 func (e *env) signUp(email string) *approvals.Request {

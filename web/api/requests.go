@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -158,12 +159,16 @@ func checkDecisionReason(b decisionBody, required bool) (string, error) {
 
 // approve is POST /requests/{id}/approve. Approving an approved request
 // answers it unchanged; no second provisioning job is made.
-func (s *server) approve(c echo.Context) error {
+func (s *server) approve(c echo.Context) error { return s.decide(c, s.svc.Approve) }
+
+// decide runs do, a decision whose reason is optional, on the request in
+// the path with the body's reason, and answers the changed request.
+func (s *server) decide(c echo.Context, do func(ctx context.Context, id string, by approvals.Actor, reason string) (*approvals.Request, error)) error {
 	reason, err := s.decisionReason(c, false)
 	if err != nil {
 		return err
 	}
-	r, err := s.svc.Approve(c.Request().Context(), c.Param("id"), actorOf(c), reason)
+	r, err := do(c.Request().Context(), c.Param("id"), actorOf(c), reason)
 	if err != nil {
 		return err
 	}
@@ -185,17 +190,7 @@ func (s *server) deny(c echo.Context) error {
 
 // reopen is POST /requests/{id}/reopen: a denied request goes back to
 // pending. Only admins may; every API caller is one.
-func (s *server) reopen(c echo.Context) error {
-	reason, err := s.decisionReason(c, false)
-	if err != nil {
-		return err
-	}
-	r, err := s.svc.Reopen(c.Request().Context(), c.Param("id"), actorOf(c), reason)
-	if err != nil {
-		return err
-	}
-	return writeJSON(c, http.StatusOK, viewOf(r))
-}
+func (s *server) reopen(c echo.Context) error { return s.decide(c, s.svc.Reopen) }
 
 // retryProvisioning is POST /requests/{id}/retry-provisioning.
 func (s *server) retryProvisioning(c echo.Context) error {
