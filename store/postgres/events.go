@@ -116,21 +116,13 @@ func (s *Store) Audit(ctx context.Context, q approvals.AuditQuery) ([]approvals.
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit: %w", mapErr(err))
 	}
-	defer rows.Close()
-	var out []approvals.Event
-	for rows.Next() {
-		var doc []byte
-		if err := rows.Scan(&doc); err != nil {
-			return nil, 0, fmt.Errorf("audit: %w", mapErr(err))
-		}
-		var ev approvals.Event
-		if err := json.Unmarshal(doc, &ev); err != nil {
-			return nil, 0, fmt.Errorf("audit: decode event: %w", err)
-		}
-		out = append(out, ev)
+	evs, err := scanDocs[approvals.Event](rows, "event")
+	if err != nil {
+		return nil, 0, fmt.Errorf("audit: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("audit: %w", mapErr(err))
+	var out []approvals.Event
+	for _, ev := range evs {
+		out = append(out, *ev)
 	}
 	if len(out) > limit {
 		out = out[:limit]

@@ -104,31 +104,11 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []approvals.Delivery) 
 }
 
 func decodeDelivery(doc []byte) (*approvals.Delivery, error) {
-	var d approvals.Delivery
-	if err := json.Unmarshal(doc, &d); err != nil {
-		return nil, fmt.Errorf("decode stored delivery: %w", err)
-	}
-	return &d, nil
+	return decodeDoc[approvals.Delivery](doc, "delivery")
 }
 
 func scanDeliveries(rows pgx.Rows) ([]*approvals.Delivery, error) {
-	defer rows.Close()
-	var out []*approvals.Delivery
-	for rows.Next() {
-		var doc []byte
-		if err := rows.Scan(&doc); err != nil {
-			return nil, mapErr(err)
-		}
-		d, err := decodeDelivery(doc)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(err)
-	}
-	return out, nil
+	return scanDocs[approvals.Delivery](rows, "delivery")
 }
 
 func writeDelivery(ctx context.Context, tx pgx.Tx, d *approvals.Delivery) error {

@@ -8,6 +8,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -213,6 +214,37 @@ var (
 	minTime = time.Unix(0, math.MinInt64)
 	maxTime = time.Unix(0, math.MaxInt64)
 )
+
+// decodeDoc decodes a stored document (the doc column) as a T; what names
+// it in the error.
+func decodeDoc[T any](doc []byte, what string) (*T, error) {
+	v := new(T)
+	if err := json.Unmarshal(doc, v); err != nil {
+		return nil, fmt.Errorf("decode stored %s: %w", what, err)
+	}
+	return v, nil
+}
+
+// scanDocs decodes the doc column of every row, and closes rows.
+func scanDocs[T any](rows pgx.Rows, what string) ([]*T, error) {
+	defer rows.Close()
+	var out []*T
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return nil, mapErr(err)
+		}
+		v, err := decodeDoc[T](doc, what)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(err)
+	}
+	return out, nil
+}
 
 func clamp(limit int) int {
 	switch {

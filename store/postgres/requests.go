@@ -51,11 +51,7 @@ func rowOf(r *approvals.Request) (row, error) {
 }
 
 func decodeRequest(doc []byte) (*approvals.Request, error) {
-	var r approvals.Request
-	if err := json.Unmarshal(doc, &r); err != nil {
-		return nil, fmt.Errorf("decode stored request: %w", err)
-	}
-	return &r, nil
+	return decodeDoc[approvals.Request](doc, "request")
 }
 
 func checkStatus(r *approvals.Request) error {
@@ -264,23 +260,7 @@ func (s *Store) List(ctx context.Context, q approvals.ListQuery) (p approvals.Pa
 }
 
 func scanRequests(rows pgx.Rows) ([]*approvals.Request, error) {
-	defer rows.Close()
-	var out []*approvals.Request
-	for rows.Next() {
-		var doc []byte
-		if err := rows.Scan(&doc); err != nil {
-			return nil, mapErr(err)
-		}
-		r, err := decodeRequest(doc)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(err)
-	}
-	return out, nil
+	return scanDocs[approvals.Request](rows, "request")
 }
 
 func encodeCursor(at int64, id string) string {
