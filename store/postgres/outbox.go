@@ -283,15 +283,7 @@ func (s *Store) NextDeliveryAt(ctx context.Context) (time.Time, bool, error) {
 	if err := s.live(); err != nil {
 		return time.Time{}, false, err
 	}
-	var next *int64
-	err := s.pool.QueryRow(ctx, "SELECT min(greatest(next_ns, coalesce(lease_until_ns, next_ns))) FROM deliveries WHERE state = 'pending'").Scan(&next)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("next delivery: %w", mapErr(err))
-	}
-	if next == nil {
-		return time.Time{}, false, nil
-	}
-	return time.Unix(0, *next).UTC(), true, nil
+	return s.nextAt(ctx, "next delivery", "SELECT min(greatest(next_ns, coalesce(lease_until_ns, next_ns))) FROM deliveries WHERE state = 'pending'")
 }
 
 // CountDeliveries implements approvals.Outbox from the columns.

@@ -374,10 +374,16 @@ func (s *Store) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 	if err := s.live(); err != nil {
 		return time.Time{}, false, err
 	}
+	return s.nextAt(ctx, "next job", "SELECT min(greatest(job_next_ns, coalesce(lease_until_ns, job_next_ns))) FROM requests WHERE job_next_ns IS NOT NULL")
+}
+
+// nextAt runs a query for the earliest time a queue's item becomes
+// claimable (its due time, or its lease's end when later), in Unix
+// nanoseconds or NULL when the queue is empty.
+func (s *Store) nextAt(ctx context.Context, what, query string) (time.Time, bool, error) {
 	var next *int64
-	err := s.pool.QueryRow(ctx, "SELECT min(greatest(job_next_ns, coalesce(lease_until_ns, job_next_ns))) FROM requests WHERE job_next_ns IS NOT NULL").Scan(&next)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("next job: %w", mapErr(err))
+	if err := s.pool.QueryRow(ctx, query).Scan(&next); err != nil {
+		return time.Time{}, false, fmt.Errorf("%s: %w", what, mapErr(err))
 	}
 	if next == nil {
 		return time.Time{}, false, nil
