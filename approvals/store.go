@@ -67,7 +67,7 @@ type ListQuery struct {
 	// Order defaults to NewestFirst.
 	Order Order
 	// Limit is the page size; stores clamp it to [1, MaxPageSize] and use
-	// DefaultPageSize when it is zero.
+	// DefaultPageSize when it is zero (PageLimit).
 	Limit int
 	// Cursor is the NextCursor of the previous page; empty for the first.
 	Cursor string
@@ -78,6 +78,19 @@ const (
 	DefaultPageSize = 50
 	MaxPageSize     = 500
 )
+
+// PageLimit returns the page size a listing asked for as limit means,
+// the rule every store applies: DefaultPageSize for zero (or less), at
+// most MaxPageSize.
+func PageLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultPageSize
+	case limit > MaxPageSize:
+		return MaxPageSize
+	}
+	return limit
+}
 
 // Page is one page of a listing.
 type Page struct {

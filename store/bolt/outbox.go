@@ -401,7 +401,7 @@ func (s *Store) ListDeliveries(ctx context.Context, q approvals.DeliveryQuery) (
 	if len(q.RequestID) > maxIDLen {
 		return nil, "", nil
 	}
-	limit := clampLimit(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		out, next = nil, ""
 		if tx.Bucket(bucketDeliveries) == nil {

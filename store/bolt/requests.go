@@ -367,16 +367,6 @@ func addCount(tx *bbolt.Tx, status approvals.Status, delta int64) error {
 	return meta.Put(k, u64(uint64(n)))
 }
 
-func clampLimit(limit int) int {
-	switch {
-	case limit <= 0:
-		return approvals.DefaultPageSize
-	case limit > approvals.MaxPageSize:
-		return approvals.MaxPageSize
-	}
-	return limit
-}
-
 // List implements approvals.Store. It reads one page from the by_created
 // or by_status index, starting after the cursor: its cost depends on the
 // page size, not on the number of requests.
@@ -408,7 +398,7 @@ func (s *Store) List(ctx context.Context, q approvals.ListQuery) (p approvals.Pa
 		}
 		after = cat(prefix, after)
 	}
-	limit := clampLimit(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		p = approvals.Page{}

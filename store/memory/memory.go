@@ -184,7 +184,7 @@ func (s *Store) List(_ context.Context, q approvals.ListQuery) (approvals.Page, 
 	if q.Order != "" && q.Order != approvals.NewestFirst && q.Order != approvals.OldestFirst {
 		return approvals.Page{}, approvals.Errorf(approvals.EInvalid, "unknown order %q; use %q or %q", q.Order, approvals.NewestFirst, approvals.OldestFirst)
 	}
-	limit := clamp(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	all := s.sorted(q.Status)
@@ -215,16 +215,6 @@ func (s *Store) List(_ context.Context, q approvals.ListQuery) (approvals.Page, 
 		p.NextCursor = encodeCursor(last.CreatedAt, last.ID)
 	}
 	return p, nil
-}
-
-func clamp(limit int) int {
-	switch {
-	case limit <= 0:
-		return approvals.DefaultPageSize
-	case limit > approvals.MaxPageSize:
-		return approvals.MaxPageSize
-	}
-	return limit
 }
 
 func encodeCursor(t time.Time, id string) string {
@@ -349,7 +339,7 @@ func (s *Store) CountJobs(_ context.Context, now time.Time) (approvals.JobCounts
 
 // Audit implements approvals.Store.
 func (s *Store) Audit(_ context.Context, q approvals.AuditQuery) ([]approvals.Event, uint64, error) {
-	limit := clamp(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	match := func(ev approvals.Event) bool {

@@ -164,7 +164,7 @@ func (s *Store) ListDeliveries(_ context.Context, q approvals.DeliveryQuery) ([]
 	if err := checkDeliveryQuery(q); err != nil {
 		return nil, "", err
 	}
-	limit := clamp(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start := 0
