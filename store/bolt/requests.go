@@ -216,20 +216,7 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request, events []appro
 			refused = approvals.Errorf(approvals.EConflict, "request id %s exists", c.ID)
 			return nil
 		}
-		if err := requests.Put(id, value); err != nil {
-			return err
-		}
-		if err := reindex(tx, nil, c); err != nil {
-			return err
-		}
-		if err := addCount(tx, c.Status, 1); err != nil {
-			return err
-		}
-		assigned, err := appendEvents(tx, events, c.ID)
-		if err != nil {
-			return err
-		}
-		if err := announce(tx, assigned, c); err != nil {
+		if err := storeRequest(tx, nil, c, value, events); err != nil {
 			return err
 		}
 		stored, created = c, true
@@ -264,9 +251,8 @@ func checkRequestChange(cur, next *approvals.Request) error {
 	return nil
 }
 
-// putRequest stores next as the version after cur, updated at updatedAt,
-// with its index entries, status counters and events, and the
-// announcements of those events.
+// putRequest stores next as the version after cur, updated at
+// updatedAt, with events (see storeRequest).
 func putRequest(tx *bbolt.Tx, _ []byte, cur, next *approvals.Request, events []approvals.Event, updatedAt time.Time) error {
 	next.Version = cur.Version + 1
 	next.UpdatedAt = updatedAt
@@ -274,25 +260,34 @@ func putRequest(tx *bbolt.Tx, _ []byte, cur, next *approvals.Request, events []a
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	if err := writeBucket(tx, bucketRequests).Put([]byte(next.ID), value); err != nil {
+	return storeRequest(tx, cur, next, value, events)
+}
+
+// storeRequest writes r, encoded as value, in the place of old (nil for a
+// new request) with its index entries, status counters and events, and
+// the announcements of those events.
+func storeRequest(tx *bbolt.Tx, old, r *approvals.Request, value []byte, events []approvals.Event) error {
+	if err := writeBucket(tx, bucketRequests).Put([]byte(r.ID), value); err != nil {
 		return err
 	}
-	if err := reindex(tx, cur, next); err != nil {
+	if err := reindex(tx, old, r); err != nil {
 		return err
 	}
-	if cur.Status != next.Status {
-		if err := addCount(tx, cur.Status, -1); err != nil {
-			return err
+	if old == nil || old.Status != r.Status {
+		if old != nil {
+			if err := addCount(tx, old.Status, -1); err != nil {
+				return err
+			}
 		}
-		if err := addCount(tx, next.Status, 1); err != nil {
+		if err := addCount(tx, r.Status, 1); err != nil {
 			return err
 		}
 	}
-	assigned, err := appendEvents(tx, events, next.ID)
+	assigned, err := appendEvents(tx, events, r.ID)
 	if err != nil {
 		return err
 	}
-	return announce(tx, assigned, next)
+	return announce(tx, assigned, r)
 }
 
 // reindex moves r's index entries from what old needed to what r needs:
