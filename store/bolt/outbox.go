@@ -407,23 +407,23 @@ func (s *Store) CountDeliveries(ctx context.Context, now time.Time) (n map[appro
 			}
 			n[c] = dc
 		}
-		return deliveryQueue().eachState(tx, t8(now), func(v []byte, st queueState) error {
+		pending := map[approvals.Channel]*approvals.JobCounts{}
+		err := deliveryQueue().count(tx, t8(now), func(v []byte) (*approvals.JobCounts, error) {
 			ch, _, err := decodePendingValue(v)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			dc := n[ch]
-			switch st {
-			case queueLeased:
-				dc.Leased++
-			case queueScheduled:
-				dc.Scheduled++
-			default:
-				dc.Due++
+			if pending[ch] == nil {
+				pending[ch] = &approvals.JobCounts{}
 			}
-			n[ch] = dc
-			return nil
+			return pending[ch], nil
 		})
+		for ch, p := range pending {
+			dc := n[ch]
+			dc.Due, dc.Leased, dc.Scheduled = p.Due, p.Leased, p.Scheduled
+			n[ch] = dc
+		}
+		return err
 	})
 	return n, err
 }

@@ -58,15 +58,6 @@ type queueItem[T any] interface {
 	Clone() T
 }
 
-// queueState is where an entry of a due index stands at a time.
-type queueState int
-
-const (
-	queueDue       queueState = iota // due and not leased: claimable
-	queueScheduled                   // not leased, due later
-	queueLeased                      // under a lease that holds
-)
-
 // leaseHolds reports whether a lease ending at until (t8; nil for none)
 // still holds at end (t8).
 func leaseHolds(until, end []byte) bool {
@@ -109,9 +100,11 @@ func (q *leasedQueue[T]) eachDue(tx *bbolt.Tx, end []byte, fn func(id []byte) (b
 	return nil
 }
 
-// eachState calls fn with the value of every index entry and where it
-// stands at end (t8).
-func (q *leasedQueue[T]) eachState(tx *bbolt.Tx, end []byte, fn func(v []byte, st queueState) error) error {
+// count counts every index entry at end (t8) in the counts that counter
+// returns for its value (the jobs' counts, or those of a delivery's
+// channel): as Leased while its lease holds, else Scheduled until it is
+// due, else Due.
+func (q *leasedQueue[T]) count(tx *bbolt.Tx, end []byte, counter func(v []byte) (*approvals.JobCounts, error)) error {
 	b := tx.Bucket(q.index)
 	if b == nil {
 		return nil
@@ -121,13 +114,19 @@ func (q *leasedQueue[T]) eachState(tx *bbolt.Tx, end []byte, fn func(v []byte, s
 		if err != nil {
 			return err
 		}
+		n, err := counter(v)
+		if err != nil {
+			return err
+		}
 		switch {
 		case leaseHolds(until, end):
-			return fn(v, queueLeased)
+			n.Leased++
 		case bytes.Compare(k[:8], end) > 0:
-			return fn(v, queueScheduled)
+			n.Scheduled++
+		default:
+			n.Due++
 		}
-		return fn(v, queueDue)
+		return nil
 	})
 }
 

@@ -504,17 +504,7 @@ func (s *Store) CountJobs(ctx context.Context, now time.Time) (n approvals.JobCo
 	}
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		n = approvals.JobCounts{}
-		return jobQueue().eachState(tx, t8(now), func(_ []byte, st queueState) error {
-			switch st {
-			case queueLeased:
-				n.Leased++
-			case queueScheduled:
-				n.Scheduled++
-			default:
-				n.Due++
-			}
-			return nil
-		})
+		return jobQueue().count(tx, t8(now), func([]byte) (*approvals.JobCounts, error) { return &n, nil })
 	})
 	return n, err
 }

@@ -298,16 +298,7 @@ func (s *Store) CountJobs(_ context.Context, now time.Time) (approvals.JobCounts
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var n approvals.JobCounts
-	s.jobQueue().eachState(now, func(_ *approvals.Request, st queueState) {
-		switch st {
-		case queueLeased:
-			n.Leased++
-		case queueScheduled:
-			n.Scheduled++
-		default:
-			n.Due++
-		}
-	})
+	s.jobQueue().count(now, func(*approvals.Request) *approvals.JobCounts { return &n })
 	return n, nil
 }
 

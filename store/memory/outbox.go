@@ -206,18 +206,18 @@ func (s *Store) CountDeliveries(_ context.Context, now time.Time) (map[approvals
 		}
 		n[d.Channel] = c
 	}
-	s.deliveryQueue().eachState(now, func(d *approvals.Delivery, st queueState) {
-		c := n[d.Channel]
-		switch st {
-		case queueLeased:
-			c.Leased++
-		case queueScheduled:
-			c.Scheduled++
-		default:
-			c.Due++
+	pending := map[approvals.Channel]*approvals.JobCounts{}
+	s.deliveryQueue().count(now, func(d *approvals.Delivery) *approvals.JobCounts {
+		if pending[d.Channel] == nil {
+			pending[d.Channel] = &approvals.JobCounts{}
 		}
-		n[d.Channel] = c
+		return pending[d.Channel]
 	})
+	for ch, p := range pending {
+		c := n[ch]
+		c.Due, c.Leased, c.Scheduled = p.Due, p.Leased, p.Scheduled
+		n[ch] = c
+	}
 	return n, nil
 }
 

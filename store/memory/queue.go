@@ -44,26 +44,20 @@ type queueItem[T any] interface {
 	Clone() T
 }
 
-// queueState is where an item with work stands at a time.
-type queueState int
-
-const (
-	queueDue       queueState = iota // due and not leased
-	queueScheduled                   // not leased, due later
-	queueLeased                      // under a lease that holds
-)
-
-// eachState calls fn with every item with work and where it stands at
-// now. The caller holds the store's lock.
-func (q *leasedQueue[T]) eachState(now time.Time, fn func(item T, st queueState)) {
+// count counts every item with work at now in the counts that counter
+// returns for it (the jobs' counts, or those of a delivery's channel): as
+// Leased while its lease holds, else Scheduled until it is due, else Due.
+// The caller holds the store's lock.
+func (q *leasedQueue[T]) count(now time.Time, counter func(item T) *approvals.JobCounts) {
 	for _, item := range q.items() {
+		n := counter(item)
 		switch {
 		case !q.lease(item).Expired(now):
-			fn(item, queueLeased)
+			n.Leased++
 		case q.due(item).After(now):
-			fn(item, queueScheduled)
+			n.Scheduled++
 		default:
-			fn(item, queueDue)
+			n.Due++
 		}
 	}
 }
