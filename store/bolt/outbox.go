@@ -263,19 +263,14 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []approvals.Delivery) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	batch := make([]*approvals.Delivery, 0, len(ds))
-	for i := range ds {
-		d := ds[i].Clone()
-		if d.State == "" {
-			d.State = approvals.DeliveryPending
-		}
-		if err := approvals.CheckDelivery(d); err != nil {
-			return err
-		}
+	batch, err := approvals.CheckEnqueue(ds)
+	if err != nil {
+		return err
+	}
+	for _, d := range batch {
 		if len(d.RequestID) > maxIDLen {
 			return approvals.Errorf(approvals.EInvalid, "delivery request id is longer than %d bytes", maxIDLen)
 		}
-		batch = append(batch, d)
 	}
 	if len(batch) == 0 {
 		return nil

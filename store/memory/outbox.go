@@ -26,16 +26,9 @@ func (o *outbox) init() {
 // enqueue stores the deliveries not stored yet; the caller holds s.mu.
 func (o *outbox) enqueue(ds []approvals.Delivery) error {
 	o.init()
-	batch := make([]*approvals.Delivery, 0, len(ds))
-	for i := range ds {
-		d := ds[i].Clone()
-		if d.State == "" {
-			d.State = approvals.DeliveryPending
-		}
-		if err := approvals.CheckDelivery(d); err != nil {
-			return err
-		}
-		batch = append(batch, d)
+	batch, err := approvals.CheckEnqueue(ds)
+	if err != nil {
+		return err
 	}
 	for _, d := range batch {
 		if _, ok := o.byID[d.ID]; ok {
