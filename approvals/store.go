@@ -125,6 +125,16 @@ type DecisionQuery struct {
 // returns the current request together with ErrUnchanged.
 type Mutation func(r *Request) ([]Event, error)
 
+// CheckMutation returns an EInternal error when a Mutation turned cur into
+// next with another identity (ID, person key or creation time), which no
+// store may write. Stores call it on the result of every mutation.
+func CheckMutation(cur, next *Request) error {
+	if next.ID != cur.ID || next.Key() != cur.Key() || !next.CreatedAt.Equal(cur.CreatedAt) {
+		return Errorf(EInternal, "a mutation may not change the identity of request %s", cur.ID)
+	}
+	return nil
+}
+
 // ErrUnchanged may be returned by a Mutation to say there is nothing to
 // write, for example when a decision is repeated.
 var ErrUnchanged = &Error{Code: EConflict, Message: "unchanged"}

@@ -242,8 +242,8 @@ func (s *Store) Update(ctx context.Context, id string, m approvals.Mutation) (r 
 // checkRequestChange refuses a mutation's result next of cur that
 // changes its identity or has a status the indexes cannot hold.
 func checkRequestChange(cur, next *approvals.Request) error {
-	if next.ID != cur.ID || next.Key() != cur.Key() || !next.CreatedAt.Equal(cur.CreatedAt) {
-		return approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of request %s", cur.ID)
+	if err := approvals.CheckMutation(cur, next); err != nil {
+		return err
 	}
 	if _, ok := statusCode(next.Status); !ok {
 		return approvals.Errorf(approvals.EInvalid, "request %s would get unknown status %q", cur.ID, next.Status)

@@ -259,8 +259,8 @@ func (s *Store) jobQueue() *leasedQueue[*approvals.Request] {
 // checkRequestChange refuses a mutation's result c of cur that changes
 // its identity or has an unknown status.
 func checkRequestChange(cur, c *approvals.Request) error {
-	if c.ID != cur.ID || c.Key() != cur.Key() || !c.CreatedAt.Equal(cur.CreatedAt) {
-		return approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of request %s", cur.ID)
+	if err := approvals.CheckMutation(cur, c); err != nil {
+		return err
 	}
 	return checkStatus(c)
 }
