@@ -324,6 +324,24 @@ func (s DeliveryState) Valid() bool {
 	return s == DeliveryPending || s == DeliverySent || s == DeliveryFailed
 }
 
+// CheckEnqueue returns the deliveries ds as Outbox.EnqueueDeliveries
+// stores them: copies, DeliveryPending where State is empty, each checked
+// by CheckDelivery. A batch with one invalid delivery is refused whole.
+func CheckEnqueue(ds []Delivery) ([]*Delivery, error) {
+	out := make([]*Delivery, 0, len(ds))
+	for i := range ds {
+		d := ds[i].Clone()
+		if d.State == "" {
+			d.State = DeliveryPending
+		}
+		if err := CheckDelivery(d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
 // CheckDelivery returns an EInvalid error when a store cannot keep d: no
 // ID or one longer than MaxDeliveryIDLen, an unknown channel or state.
 // Stores call it on every delivery they enqueue or update.

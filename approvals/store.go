@@ -67,7 +67,7 @@ type ListQuery struct {
 	// Order defaults to NewestFirst.
 	Order Order
 	// Limit is the page size; stores clamp it to [1, MaxPageSize] and use
-	// DefaultPageSize when it is zero.
+	// DefaultPageSize when it is zero (PageLimit).
 	Limit int
 	// Cursor is the NextCursor of the previous page; empty for the first.
 	Cursor string
@@ -78,6 +78,19 @@ const (
 	DefaultPageSize = 50
 	MaxPageSize     = 500
 )
+
+// PageLimit returns the page size a listing asked for as limit means,
+// the rule every store applies: DefaultPageSize for zero (or less), at
+// most MaxPageSize.
+func PageLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultPageSize
+	case limit > MaxPageSize:
+		return MaxPageSize
+	}
+	return limit
+}
 
 // Page is one page of a listing.
 type Page struct {
@@ -111,6 +124,16 @@ type DecisionQuery struct {
 // changes nothing. Returning ErrUnchanged stores nothing: Update then
 // returns the current request together with ErrUnchanged.
 type Mutation func(r *Request) ([]Event, error)
+
+// CheckMutation returns an EInternal error when a Mutation turned cur into
+// next with another identity (ID, person key or creation time), which no
+// store may write. Stores call it on the result of every mutation.
+func CheckMutation(cur, next *Request) error {
+	if next.ID != cur.ID || next.Key() != cur.Key() || !next.CreatedAt.Equal(cur.CreatedAt) {
+		return Errorf(EInternal, "a mutation may not change the identity of request %s", cur.ID)
+	}
+	return nil
+}
 
 // ErrUnchanged may be returned by a Mutation to say there is nothing to
 // write, for example when a decision is repeated.

@@ -86,10 +86,7 @@ func BenchmarkRawBoltFsync(b *testing.B) {
 func BenchmarkCreate(b *testing.B) {
 	for _, clients := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			s, err := Open(filepath.Join(b.TempDir(), "approvals.db"), Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
+			s := open(b, filepath.Join(b.TempDir(), "approvals.db"), Options{})
 			defer s.Close()
 			ctx := context.Background()
 			start := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
@@ -184,10 +181,7 @@ func BenchmarkLargeStore(b *testing.B) {
 	}
 	ctx := context.Background()
 	for _, n := range sizes {
-		s, err := Open(filepath.Join(b.TempDir(), "approvals.db"), Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		s := open(b, filepath.Join(b.TempDir(), "approvals.db"), Options{})
 		load(b, s, n)
 		queries := []struct {
 			name string

@@ -18,7 +18,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the database files in testdata/")
 
-func open(t *testing.T, path string, opts Options) *Store {
+// open opens the store at path, failing the test or benchmark when it
+// cannot.
+func open(t testing.TB, path string, opts Options) *Store {
 	t.Helper()
 	s, err := Open(path, opts)
 	if err != nil {
@@ -233,29 +235,21 @@ func TestCheckFindsDamage(t *testing.T) {
 			return tx.Bucket(bucketMeta).Put(countKey(approvals.StatusDenied), u64(99))
 		}, "count of denied requests is 99"},
 		{"PersonPointsElsewhere", func(tx *bbolt.Tx) error {
-			c := tx.Bucket(bucketByPerson).Cursor()
-			k, _ := c.First()
-			return tx.Bucket(bucketByPerson).Put(bytes.Clone(k), []byte("someone-else"))
+			return rewriteFirst(tx, bucketByPerson, func([]byte) ([]byte, error) { return []byte("someone-else"), nil })
 		}, "index by_person key"},
 		{"StaleStanding", func(tx *bbolt.Tx) error {
-			b := tx.Bucket(bucketByPerson)
-			k, v := b.Cursor().First()
-			st, err := decodeStanding(v)
-			if err != nil {
-				return err
-			}
-			return b.Put(bytes.Clone(k), standingValue(&approvals.Request{ID: st.ID, Status: st.Status,
-				Provisioning: approvals.Provisioning{State: approvals.ProvisioningFailed}}))
+			return rewriteFirst(tx, bucketByPerson, func(v []byte) ([]byte, error) {
+				st, err := decodeStanding(v)
+				return standingValue(&approvals.Request{ID: st.ID, Status: st.Status,
+					Provisioning: approvals.Provisioning{State: approvals.ProvisioningFailed}}), err
+			})
 		}, "index by_person key"},
 		{"StaleExportRow", func(tx *bbolt.Tx) error {
-			b := tx.Bucket(bucketDecisions)
-			k, v := b.Cursor().First()
-			rec, err := decodeRow(v)
-			if err != nil {
-				return err
-			}
-			rec.UserID = "someone-else"
-			return b.Put(bytes.Clone(k), encodeRow(rec))
+			return rewriteFirst(tx, bucketDecisions, func(v []byte) ([]byte, error) {
+				rec, err := decodeRow(v)
+				rec.UserID = "someone-else"
+				return encodeRow(rec), err
+			})
 		}, "UserID:someone-else"},
 		{"EmptyExportRow", func(tx *bbolt.Tx) error {
 			b := tx.Bucket(bucketDecisions)
@@ -284,6 +278,18 @@ func TestCheckFindsDamage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rewriteFirst replaces the value of the first entry of bucket name with
+// what change makes of it.
+func rewriteFirst(tx *bbolt.Tx, name []byte, change func(v []byte) ([]byte, error)) error {
+	b := tx.Bucket(name)
+	k, v := b.Cursor().First()
+	v, err := change(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(bytes.Clone(k), v)
 }
 
 // fill stores a few requests in every state, with their events.

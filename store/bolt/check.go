@@ -87,22 +87,8 @@ func checkIndexes(tx *bbolt.Tx) error {
 
 	// What the indexes hold.
 	for name, keys := range want {
-		err := tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
-			w, ok := keys[string(k)]
-			switch {
-			case !ok:
-				bad("index %s holds stray key %x", name, k)
-			case w != string(v):
-				bad("index %s key %x holds %s; want %s", name, k, describeValue(name, v), describeValue(name, []byte(w)))
-			}
-			delete(keys, string(k))
-			return nil
-		})
-		if err != nil {
+		if err := checkIndex(tx, name, keys, bad); err != nil {
 			return err
-		}
-		for k := range keys {
-			bad("index %s lacks key %x", name, k)
 		}
 	}
 
@@ -147,7 +133,7 @@ func checkSessions(tx *bbolt.Tx, bad func(format string, args ...any)) error {
 			return fmt.Errorf("bucket %s is missing", name)
 		}
 	}
-	want := map[string]bool{}
+	want := map[string]string{} // sessions_by_expiry key -> its empty value
 	var n uint64
 	err := sessions.ForEach(func(k, v []byte) error {
 		n++
@@ -159,7 +145,7 @@ func checkSessions(tx *bbolt.Tx, bad func(format string, args ...any)) error {
 		if s.IDHash != string(k) {
 			bad("session %x holds id hash %q", k, s.IDHash)
 		}
-		want[string(expiryKey(&s))] = true
+		want[string(expiryKey(&s))] = ""
 		return nil
 	})
 	if err != nil {
@@ -168,9 +154,28 @@ func checkSessions(tx *bbolt.Tx, bad func(format string, args ...any)) error {
 	if sessions.Sequence() != n {
 		bad("bucket %s counts %d sessions; it holds %d", bucketSessions, sessions.Sequence(), n)
 	}
-	err = tx.Bucket(bucketSessionsByExpiry).ForEach(func(k, _ []byte) error {
-		if !want[string(k)] {
-			bad("index %s holds stray key %x", bucketSessionsByExpiry, k)
+	if err := checkIndex(tx, string(bucketSessionsByExpiry), want, bad); err != nil {
+		return err
+	}
+	if keys, err := readCookieKeys(tx); err != nil {
+		bad("%v", err)
+	} else if len(keys) > maxCookieKeys {
+		bad("bucket %s holds %d keys; at most %d are kept", bucketCookieKeys, len(keys), maxCookieKeys)
+	}
+	return nil
+}
+
+// checkIndex reports the keys the index name holds beyond want (key ->
+// value), the values other than want's, and the keys of want it lacks. It
+// empties want.
+func checkIndex(tx *bbolt.Tx, name string, want map[string]string, bad func(format string, args ...any)) error {
+	err := tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
+		w, ok := want[string(k)]
+		switch {
+		case !ok:
+			bad("index %s holds stray key %x", name, k)
+		case w != string(v):
+			bad("index %s key %x holds %s; want %s", name, k, describeValue(name, v), describeValue(name, []byte(w)))
 		}
 		delete(want, string(k))
 		return nil
@@ -179,12 +184,7 @@ func checkSessions(tx *bbolt.Tx, bad func(format string, args ...any)) error {
 		return err
 	}
 	for k := range want {
-		bad("index %s lacks key %x", bucketSessionsByExpiry, k)
-	}
-	if keys, err := readCookieKeys(tx); err != nil {
-		bad("%v", err)
-	} else if len(keys) > maxCookieKeys {
-		bad("bucket %s holds %d keys; at most %d are kept", bucketCookieKeys, len(keys), maxCookieKeys)
+		bad("index %s lacks key %x", name, k)
 	}
 	return nil
 }

@@ -94,7 +94,7 @@ func (s *Store) Audit(ctx context.Context, q approvals.AuditQuery) (out []approv
 	if q.AfterSeq == math.MaxUint64 {
 		return nil, 0, nil
 	}
-	limit := clampLimit(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		out, next = nil, 0
 		events := tx.Bucket(bucketEvents)

@@ -17,10 +17,7 @@ import (
 // error or a panic, requests in the promised order and status, at most
 // the page size, and a next cursor that works.
 func FuzzQueries(f *testing.F) {
-	s, err := Open(filepath.Join(f.TempDir(), "fuzz.db"), Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
+	s := open(f, filepath.Join(f.TempDir(), "fuzz.db"), Options{})
 	f.Cleanup(func() { _ = s.Close() })
 	ctx := context.Background()
 	base := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)

@@ -117,10 +117,13 @@ func jobValue(r *approvals.Request) []byte {
 	return []byte{}
 }
 
-// jobLeasedAt reports whether the jobs entry value v is a lease that still
-// holds at now (t8 encoded).
-func jobLeasedAt(v, now []byte) bool {
-	return len(v) == 8 && bytes.Compare(v, now) > 0
+// jobLeaseEnd returns the end of the lease (t8) a jobs entry value v
+// records, or nil when no worker holds the job.
+func jobLeaseEnd(v []byte) ([]byte, error) {
+	if len(v) == 8 {
+		return v, nil
+	}
+	return nil, nil
 }
 
 // isDecided reports whether r belongs in the decisions index.

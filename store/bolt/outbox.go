@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -85,6 +84,47 @@ func decodePendingValue(v []byte) (approvals.Channel, []byte, error) {
 		return c, rest, nil
 	}
 	return "", nil, fmt.Errorf("damaged data file: deliveries_pending value %x", v)
+}
+
+// deliveryQueue is the deliveries as a leased queue (queue.go), indexed
+// by deliveries_pending.
+func deliveryQueue() *leasedQueue[*approvals.Delivery] {
+	return &leasedQueue[*approvals.Delivery]{
+		noun:  "delivery",
+		index: bucketDeliveriesPending,
+		leaseEnd: func(v []byte) ([]byte, error) {
+			_, until, err := decodePendingValue(v)
+			return until, err
+		},
+		get:   getDelivery,
+		check: checkDeliveryChange,
+		put: func(tx *bbolt.Tx, seq []byte, cur, next *approvals.Delivery, events []approvals.Event, _ time.Time) error {
+			next.Version = cur.Version + 1
+			if err := putDelivery(tx, seq, cur, next); err != nil {
+				return err
+			}
+			_, err := appendEvents(tx, events, "")
+			return err
+		},
+		claimable:   (*approvals.Delivery).Claimable,
+		claimableAt: (*approvals.Delivery).ClaimableAt,
+		setLease:    func(d *approvals.Delivery, l *approvals.Lease) { d.Lease = l },
+	}
+}
+
+// checkDeliveryChange refuses a mutation's result next of cur that
+// changes its identity or its request, or is not a valid delivery.
+func checkDeliveryChange(cur, next *approvals.Delivery) error {
+	if next.ID != cur.ID || next.Channel != cur.Channel || !next.CreatedAt.Equal(cur.CreatedAt) {
+		return approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of delivery %s", cur.ID)
+	}
+	if err := approvals.CheckDelivery(next); err != nil {
+		return err
+	}
+	if next.RequestID != cur.RequestID {
+		return approvals.Errorf(approvals.EInternal, "a mutation may not change the request of delivery %s", cur.ID)
+	}
+	return nil
 }
 
 // getDelivery returns the delivery stored under id and its seq, or nil.
@@ -223,19 +263,14 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []approvals.Delivery) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	batch := make([]*approvals.Delivery, 0, len(ds))
-	for i := range ds {
-		d := ds[i].Clone()
-		if d.State == "" {
-			d.State = approvals.DeliveryPending
-		}
-		if err := approvals.CheckDelivery(d); err != nil {
-			return err
-		}
+	batch, err := approvals.CheckEnqueue(ds)
+	if err != nil {
+		return err
+	}
+	for _, d := range batch {
 		if len(d.RequestID) > maxIDLen {
 			return approvals.Errorf(approvals.EInvalid, "delivery request id is longer than %d bytes", maxIDLen)
 		}
-		batch = append(batch, d)
 	}
 	if len(batch) == 0 {
 		return nil
@@ -243,121 +278,18 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []approvals.Delivery) 
 	return s.write(func(tx *bbolt.Tx) error { return enqueueDeliveries(tx, batch) })
 }
 
-// ClaimDeliveries implements approvals.Outbox. One write transaction
-// reads the pending index from its start up to now, skipping the entries
-// whose value says a lease holds, as ClaimJobs does.
+// ClaimDeliveries implements approvals.Outbox, as leasedQueue.claim
+// does.
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) (out []*approvals.Delivery, err error) {
 	defer wrap(&err, "ClaimDeliveries")
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if lease <= 0 {
-		return nil, approvals.Errorf(approvals.EInvalid, "a delivery lease must be positive, not %s", lease)
-	}
-	if limit <= 0 {
-		return nil, nil
-	}
-	end := t8(now)
-	err = s.write(func(tx *bbolt.Tx) error {
-		out = nil
-		var ids [][]byte
-		c := tx.Bucket(bucketDeliveriesPending).Cursor()
-		for k, v := c.First(); k != nil && len(ids) < limit; k, v = c.Next() {
-			if bytes.Compare(k[:8], end) > 0 {
-				break
-			}
-			_, until, err := decodePendingValue(v)
-			if err != nil {
-				return err
-			}
-			if until == nil || bytes.Compare(until, end) <= 0 {
-				ids = append(ids, bytes.Clone(k[8:]))
-			}
-		}
-		for _, id := range ids {
-			cur, seq, err := indexedDelivery(tx, id, bucketDeliveriesPending)
-			if err != nil {
-				return err
-			}
-			if !cur.Claimable(now) { // only beyond t8's range
-				continue
-			}
-			next := cur.Clone()
-			next.Lease = &approvals.Lease{Owner: approvals.NewLeaseToken(), Until: now.Add(lease)}
-			next.Version = cur.Version + 1
-			if err := putDelivery(tx, seq, cur, next); err != nil {
-				return err
-			}
-			out = append(out, next)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return deliveryQueue().claim(ctx, s, now, lease, limit)
 }
 
 // UpdateDelivery implements approvals.Outbox. The mutation runs inside
 // the write transaction, possibly more than once (see write).
 func (s *Store) UpdateDelivery(ctx context.Context, id string, m approvals.DeliveryMutation) (d *approvals.Delivery, err error) {
 	defer wrap(&err, "UpdateDelivery(%q)", id)
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var refused error
-	err = s.write(func(tx *bbolt.Tx) error {
-		d, refused = nil, nil
-		cur, seq, err := getDelivery(tx, []byte(id))
-		if err != nil {
-			return err
-		}
-		if cur == nil {
-			refused = approvals.ErrNotFound
-			return nil
-		}
-		next := cur.Clone()
-		events, merr := m(next)
-		switch {
-		case errors.Is(merr, approvals.ErrUnchanged):
-			d, refused = cur, merr
-			return nil
-		case merr != nil:
-			refused = merr
-			return nil
-		case next.ID != cur.ID || next.Channel != cur.Channel || !next.CreatedAt.Equal(cur.CreatedAt):
-			refused = approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of delivery %s", id)
-			return nil
-		}
-		if err := approvals.CheckDelivery(next); err != nil {
-			refused = err
-			return nil
-		}
-		if next.RequestID != cur.RequestID {
-			refused = approvals.Errorf(approvals.EInternal, "a mutation may not change the request of delivery %s", id)
-			return nil
-		}
-		if err := checkEvents(events); err != nil {
-			refused = err
-			return nil
-		}
-		next.Version = cur.Version + 1
-		if err := putDelivery(tx, seq, cur, next); err != nil {
-			return err
-		}
-		if _, err := appendEvents(tx, events, ""); err != nil {
-			return err
-		}
-		d = next
-		return nil
-	})
-	switch {
-	case err != nil:
-		return nil, err
-	case refused != nil:
-		return d, refused
-	}
-	return d, nil
+	return deliveryQueue().update(ctx, s, id, m)
 }
 
 // GetDelivery implements approvals.Outbox.
@@ -401,7 +333,7 @@ func (s *Store) ListDeliveries(ctx context.Context, q approvals.DeliveryQuery) (
 	if len(q.RequestID) > maxIDLen {
 		return nil, "", nil
 	}
-	limit := clampLimit(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		out, next = nil, ""
 		if tx.Bucket(bucketDeliveries) == nil {
@@ -442,49 +374,11 @@ func (s *Store) ListDeliveries(ctx context.Context, q approvals.DeliveryQuery) (
 	return out, next, err
 }
 
-// NextDeliveryAt implements approvals.Outbox. It reads the pending index
-// from its start while an entry is leased beyond the soonest time found
-// so far, as NextJobAt does.
+// NextDeliveryAt implements approvals.Outbox, as leasedQueue.nextAt
+// does.
 func (s *Store) NextDeliveryAt(ctx context.Context) (at time.Time, ok bool, err error) {
 	defer wrap(&err, "NextDeliveryAt")
-	if err := ctx.Err(); err != nil {
-		return at, false, err
-	}
-	err = s.db.View(func(tx *bbolt.Tx) error {
-		at, ok = time.Time{}, false
-		b := tx.Bucket(bucketDeliveriesPending)
-		if b == nil {
-			return nil
-		}
-		var best, bestID []byte
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if best != nil && bytes.Compare(k[:8], best) >= 0 {
-				break
-			}
-			_, until, err := decodePendingValue(v)
-			if err != nil {
-				return err
-			}
-			when := k[:8]
-			if until != nil && bytes.Compare(until, when) > 0 {
-				when = until
-			}
-			if best == nil || bytes.Compare(when, best) < 0 {
-				best, bestID = when, k[8:]
-			}
-		}
-		if best == nil {
-			return nil
-		}
-		d, _, err := indexedDelivery(tx, bestID, bucketDeliveriesPending)
-		if err != nil {
-			return err
-		}
-		at, ok = d.ClaimableAt(), true
-		return nil
-	})
-	return at, ok, err
+	return deliveryQueue().nextAt(ctx, s)
 }
 
 // CountDeliveries implements approvals.Outbox. It reads the pending
@@ -495,7 +389,6 @@ func (s *Store) CountDeliveries(ctx context.Context, now time.Time) (n map[appro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	end := t8(now)
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		n = make(map[approvals.Channel]approvals.DeliveryCounts, len(approvals.Channels))
 		meta := tx.Bucket(bucketMeta)
@@ -509,27 +402,23 @@ func (s *Store) CountDeliveries(ctx context.Context, now time.Time) (n map[appro
 			}
 			n[c] = dc
 		}
-		b := tx.Bucket(bucketDeliveriesPending)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			ch, until, err := decodePendingValue(v)
+		pending := map[approvals.Channel]*approvals.JobCounts{}
+		err := deliveryQueue().count(tx, t8(now), func(v []byte) (*approvals.JobCounts, error) {
+			ch, _, err := decodePendingValue(v)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			dc := n[ch]
-			switch {
-			case until != nil && bytes.Compare(until, end) > 0:
-				dc.Leased++
-			case bytes.Compare(k[:8], end) > 0:
-				dc.Scheduled++
-			default:
-				dc.Due++
+			if pending[ch] == nil {
+				pending[ch] = &approvals.JobCounts{}
 			}
-			n[ch] = dc
-			return nil
+			return pending[ch], nil
 		})
+		for ch, p := range pending {
+			dc := n[ch]
+			dc.Due, dc.Leased, dc.Scheduled = p.Due, p.Leased, p.Scheduled
+			n[ch] = dc
+		}
+		return err
 	})
 	return n, err
 }

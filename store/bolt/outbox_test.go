@@ -14,10 +14,7 @@ import (
 // TestCheckOutbox: Check accepts the outbox the store writes and names a
 // missing or stray index entry and a wrong counter.
 func TestCheckOutbox(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "a.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := open(t, filepath.Join(t.TempDir(), "a.db"), Options{})
 	defer s.Close()
 	ctx := context.Background()
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)

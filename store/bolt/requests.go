@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -68,6 +67,25 @@ func indexedRequest(tx *bbolt.Tx, id []byte, index []byte) (*approvals.Request, 
 		err = fmt.Errorf("damaged data file: index %s holds request %q, which does not exist", index, id)
 	}
 	return r, err
+}
+
+// jobQueue is the requests as the leased queue of their provisioning
+// jobs (queue.go), indexed by the jobs bucket.
+func jobQueue() *leasedQueue[*approvals.Request] {
+	return &leasedQueue[*approvals.Request]{
+		noun:     "job",
+		index:    bucketJobs,
+		leaseEnd: jobLeaseEnd,
+		get: func(tx *bbolt.Tx, id []byte) (*approvals.Request, []byte, error) {
+			r, err := getRequest(tx, id)
+			return r, nil, err
+		},
+		check:       checkRequestChange,
+		put:         putRequest,
+		claimable:   func(r *approvals.Request, now time.Time) bool { return r.Provisioning.Claimable(now) },
+		claimableAt: func(r *approvals.Request) time.Time { return r.Provisioning.ClaimableAt() },
+		setLease:    func(r *approvals.Request, l *approvals.Lease) { r.Provisioning.Lease = l },
+	}
 }
 
 // Get implements approvals.Store.
@@ -198,20 +216,7 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request, events []appro
 			refused = approvals.Errorf(approvals.EConflict, "request id %s exists", c.ID)
 			return nil
 		}
-		if err := requests.Put(id, value); err != nil {
-			return err
-		}
-		if err := reindex(tx, nil, c); err != nil {
-			return err
-		}
-		if err := addCount(tx, c.Status, 1); err != nil {
-			return err
-		}
-		assigned, err := appendEvents(tx, events, c.ID)
-		if err != nil {
-			return err
-		}
-		if err := announce(tx, assigned, c); err != nil {
+		if err := storeRequest(tx, nil, c, value, events); err != nil {
 			return err
 		}
 		stored, created = c, true
@@ -231,78 +236,58 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request, events []appro
 // copy of the stored request.
 func (s *Store) Update(ctx context.Context, id string, m approvals.Mutation) (r *approvals.Request, err error) {
 	defer wrap(&err, "Update(%q)", id)
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	return jobQueue().update(ctx, s, id, m)
+}
+
+// checkRequestChange refuses a mutation's result next of cur that
+// changes its identity or has a status the indexes cannot hold.
+func checkRequestChange(cur, next *approvals.Request) error {
+	if err := approvals.CheckMutation(cur, next); err != nil {
+		return err
 	}
-	var refused error
-	err = s.write(func(tx *bbolt.Tx) error {
-		r, refused = nil, nil
-		cur, err := getRequest(tx, []byte(id))
-		if err != nil {
-			return err
-		}
-		if cur == nil {
-			refused = approvals.ErrNotFound
-			return nil
-		}
-		next := cur.Clone()
-		events, merr := m(next)
-		switch {
-		case errors.Is(merr, approvals.ErrUnchanged):
-			r, refused = cur, merr
-			return nil
-		case merr != nil:
-			refused = merr
-			return nil
-		case next.ID != cur.ID || next.Key() != cur.Key() || !next.CreatedAt.Equal(cur.CreatedAt):
-			refused = approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of request %s", id)
-			return nil
-		}
-		if _, ok := statusCode(next.Status); !ok {
-			refused = approvals.Errorf(approvals.EInvalid, "request %s would get unknown status %q", id, next.Status)
-			return nil
-		}
-		if err := checkEvents(events); err != nil {
-			refused = err
-			return nil
-		}
-		next.Version = cur.Version + 1
-		next.UpdatedAt = s.clock.Now().UTC()
-		value, err := json.Marshal(next)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-		if err := writeBucket(tx, bucketRequests).Put([]byte(id), value); err != nil {
-			return err
-		}
-		if err := reindex(tx, cur, next); err != nil {
-			return err
-		}
-		if cur.Status != next.Status {
-			if err := addCount(tx, cur.Status, -1); err != nil {
-				return err
-			}
-			if err := addCount(tx, next.Status, 1); err != nil {
+	if _, ok := statusCode(next.Status); !ok {
+		return approvals.Errorf(approvals.EInvalid, "request %s would get unknown status %q", cur.ID, next.Status)
+	}
+	return nil
+}
+
+// putRequest stores next as the version after cur, updated at
+// updatedAt, with events (see storeRequest).
+func putRequest(tx *bbolt.Tx, _ []byte, cur, next *approvals.Request, events []approvals.Event, updatedAt time.Time) error {
+	next.Version = cur.Version + 1
+	next.UpdatedAt = updatedAt
+	value, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	return storeRequest(tx, cur, next, value, events)
+}
+
+// storeRequest writes r, encoded as value, in the place of old (nil for a
+// new request) with its index entries, status counters and events, and
+// the announcements of those events.
+func storeRequest(tx *bbolt.Tx, old, r *approvals.Request, value []byte, events []approvals.Event) error {
+	if err := writeBucket(tx, bucketRequests).Put([]byte(r.ID), value); err != nil {
+		return err
+	}
+	if err := reindex(tx, old, r); err != nil {
+		return err
+	}
+	if old == nil || old.Status != r.Status {
+		if old != nil {
+			if err := addCount(tx, old.Status, -1); err != nil {
 				return err
 			}
 		}
-		assigned, err := appendEvents(tx, events, id)
-		if err != nil {
+		if err := addCount(tx, r.Status, 1); err != nil {
 			return err
 		}
-		if err := announce(tx, assigned, next); err != nil {
-			return err
-		}
-		r = next
-		return nil
-	})
-	switch {
-	case err != nil:
-		return nil, err
-	case refused != nil:
-		return r, refused // r is the current request with ErrUnchanged, nil otherwise
 	}
-	return r, nil
+	assigned, err := appendEvents(tx, events, r.ID)
+	if err != nil {
+		return err
+	}
+	return announce(tx, assigned, r)
 }
 
 // reindex moves r's index entries from what old needed to what r needs:
@@ -367,16 +352,6 @@ func addCount(tx *bbolt.Tx, status approvals.Status, delta int64) error {
 	return meta.Put(k, u64(uint64(n)))
 }
 
-func clampLimit(limit int) int {
-	switch {
-	case limit <= 0:
-		return approvals.DefaultPageSize
-	case limit > approvals.MaxPageSize:
-		return approvals.MaxPageSize
-	}
-	return limit
-}
-
 // List implements approvals.Store. It reads one page from the by_created
 // or by_status index, starting after the cursor: its cost depends on the
 // page size, not on the number of requests.
@@ -408,7 +383,7 @@ func (s *Store) List(ctx context.Context, q approvals.ListQuery) (p approvals.Pa
 		}
 		after = cat(prefix, after)
 	}
-	limit := clampLimit(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		p = approvals.Page{}
@@ -481,69 +456,10 @@ func (s *Store) Count(ctx context.Context) (n map[approvals.Status]int, err erro
 	return n, err
 }
 
-// ClaimJobs implements approvals.JobQueue. One write transaction reads
-// the jobs index from its start up to now, skips the entries whose value
-// says a lease holds, and writes each claimed request with its lease and
-// its jobs entry: concurrent claims are serialised by bbolt's single
-// writer, so no job is returned twice while its lease holds.
+// ClaimJobs implements approvals.JobQueue, as leasedQueue.claim does.
 func (s *Store) ClaimJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) (jobs []*approvals.Request, err error) {
 	defer wrap(&err, "ClaimJobs")
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if lease <= 0 {
-		return nil, approvals.Errorf(approvals.EInvalid, "a job lease must be positive, not %s", lease)
-	}
-	if limit <= 0 {
-		return nil, nil
-	}
-	end := t8(now)
-	updatedAt := s.clock.Now().UTC()
-	err = s.write(func(tx *bbolt.Tx) error {
-		jobs = nil
-		// Collect first: the claims move entries of the bucket the cursor
-		// walks.
-		var ids [][]byte
-		c := tx.Bucket(bucketJobs).Cursor()
-		for k, v := c.First(); k != nil && len(ids) < limit; k, v = c.Next() {
-			if bytes.Compare(k[:8], end) > 0 {
-				break
-			}
-			if !jobLeasedAt(v, end) {
-				ids = append(ids, bytes.Clone(k[8:]))
-			}
-		}
-		requests := writeBucket(tx, bucketRequests)
-		for _, id := range ids {
-			cur, err := indexedRequest(tx, id, bucketJobs)
-			if err != nil {
-				return err
-			}
-			if !cur.Provisioning.Claimable(now) { // only beyond t8's range
-				continue
-			}
-			next := cur.Clone()
-			next.Provisioning.Lease = &approvals.Lease{Owner: approvals.NewLeaseToken(), Until: now.Add(lease)}
-			next.Version = cur.Version + 1
-			next.UpdatedAt = updatedAt
-			value, err := json.Marshal(next)
-			if err != nil {
-				return fmt.Errorf("encode request: %w", err)
-			}
-			if err := requests.Put(id, value); err != nil {
-				return err
-			}
-			if err := reindex(tx, cur, next); err != nil {
-				return err
-			}
-			jobs = append(jobs, next)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return jobs, nil
+	return jobQueue().claim(ctx, s, now, lease, limit)
 }
 
 // DueJobs implements approvals.JobQueue. It reads the jobs index from its
@@ -556,67 +472,27 @@ func (s *Store) DueJobs(ctx context.Context, now time.Time, limit int) (jobs []*
 	if limit <= 0 {
 		return nil, nil
 	}
-	end := t8(now)
+	q := jobQueue()
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		jobs = nil
-		c := tx.Bucket(bucketJobs).Cursor()
-		for k, v := c.First(); k != nil && len(jobs) < limit; k, v = c.Next() {
-			if bytes.Compare(k[:8], end) > 0 {
-				break
-			}
-			if jobLeasedAt(v, end) {
-				continue
-			}
-			r, err := indexedRequest(tx, k[8:], bucketJobs)
+		return q.eachDue(tx, t8(now), func(id []byte) (bool, error) {
+			r, _, err := q.indexed(tx, id)
 			if err != nil {
-				return err
+				return false, err
 			}
-			if !r.Provisioning.Claimable(now) { // only beyond t8's range
-				continue
+			if r.Provisioning.Claimable(now) { // only beyond t8's range
+				jobs = append(jobs, r)
 			}
-			jobs = append(jobs, r)
-		}
-		return nil
+			return len(jobs) < limit, nil
+		})
 	})
 	return jobs, err
 }
 
-// NextJobAt implements approvals.JobQueue. It reads the jobs index from
-// its start while an entry is leased beyond the soonest time found so
-// far: the first unleased entry ends the walk, so it reads at most one
-// entry more than there are leased jobs before it.
+// NextJobAt implements approvals.JobQueue, as leasedQueue.nextAt does.
 func (s *Store) NextJobAt(ctx context.Context) (at time.Time, ok bool, err error) {
 	defer wrap(&err, "NextJobAt")
-	if err := ctx.Err(); err != nil {
-		return at, false, err
-	}
-	err = s.db.View(func(tx *bbolt.Tx) error {
-		at, ok = time.Time{}, false
-		var best, bestID []byte // the soonest claimable time (t8), and its job
-		c := tx.Bucket(bucketJobs).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if best != nil && bytes.Compare(k[:8], best) >= 0 {
-				break
-			}
-			when := k[:8]
-			if len(v) == 8 && bytes.Compare(v, when) > 0 {
-				when = v
-			}
-			if best == nil || bytes.Compare(when, best) < 0 {
-				best, bestID = when, k[8:]
-			}
-		}
-		if best == nil {
-			return nil
-		}
-		r, err := indexedRequest(tx, bestID, bucketJobs)
-		if err != nil {
-			return err
-		}
-		at, ok = r.Provisioning.ClaimableAt(), true
-		return nil
-	})
-	return at, ok, err
+	return jobQueue().nextAt(ctx, s)
 }
 
 // CountJobs implements approvals.JobQueue. It reads the keys and values of
@@ -626,20 +502,9 @@ func (s *Store) CountJobs(ctx context.Context, now time.Time) (n approvals.JobCo
 	if err := ctx.Err(); err != nil {
 		return n, err
 	}
-	end := t8(now)
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		n = approvals.JobCounts{}
-		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
-			switch {
-			case jobLeasedAt(v, end):
-				n.Leased++
-			case bytes.Compare(k[:8], end) > 0:
-				n.Scheduled++
-			default:
-				n.Due++
-			}
-			return nil
-		})
+		return jobQueue().count(tx, t8(now), func([]byte) (*approvals.JobCounts, error) { return &n, nil })
 	})
 	return n, err
 }

@@ -136,18 +136,21 @@ func TestRowFormat1(t *testing.T) {
 // formatV2Row is rec as schemas 3 and 4 wrote it: format byte 2, no Source.
 func formatV2Row(rec approvals.DecisionRecord) []byte {
 	rec.Source = ""
-	v := encodeRow(rec)
-	v = v[:len(v)-1] // the empty Source
-	v[0] = rowFormatV2
-	return v
+	return withoutLastField(encodeRow(rec), rowFormatV2)
 }
 
 // formatV1Row is rec as schema 2 wrote it: format byte 1, no DecidedByID.
 func formatV1Row(rec approvals.DecisionRecord) []byte {
 	rec.DecidedByID = ""
-	v := formatV2Row(rec)
-	v = v[:len(v)-1] // the empty DecidedByID
-	v[0] = rowFormatV1
+	return withoutLastField(formatV2Row(rec), rowFormatV1)
+}
+
+// withoutLastField is row v as the format before it wrote it: v's last
+// field, an empty string (one length byte), was not there yet, and the
+// format byte is format.
+func withoutLastField(v []byte, format byte) []byte {
+	v = v[:len(v)-1]
+	v[0] = format
 	return v
 }
 

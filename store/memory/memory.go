@@ -132,35 +132,7 @@ func (s *Store) FindStanding(_ context.Context, key string) (approvals.Standing,
 
 // Update implements approvals.Store.
 func (s *Store) Update(_ context.Context, id string, m approvals.Mutation) (*approvals.Request, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, errClosed
-	}
-	cur, ok := s.byID[id]
-	if !ok {
-		return nil, approvals.ErrNotFound
-	}
-	c := cur.Clone()
-	events, err := m(c)
-	if errors.Is(err, approvals.ErrUnchanged) {
-		return cur.Clone(), approvals.ErrUnchanged
-	}
-	if err != nil {
-		return nil, err
-	}
-	if c.ID != cur.ID || c.Key() != cur.Key() || !c.CreatedAt.Equal(cur.CreatedAt) {
-		return nil, approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of request %s", id)
-	}
-	if err := checkStatus(c); err != nil {
-		return nil, err
-	}
-	c.Version = cur.Version + 1
-	c.UpdatedAt = s.clock.Now().UTC()
-	s.byID[id] = c
-	s.appendEvents(events, id)
-	s.outbox.announce(s.events[len(s.events)-len(events):], c)
-	return c.Clone(), nil
+	return s.jobQueue().update(id, m)
 }
 
 func (s *Store) sorted(status approvals.Status) []*approvals.Request {
@@ -184,7 +156,7 @@ func (s *Store) List(_ context.Context, q approvals.ListQuery) (approvals.Page, 
 	if q.Order != "" && q.Order != approvals.NewestFirst && q.Order != approvals.OldestFirst {
 		return approvals.Page{}, approvals.Errorf(approvals.EInvalid, "unknown order %q; use %q or %q", q.Order, approvals.NewestFirst, approvals.OldestFirst)
 	}
-	limit := clamp(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	all := s.sorted(q.Status)
@@ -215,16 +187,6 @@ func (s *Store) List(_ context.Context, q approvals.ListQuery) (approvals.Page, 
 		p.NextCursor = encodeCursor(last.CreatedAt, last.ID)
 	}
 	return p, nil
-}
-
-func clamp(limit int) int {
-	switch {
-	case limit <= 0:
-		return approvals.DefaultPageSize
-	case limit > approvals.MaxPageSize:
-		return approvals.MaxPageSize
-	}
-	return limit
 }
 
 func encodeCursor(t time.Time, id string) string {
@@ -270,33 +232,43 @@ func (s *Store) jobs() []*approvals.Request {
 	return out
 }
 
+// jobQueue is the requests as the leased queue of their provisioning
+// jobs (queue.go).
+func (s *Store) jobQueue() *leasedQueue[*approvals.Request] {
+	return &leasedQueue[*approvals.Request]{
+		s:           s,
+		noun:        "job",
+		byID:        s.byID,
+		items:       s.jobs,
+		due:         func(r *approvals.Request) time.Time { return r.Provisioning.NextAttemptAt },
+		claimable:   func(r *approvals.Request, now time.Time) bool { return r.Provisioning.Claimable(now) },
+		claimableAt: func(r *approvals.Request) time.Time { return r.Provisioning.ClaimableAt() },
+		lease:       func(r *approvals.Request) *approvals.Lease { return r.Provisioning.Lease },
+		setLease:    func(r *approvals.Request, l *approvals.Lease) { r.Provisioning.Lease = l },
+		check:       checkRequestChange,
+		put: func(cur, c *approvals.Request, events []approvals.Event) {
+			c.Version = cur.Version + 1
+			c.UpdatedAt = s.clock.Now().UTC()
+			s.byID[c.ID] = c
+			s.appendEvents(events, c.ID)
+			s.outbox.announce(s.events[len(s.events)-len(events):], c)
+		},
+	}
+}
+
+// checkRequestChange refuses a mutation's result c of cur that changes
+// its identity or has an unknown status.
+func checkRequestChange(cur, c *approvals.Request) error {
+	if err := approvals.CheckMutation(cur, c); err != nil {
+		return err
+	}
+	return checkStatus(c)
+}
+
 // ClaimJobs implements approvals.JobQueue: it finds and leases the jobs
 // under the store's lock.
 func (s *Store) ClaimJobs(_ context.Context, now time.Time, lease time.Duration, limit int) ([]*approvals.Request, error) {
-	if lease <= 0 {
-		return nil, approvals.Errorf(approvals.EInvalid, "a job lease must be positive, not %s", lease)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, errClosed
-	}
-	var out []*approvals.Request
-	for _, cur := range s.jobs() {
-		if len(out) >= limit || cur.Provisioning.NextAttemptAt.After(now) {
-			break
-		}
-		if !cur.Provisioning.Claimable(now) {
-			continue
-		}
-		c := cur.Clone()
-		c.Provisioning.Lease = &approvals.Lease{Owner: approvals.NewLeaseToken(), Until: now.Add(lease)}
-		c.Version = cur.Version + 1
-		c.UpdatedAt = s.clock.Now().UTC()
-		s.byID[c.ID] = c
-		out = append(out, c.Clone())
-	}
-	return out, nil
+	return s.jobQueue().claim(now, lease, limit)
 }
 
 // DueJobs implements approvals.JobQueue.
@@ -317,15 +289,7 @@ func (s *Store) DueJobs(_ context.Context, now time.Time, limit int) ([]*approva
 
 // NextJobAt implements approvals.JobQueue.
 func (s *Store) NextJobAt(context.Context) (time.Time, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var next time.Time
-	found := false
-	for _, r := range s.jobs() {
-		if at := r.Provisioning.ClaimableAt(); !found || at.Before(next) {
-			next, found = at, true
-		}
-	}
+	next, found := s.jobQueue().nextAt()
 	return next, found, nil
 }
 
@@ -334,22 +298,13 @@ func (s *Store) CountJobs(_ context.Context, now time.Time) (approvals.JobCounts
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var n approvals.JobCounts
-	for _, r := range s.jobs() {
-		switch p := r.Provisioning; {
-		case !p.Lease.Expired(now):
-			n.Leased++
-		case p.NextAttemptAt.After(now):
-			n.Scheduled++
-		default:
-			n.Due++
-		}
-	}
+	s.jobQueue().count(now, func(*approvals.Request) *approvals.JobCounts { return &n })
 	return n, nil
 }
 
 // Audit implements approvals.Store.
 func (s *Store) Audit(_ context.Context, q approvals.AuditQuery) ([]approvals.Event, uint64, error) {
-	limit := clamp(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	match := func(ev approvals.Event) bool {

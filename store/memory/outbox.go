@@ -3,7 +3,6 @@ package memory
 import (
 	"cmp"
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -27,16 +26,9 @@ func (o *outbox) init() {
 // enqueue stores the deliveries not stored yet; the caller holds s.mu.
 func (o *outbox) enqueue(ds []approvals.Delivery) error {
 	o.init()
-	batch := make([]*approvals.Delivery, 0, len(ds))
-	for i := range ds {
-		d := ds[i].Clone()
-		if d.State == "" {
-			d.State = approvals.DeliveryPending
-		}
-		if err := approvals.CheckDelivery(d); err != nil {
-			return err
-		}
-		batch = append(batch, d)
+	batch, err := approvals.CheckEnqueue(ds)
+	if err != nil {
+		return err
 	}
 	for _, d := range batch {
 		if _, ok := o.byID[d.ID]; ok {
@@ -78,6 +70,36 @@ func (o *outbox) pending() []*approvals.Delivery {
 	return out
 }
 
+// deliveryQueue is the deliveries as a leased queue (queue.go).
+func (s *Store) deliveryQueue() *leasedQueue[*approvals.Delivery] {
+	return &leasedQueue[*approvals.Delivery]{
+		s:           s,
+		noun:        "delivery",
+		byID:        s.outbox.byID,
+		items:       s.outbox.pending,
+		due:         func(d *approvals.Delivery) time.Time { return d.NextAttemptAt },
+		claimable:   (*approvals.Delivery).Claimable,
+		claimableAt: (*approvals.Delivery).ClaimableAt,
+		lease:       func(d *approvals.Delivery) *approvals.Lease { return d.Lease },
+		setLease:    func(d *approvals.Delivery, l *approvals.Lease) { d.Lease = l },
+		check:       checkDeliveryChange,
+		put: func(cur, c *approvals.Delivery, events []approvals.Event) {
+			c.Version = cur.Version + 1
+			s.outbox.byID[c.ID] = c
+			s.appendEvents(events, "")
+		},
+	}
+}
+
+// checkDeliveryChange refuses a mutation's result c of cur that changes
+// its identity or is not a valid delivery.
+func checkDeliveryChange(cur, c *approvals.Delivery) error {
+	if c.ID != cur.ID || c.Channel != cur.Channel || c.RequestID != cur.RequestID || !c.CreatedAt.Equal(cur.CreatedAt) {
+		return approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of delivery %s", cur.ID)
+	}
+	return approvals.CheckDelivery(c)
+}
+
 // EnqueueDeliveries implements approvals.Outbox.
 func (s *Store) EnqueueDeliveries(_ context.Context, ds []approvals.Delivery) error {
 	s.mu.Lock()
@@ -90,62 +112,12 @@ func (s *Store) EnqueueDeliveries(_ context.Context, ds []approvals.Delivery) er
 
 // ClaimDeliveries implements approvals.Outbox.
 func (s *Store) ClaimDeliveries(_ context.Context, now time.Time, lease time.Duration, limit int) ([]*approvals.Delivery, error) {
-	if lease <= 0 {
-		return nil, approvals.Errorf(approvals.EInvalid, "a delivery lease must be positive, not %s", lease)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, errClosed
-	}
-	s.outbox.init()
-	var out []*approvals.Delivery
-	for _, cur := range s.outbox.pending() {
-		if len(out) >= limit || cur.NextAttemptAt.After(now) {
-			break
-		}
-		if !cur.Claimable(now) {
-			continue
-		}
-		c := cur.Clone()
-		c.Lease = &approvals.Lease{Owner: approvals.NewLeaseToken(), Until: now.Add(lease)}
-		c.Version = cur.Version + 1
-		s.outbox.byID[c.ID] = c
-		out = append(out, c.Clone())
-	}
-	return out, nil
+	return s.deliveryQueue().claim(now, lease, limit)
 }
 
 // UpdateDelivery implements approvals.Outbox.
 func (s *Store) UpdateDelivery(_ context.Context, id string, m approvals.DeliveryMutation) (*approvals.Delivery, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, errClosed
-	}
-	s.outbox.init()
-	cur, ok := s.outbox.byID[id]
-	if !ok {
-		return nil, approvals.ErrNotFound
-	}
-	c := cur.Clone()
-	events, err := m(c)
-	if errors.Is(err, approvals.ErrUnchanged) {
-		return cur.Clone(), approvals.ErrUnchanged
-	}
-	if err != nil {
-		return nil, err
-	}
-	if c.ID != cur.ID || c.Channel != cur.Channel || c.RequestID != cur.RequestID || !c.CreatedAt.Equal(cur.CreatedAt) {
-		return nil, approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of delivery %s", id)
-	}
-	if err := approvals.CheckDelivery(c); err != nil {
-		return nil, err
-	}
-	c.Version = cur.Version + 1
-	s.outbox.byID[id] = c
-	s.appendEvents(events, "")
-	return c.Clone(), nil
+	return s.deliveryQueue().update(id, m)
 }
 
 // GetDelivery implements approvals.Outbox.
@@ -164,7 +136,7 @@ func (s *Store) ListDeliveries(_ context.Context, q approvals.DeliveryQuery) ([]
 	if err := checkDeliveryQuery(q); err != nil {
 		return nil, "", err
 	}
-	limit := clamp(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start := 0
@@ -205,18 +177,7 @@ func checkDeliveryQuery(q approvals.DeliveryQuery) error {
 
 // NextDeliveryAt implements approvals.Outbox.
 func (s *Store) NextDeliveryAt(context.Context) (time.Time, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var next time.Time
-	found := false
-	for _, d := range s.outbox.byID {
-		if d.State != approvals.DeliveryPending {
-			continue
-		}
-		if at := d.ClaimableAt(); !found || at.Before(next) {
-			next, found = at, true
-		}
-	}
+	next, found := s.deliveryQueue().nextAt()
 	return next, found, nil
 }
 
@@ -230,19 +191,25 @@ func (s *Store) CountDeliveries(_ context.Context, now time.Time) (map[approvals
 	}
 	for _, d := range s.outbox.byID {
 		c := n[d.Channel]
-		switch {
-		case d.State == approvals.DeliverySent:
+		switch d.State {
+		case approvals.DeliverySent:
 			c.Sent++
-		case d.State == approvals.DeliveryFailed:
+		case approvals.DeliveryFailed:
 			c.Failed++
-		case !d.Lease.Expired(now):
-			c.Leased++
-		case d.NextAttemptAt.After(now):
-			c.Scheduled++
-		default:
-			c.Due++
 		}
 		n[d.Channel] = c
+	}
+	pending := map[approvals.Channel]*approvals.JobCounts{}
+	s.deliveryQueue().count(now, func(d *approvals.Delivery) *approvals.JobCounts {
+		if pending[d.Channel] == nil {
+			pending[d.Channel] = &approvals.JobCounts{}
+		}
+		return pending[d.Channel]
+	})
+	for ch, p := range pending {
+		c := n[ch]
+		c.Due, c.Leased, c.Scheduled = p.Due, p.Leased, p.Scheduled
+		n[ch] = c
 	}
 	return n, nil
 }

@@ -14,11 +14,18 @@ import (
 // claim calls ClaimJobs and fails the test on an error.
 func claim(t *testing.T, s approvals.Store, now time.Time, lease time.Duration, limit int) []*approvals.Request {
 	t.Helper()
-	jobs, err := s.ClaimJobs(context.Background(), now, lease, limit)
+	return claimed(t, "ClaimJobs", s.ClaimJobs, now, lease, limit)
+}
+
+// claimed calls op, a claim of leased work (ClaimJobs, ClaimDeliveries),
+// and fails the test on an error.
+func claimed[T any](t *testing.T, op string, claim func(context.Context, time.Time, time.Duration, int) ([]T, error), now time.Time, lease time.Duration, limit int) []T {
+	t.Helper()
+	got, err := claim(context.Background(), now, lease, limit)
 	if err != nil {
-		t.Fatalf("ClaimJobs(%v, %s, %d) = %v", now.Format(time.TimeOnly), lease, limit, err)
+		t.Fatalf("%s(%v, %s, %d) = %v", op, now.Format(time.TimeOnly), lease, limit, err)
 	}
-	return jobs
+	return got
 }
 
 // checkClaimed fails unless jobs are the requests with the given ids, in
@@ -45,12 +52,19 @@ func checkClaimed(t *testing.T, s approvals.Store, what string, jobs []*approval
 
 func checkNextJobAt(t *testing.T, s approvals.Store, what string, want time.Time) {
 	t.Helper()
-	next, ok, err := s.NextJobAt(context.Background())
+	checkNextAt(t, what, "NextJobAt", s.NextJobAt, want)
+}
+
+// checkNextAt fails unless op, which says when leased work is next
+// claimable (NextJobAt, NextDeliveryAt), answers want (zero for never).
+func checkNextAt(t *testing.T, what, op string, next func(context.Context) (time.Time, bool, error), want time.Time) {
+	t.Helper()
+	at, ok, err := next(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok != !want.IsZero() || !next.Equal(want) {
-		t.Errorf("%s: NextJobAt = %v, %v; want %v, %v", what, next, ok, want, !want.IsZero())
+	if ok != !want.IsZero() || !at.Equal(want) {
+		t.Errorf("%s: %s = %v, %v; want %v, %v", what, op, at, ok, want, !want.IsZero())
 	}
 }
 
@@ -215,10 +229,7 @@ func checkStore(t *testing.T, s approvals.Store) {
 	}
 }
 
-// testClaimsConcurrent runs two claimers on one store, each in its own
-// goroutines as two workers would, competing for the same jobs: every job
-// is claimed by exactly one of them while the leases hold, and once the
-// leases have expired every job is claimed again, once.
+// testClaimsConcurrent races claimers for jobs (see claimRace).
 func testClaimsConcurrent(t *testing.T, s approvals.Store, c *Clock) {
 	const n = 60
 	rs := createMany(t, s, 0, n, c)
@@ -227,74 +238,107 @@ func testClaimsConcurrent(t *testing.T, s approvals.Store, c *Clock) {
 		update(t, s, r.ID, approve(base.Add(time.Duration(i)*time.Second)))
 		all = append(all, r.ID)
 	}
-	slices.Sort(all)
-	now := base.Add(time.Hour)
-	const lease = time.Minute
-
-	round := func(now time.Time) {
-		t.Helper()
-		var mu sync.Mutex
-		claims := map[string][]string{} // job id -> claimer names
-		tokens := map[string]bool{}
-		total := 0
-		var wg sync.WaitGroup
-		errs := make(chan error, 4)
-		for w := range 4 { // two claimers, two workers each
-			name := fmt.Sprintf("claimer-%d", w%2)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					jobs, err := s.ClaimJobs(context.Background(), now, lease, 1+w)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if len(jobs) == 0 {
-						return
-					}
-					mu.Lock()
-					total += len(jobs)
-					if total > 2*n { // a store that claims jobs twice would never stop
-						mu.Unlock()
-						return
-					}
-					for _, j := range jobs {
-						claims[j.ID] = append(claims[j.ID], name)
-						if l := j.Provisioning.Lease; l != nil {
-							tokens[l.Owner] = true
-						}
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatalf("ClaimJobs: %v", err)
-		}
-		var got []string
-		per := map[string]int{}
-		for id, by := range claims {
-			got = append(got, id)
-			if len(by) != 1 {
-				t.Errorf("job %s claimed %d times, by %v", id, len(by), by)
-			}
-			per[by[0]]++
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, all) {
-			t.Errorf("claimed %d distinct jobs of %d", len(got), len(all))
-		}
-		if len(tokens) != n {
-			t.Errorf("%d distinct lease tokens for %d claims", len(tokens), n)
-		}
-		t.Logf("claims per claimer: %v", per)
-		checkCounts(t, s, "after the race", now, approvals.JobCounts{Leased: n})
-	}
-	round(now)
-	checkNextJobAt(t, s, "every job leased", now.Add(lease))
-	round(now.Add(lease))
+	claimRace[*approvals.Request]{
+		op:    "ClaimJobs",
+		claim: s.ClaimJobs,
+		lease: func(j *approvals.Request) (string, *approvals.Lease) { return j.ID, j.Provisioning.Lease },
+		allLeased: func(now time.Time) {
+			checkCounts(t, s, "after the race", now, approvals.JobCounts{Leased: n})
+		},
+		nextAt: func(want time.Time) { checkNextJobAt(t, s, "every job leased", want) },
+	}.run(t, all, base.Add(time.Hour), time.Minute)
 	checkStore(t, s)
+}
+
+// claimRace runs two claimers on one store, each in its own goroutines
+// as two workers would, competing for the same leased work (jobs,
+// deliveries): every item is claimed by exactly one of them while the
+// leases hold, and once the leases have expired every item is claimed
+// again, once.
+type claimRace[T any] struct {
+	// op names the claim in messages; claim is it.
+	op    string
+	claim func(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]T, error)
+	// lease returns a claimed item's id and lease.
+	lease func(item T) (string, *approvals.Lease)
+	// allLeased checks the counts after a round at now: every item
+	// leased.
+	allLeased func(now time.Time)
+	// nextAt checks that the next claimable time is want.
+	nextAt func(want time.Time)
+}
+
+// run races the claimers for the items with the ids all at now, checks
+// that the next claimable time is the leases' end, and races them again
+// then.
+func (r claimRace[T]) run(t *testing.T, all []string, now time.Time, lease time.Duration) {
+	t.Helper()
+	r.round(t, all, now, lease)
+	r.nextAt(now.Add(lease))
+	r.round(t, all, now.Add(lease), lease)
+}
+
+func (r claimRace[T]) round(t *testing.T, all []string, now time.Time, lease time.Duration) {
+	t.Helper()
+	n := len(all)
+	var mu sync.Mutex
+	claims := map[string][]string{} // item id -> claimer names
+	tokens := map[string]bool{}
+	total := 0
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 { // two claimers, two workers each
+		name := fmt.Sprintf("claimer-%d", w%2)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				got, err := r.claim(context.Background(), now, lease, 1+w)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				total += len(got)
+				stop := total > 2*n // a store that claims items twice would never stop
+				for _, item := range got {
+					id, l := r.lease(item)
+					claims[id] = append(claims[id], name)
+					if l != nil {
+						tokens[l.Owner] = true
+					}
+				}
+				mu.Unlock()
+				if stop {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("%s: %v", r.op, err)
+	}
+	var got []string
+	per := map[string]int{}
+	for id, by := range claims {
+		got = append(got, id)
+		if len(by) != 1 {
+			t.Errorf("%s: %s claimed %d times, by %v", r.op, id, len(by), by)
+		}
+		per[by[0]]++
+	}
+	slices.Sort(got)
+	if want := slices.Sorted(slices.Values(all)); !slices.Equal(got, want) {
+		t.Errorf("%s claimed %d distinct items of %d", r.op, len(got), n)
+	}
+	if len(tokens) != n {
+		t.Errorf("%s: %d distinct lease tokens for %d claims", r.op, len(tokens), n)
+	}
+	t.Logf("%s: claims per claimer: %v", r.op, per)
+	r.allLeased(now)
 }

@@ -33,13 +33,21 @@ func expectedList(rs []*approvals.Request, status approvals.Status, order approv
 	return ids(out)
 }
 
-// listAll pages through a listing and returns every page's ids. It fails
-// the test when a page is larger than the limit, when a page other than
-// the last is short, or when the last page has a cursor.
+// listAll pages through a listing and returns every page's ids, as
+// listPages checks them.
 func listAll(t *testing.T, s approvals.Store, q approvals.ListQuery, pageSize int) [][]string {
 	t.Helper()
 	var pages [][]string
-	for {
+	listPages(t, s, q, pageSize, func(p approvals.Page) { pages = append(pages, ids(p.Requests)) })
+	return pages
+}
+
+// listPages pages through a listing, calling each with every page. It
+// fails the test when a page is larger than the limit, when a page other
+// than the last is short, or when the last page has a cursor.
+func listPages(t *testing.T, s approvals.Store, q approvals.ListQuery, pageSize int, each func(approvals.Page)) {
+	t.Helper()
+	for n := 1; ; n++ {
 		p, err := s.List(context.Background(), q)
 		if err != nil {
 			t.Fatalf("List(%+v) = %v", q, err)
@@ -47,14 +55,14 @@ func listAll(t *testing.T, s approvals.Store, q approvals.ListQuery, pageSize in
 		if len(p.Requests) > pageSize {
 			t.Fatalf("List(%+v) returned %d requests; the page size is %d", q, len(p.Requests), pageSize)
 		}
-		pages = append(pages, ids(p.Requests))
+		each(p)
 		if p.NextCursor == "" {
-			return pages
+			return
 		}
 		if len(p.Requests) != pageSize {
 			t.Fatalf("List(%+v) returned a short page of %d with a cursor; want %d", q, len(p.Requests), pageSize)
 		}
-		if len(pages) > 10000 {
+		if n > 10000 {
 			t.Fatalf("List(%+v) never ends", q)
 		}
 		q.Cursor = p.NextCursor
@@ -217,19 +225,10 @@ func testListStableUnderInserts(t *testing.T, s approvals.Store, c *Clock) {
 					}
 				}()
 				var got []*approvals.Request
-				q := approvals.ListQuery{Status: status, Order: order, Limit: pageSize}
-				for {
-					p, err := s.List(context.Background(), q)
-					if err != nil {
-						t.Fatal(err)
-					}
+				listPages(t, s, approvals.ListQuery{Status: status, Order: order, Limit: pageSize}, pageSize, func(p approvals.Page) {
 					got = append(got, p.Requests...)
-					if p.NextCursor == "" {
-						break
-					}
-					q.Cursor = p.NextCursor
 					time.Sleep(time.Millisecond) // let inserts land between pages
-				}
+				})
 				<-done
 				seen := map[string]bool{}
 				for i, r := range got {

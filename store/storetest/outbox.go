@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,11 +44,7 @@ func getDelivery(t *testing.T, s approvals.Store, id string) *approvals.Delivery
 
 func claimDeliveries(t *testing.T, s approvals.Store, now time.Time, lease time.Duration, limit int) []*approvals.Delivery {
 	t.Helper()
-	ds, err := s.ClaimDeliveries(context.Background(), now, lease, limit)
-	if err != nil {
-		t.Fatalf("ClaimDeliveries(%v, %s, %d) = %v", now.Format(time.TimeOnly), lease, limit, err)
-	}
-	return ds
+	return claimed(t, "ClaimDeliveries", s.ClaimDeliveries, now, lease, limit)
 }
 
 func deliveryIDs(ds []*approvals.Delivery) []string {
@@ -117,13 +112,7 @@ func checkDeliveryCounts(t *testing.T, s approvals.Store, what string, now time.
 
 func checkNextDeliveryAt(t *testing.T, s approvals.Store, what string, want time.Time) {
 	t.Helper()
-	next, ok, err := s.NextDeliveryAt(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok != !want.IsZero() || !next.Equal(want) {
-		t.Errorf("%s: NextDeliveryAt = %v, %v; want %v, %v", what, next, ok, want, !want.IsZero())
-	}
+	checkNextAt(t, what, "NextDeliveryAt", s.NextDeliveryAt, want)
 }
 
 // testOutboxEnqueue checks EnqueueDeliveries: stored as given with state
@@ -405,8 +394,8 @@ func testOutboxClaims(t *testing.T, s approvals.Store, _ *Clock) {
 	}
 }
 
-// testOutboxClaimsConcurrent races claimers: each delivery is claimed
-// once while its lease holds.
+// testOutboxClaimsConcurrent races claimers for deliveries (see
+// claimRace).
 func testOutboxClaimsConcurrent(t *testing.T, s approvals.Store, _ *Clock) {
 	const n = 80
 	var ds []approvals.Delivery
@@ -417,79 +406,25 @@ func testOutboxClaimsConcurrent(t *testing.T, s approvals.Store, _ *Clock) {
 		all = append(all, d.ID)
 	}
 	enqueue(t, s, ds...)
-	now := base.Add(time.Hour)
-	const lease = time.Minute
-	round := func(now time.Time) {
-		t.Helper()
-		var mu sync.Mutex
-		claims := map[string]int{}
-		tokens := map[string]bool{}
-		total := 0
-		var wg sync.WaitGroup
-		errs := make(chan error, 4)
-		for w := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					got, err := s.ClaimDeliveries(context.Background(), now, lease, 1+w)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if len(got) == 0 {
-						return
-					}
-					mu.Lock()
-					total += len(got)
-					stop := total > 2*n
-					for _, d := range got {
-						claims[d.ID]++
-						if d.Lease != nil {
-							tokens[d.Lease.Owner] = true
-						}
-					}
-					mu.Unlock()
-					if stop {
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatalf("ClaimDeliveries: %v", err)
-		}
-		var got []string
-		for id, k := range claims {
-			got = append(got, id)
-			if k != 1 {
-				t.Errorf("delivery %s claimed %d times", id, k)
+	claimRace[*approvals.Delivery]{
+		op:    "ClaimDeliveries",
+		claim: s.ClaimDeliveries,
+		lease: func(d *approvals.Delivery) (string, *approvals.Lease) { return d.ID, d.Lease },
+		allLeased: func(now time.Time) {
+			counts, err := s.CountDeliveries(context.Background(), now)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, all) {
-			t.Errorf("claimed %d distinct deliveries of %d", len(got), len(all))
-		}
-		if len(tokens) != n {
-			t.Errorf("%d distinct lease tokens for %d claims", len(tokens), n)
-		}
-		counts, err := s.CountDeliveries(context.Background(), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		leased := 0
-		for _, c := range counts {
-			leased += c.Leased
-		}
-		if leased != n {
-			t.Errorf("%d leased after the race; want %d", leased, n)
-		}
-	}
-	round(now)
-	checkNextDeliveryAt(t, s, "every delivery leased", now.Add(lease))
-	round(now.Add(lease))
+			leased := 0
+			for _, c := range counts {
+				leased += c.Leased
+			}
+			if leased != n {
+				t.Errorf("%d leased after the race; want %d", leased, n)
+			}
+		},
+		nextAt: func(want time.Time) { checkNextDeliveryAt(t, s, "every delivery leased", want) },
+	}.run(t, all, base.Add(time.Hour), time.Minute)
 }
 
 // testOutboxList checks ListDeliveries: enqueue order, paging at every
