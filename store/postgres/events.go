@@ -98,7 +98,7 @@ func (s *Store) Audit(ctx context.Context, q approvals.AuditQuery) ([]approvals.
 	if err := s.live(); err != nil {
 		return nil, 0, err
 	}
-	limit := clamp(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	after := int64(q.AfterSeq)
 	if q.AfterSeq > 1<<63-1 {
 		return nil, 0, nil

@@ -142,7 +142,7 @@ func (s *Store) Totals(ctx context.Context) (requests, events int, lastSeq uint6
 func (s *Store) ImportDeliveries(ctx context.Context, ds []*approvals.Delivery) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		for _, d := range ds {
-			if err := checkDelivery(d); err != nil {
+			if err := approvals.CheckDelivery(d); err != nil {
 				return err
 			}
 			w, err := deliveryRowOf(d)

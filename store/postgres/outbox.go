@@ -42,8 +42,6 @@ func deliveryRowOf(d *approvals.Delivery) (deliveryRow, error) {
 	return w, nil
 }
 
-func checkDelivery(d *approvals.Delivery) error { return approvals.CheckDelivery(d) }
-
 // enqueue stores the deliveries whose IDs are new, in tx.
 func enqueue(ctx context.Context, tx pgx.Tx, ds []approvals.Delivery) error {
 	b := &pgx.Batch{}
@@ -56,16 +54,13 @@ func enqueue(ctx context.Context, tx pgx.Tx, ds []approvals.Delivery) error {
 // queueDeliveries queues on b the insertion of the deliveries whose IDs
 // are new.
 func queueDeliveries(b *pgx.Batch, ds []approvals.Delivery) error {
-	for i := range ds {
-		d := ds[i]
-		if d.State == "" {
-			d.State = approvals.DeliveryPending
-		}
+	checked, err := approvals.CheckEnqueue(ds)
+	if err != nil {
+		return err
+	}
+	for _, d := range checked {
 		d.Version = 1
-		if err := checkDelivery(&d); err != nil {
-			return err
-		}
-		w, err := deliveryRowOf(&d)
+		w, err := deliveryRowOf(d)
 		if err != nil {
 			return err
 		}
@@ -187,7 +182,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, id string, m approvals.Deliv
 		if c.ID != cur.ID || c.Channel != cur.Channel {
 			return approvals.Errorf(approvals.EInternal, "a mutation may not change the id or channel of delivery %s", id)
 		}
-		if err := checkDelivery(c); err != nil {
+		if err := approvals.CheckDelivery(c); err != nil {
 			return err
 		}
 		c.Version = cur.Version + 1
@@ -242,7 +237,7 @@ func (s *Store) ListDeliveries(ctx context.Context, q approvals.DeliveryQuery) (
 			return nil, "", approvals.Errorf(approvals.EInvalid, "cursor %q names no delivery", q.After)
 		}
 	}
-	limit := clamp(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	where := []string{"true"}
 	var args []any
 	add := func(cond string, v any) {

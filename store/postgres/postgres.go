@@ -245,13 +245,3 @@ func scanDocs[T any](rows pgx.Rows, what string) ([]*T, error) {
 	}
 	return out, nil
 }
-
-func clamp(limit int) int {
-	switch {
-	case limit <= 0:
-		return approvals.DefaultPageSize
-	case limit > approvals.MaxPageSize:
-		return approvals.MaxPageSize
-	}
-	return limit
-}

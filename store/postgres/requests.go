@@ -169,8 +169,8 @@ func (s *Store) Update(ctx context.Context, id string, m approvals.Mutation) (ou
 		if err != nil {
 			return err
 		}
-		if c.ID != cur.ID || c.Key() != cur.Key() || !c.CreatedAt.Equal(cur.CreatedAt) {
-			return approvals.Errorf(approvals.EInternal, "a mutation may not change the identity of request %s", id)
+		if err := approvals.CheckMutation(cur, c); err != nil {
+			return err
 		}
 		if err := checkStatus(c); err != nil {
 			return err
@@ -217,7 +217,7 @@ func (s *Store) List(ctx context.Context, q approvals.ListQuery) (p approvals.Pa
 	if err := s.live(); err != nil {
 		return approvals.Page{}, err
 	}
-	limit := clamp(q.Limit)
+	limit := approvals.PageLimit(q.Limit)
 	var where []string
 	var args []any
 	if q.Status != "" {
