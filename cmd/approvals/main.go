@@ -101,6 +101,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return 0
 }
 
+// newFlagSet returns the flag set of the command name, whose --help
+// prints usage (the synopsis and what the command does) and then the
+// flags.
+func newFlagSet(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 // parseFlags parses a command's flags. A flag it does not know, a bad
 // value or a stray argument is one error line (the caller prints it)
 // pointing at --help, not the whole usage text; --help prints the usage to
