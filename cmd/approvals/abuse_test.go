@@ -407,14 +407,7 @@ func abuseSlowHeaders(t *testing.T, addr string) {
 			}
 			defer conn.Close()
 			start := time.Now()
-			go func() {
-				for i := range len(head) {
-					if _, err := conn.Write([]byte{head[i]}); err != nil {
-						return
-					}
-					time.Sleep(100 * time.Millisecond)
-				}
-			}()
+			go dribble(conn, head)
 			_, b, err := connClosedWithin(conn, 5*time.Second)
 			if err != nil {
 				t.Errorf("slow headers: %v", err)
@@ -433,6 +426,17 @@ func abuseSlowHeaders(t *testing.T, addr string) {
 	}
 }
 
+// dribble writes s to conn a byte every 100 ms, as a slow client does,
+// until the server cuts it off.
+func dribble(conn net.Conn, s string) {
+	for i := range len(s) {
+		if _, err := conn.Write([]byte{s[i]}); err != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // abuseSlowBody sends whole headers, then the body one byte every 100 ms:
 // the read timeout cuts it off, with a ValidationError at most.
 func abuseSlowBody(t *testing.T, addr, auth string) {
@@ -443,14 +447,7 @@ func abuseSlowBody(t *testing.T, addr, auth string) {
 	defer conn.Close()
 	body := `{"email":"slow.body@crash.example","displayName":"` + strings.Repeat("s", 200) + `"}`
 	fmt.Fprintf(conn, "POST /connector/request-approval HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", auth, len(body))
-	go func() {
-		for i := range len(body) {
-			if _, err := conn.Write([]byte{body[i]}); err != nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	go dribble(conn, body)
 	took, b, err := connClosedWithin(conn, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

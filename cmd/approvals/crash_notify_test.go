@@ -6,7 +6,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,10 +27,7 @@ import (
 // reached the SMTP server as a reviewer email at least once, a repeat only
 // with the same Message-ID.
 func TestCrashWebhooks(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test: not in -short")
-	}
-	start := time.Now()
+	start, _, db := startCrashTest(t)
 	key := []byte("crash-webhook-secret-0123456789abcdef")
 	type got struct {
 		typ, request string
@@ -65,8 +61,6 @@ func TestCrashWebhooks(t *testing.T) {
 	}
 	defer mbox.Close()
 
-	dir := t.TempDir()
-	db := filepath.Join(dir, "approvals.db")
 	env := crashEnv(db)
 	env["APPROVALS_MAIL_TRANSPORT"] = "smtp"
 	env["APPROVALS_SMTP_ADDR"] = mbox.Addr()
@@ -80,25 +74,10 @@ func TestCrashWebhooks(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := mrand.New(mrand.NewPCG(seed, 2))
 	l := &signUpLedger{acked: map[int]bool{}, unknown: map[int]bool{}}
-	var url atomic.Pointer[string]
 	kills := 0
 	for round := range *crashRounds {
-		c := startChild(t, env)
-		addr, err := c.waitReady(60 * time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := "http://" + addr
-		url.Store(&u)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { l.hammer(ctx, &url, *crashClients, seed+uint64(round)); close(done) }()
-		time.Sleep(300*time.Millisecond + time.Duration(rng.IntN(900))*time.Millisecond)
-		c.kill()
+		l.killUnderLoad(t, env, seed+uint64(round), 300*time.Millisecond+time.Duration(rng.IntN(900))*time.Millisecond)
 		kills++
-		cancel()
-		<-done
-		checkProblems(t, c)
 	}
 
 	// The announced events stored, as the webhook ids they must reach, and
