@@ -56,6 +56,30 @@ type PhaseResult struct {
 	hist *histogram
 }
 
+// add adds a round's errors, time, connections and CPU time to the sum s
+// and keeps the first error; the caller sums the calls (from the
+// histograms, or wrk's counts).
+func (s *PhaseResult) add(p PhaseResult) {
+	s.Errors += p.Errors
+	s.Seconds += p.Seconds
+	s.Connections += p.Connections
+	s.CPUSeconds += p.CPUSeconds
+	if s.FirstError == "" {
+		s.FirstError = p.FirstError
+	}
+}
+
+// setRates sets PerSecond and CPUPerCall from the sums of calls, time and
+// CPU time.
+func (s *PhaseResult) setRates() {
+	if s.Seconds > 0 {
+		s.PerSecond = float64(s.Ops) / s.Seconds
+	}
+	if s.Ops > 0 {
+		s.CPUPerCall = s.CPUSeconds / float64(s.Ops) * 1e6
+	}
+}
+
 // Latency holds latency percentiles in milliseconds.
 type Latency struct {
 	P50  float64 `json:"p50"`
@@ -214,21 +238,10 @@ func runRounds(ctx context.Context, out io.Writer, targets []target, rounds int,
 				continue
 			}
 			sum.hist.merge(p.hist)
-			sum.Errors += p.Errors
-			sum.Seconds += p.Seconds
-			sum.Connections += p.Connections
-			sum.CPUSeconds += p.CPUSeconds
-			if sum.FirstError == "" {
-				sum.FirstError = p.FirstError
-			}
+			sum.add(p)
 		}
 		sum.Ops = sum.hist.n
-		if sum.Seconds > 0 {
-			sum.PerSecond = float64(sum.Ops) / sum.Seconds
-		}
-		if sum.Ops > 0 {
-			sum.CPUPerCall = sum.CPUSeconds / float64(sum.Ops) * 1e6
-		}
+		sum.setRates()
 		sum.Latency = latencyOf(sum.hist)
 		res.Targets = append(res.Targets, sum)
 	}

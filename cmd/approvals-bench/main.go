@@ -33,9 +33,10 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/approvals-dev/approvals/cmd/internal/command"
 )
 
 func main() {
@@ -46,24 +47,7 @@ func main() {
 
 // run runs one benchmark and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	b := &Bench{Stdout: stdout, Stderr: stderr}
-	err := b.ParseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err == nil {
-		err = b.Run(ctx)
-	}
-	if cerr := b.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		if !errors.Is(err, errUsage) {
-			fmt.Fprintf(stderr, "approvals-bench: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
-		}
-		return 1
-	}
-	return 0
+	return command.Run(ctx, &Bench{Stdout: stdout, Stderr: stderr}, args, stderr, "approvals-bench", errUsage)
 }
 
 var errUsage = errors.New("usage")
@@ -233,12 +217,24 @@ func (b *Bench) ParseFlags(args []string) error {
 	return nil
 }
 
-func validMode(m string) bool {
-	switch m {
-	case "check", "wrk", "request", "rawfsync", "seed", "queue", "export", "echo", "extid":
-		return true
+// benchModes maps each -mode to the method that runs it.
+func benchModes() map[string]func(*Bench, context.Context) error {
+	return map[string]func(*Bench, context.Context) error{
+		"check":    (*Bench).runCheck,
+		"wrk":      (*Bench).runWrk,
+		"echo":     (*Bench).runEcho,
+		"request":  (*Bench).runRequest,
+		"rawfsync": (*Bench).runRawFsync,
+		"seed":     (*Bench).runSeed,
+		"queue":    (*Bench).runQueue,
+		"export":   (*Bench).runExport,
+		"extid":    (*Bench).runExtID,
 	}
-	return false
+}
+
+func validMode(m string) bool {
+	_, ok := benchModes()[m]
+	return ok
 }
 
 // Run runs the mode.
@@ -253,26 +249,7 @@ func (b *Bench) Run(ctx context.Context) (err error) {
 	if b.workDir, err = os.MkdirTemp(b.dir, "approvals-bench-*"); err != nil {
 		return err
 	}
-	switch b.mode {
-	case "check":
-		err = b.runCheck(ctx)
-	case "wrk":
-		err = b.runWrk(ctx)
-	case "echo":
-		err = b.runEcho(ctx)
-	case "request":
-		err = b.runRequest(ctx)
-	case "rawfsync":
-		err = b.runRawFsync(ctx)
-	case "seed":
-		err = b.runSeed(ctx)
-	case "queue":
-		err = b.runQueue(ctx)
-	case "export":
-		err = b.runExport(ctx)
-	case "extid":
-		err = b.runExtID(ctx)
-	}
+	err = benchModes()[b.mode](b, ctx)
 	b.result.Machine.LoadEnd = loadAverage()
 	fmt.Fprintf(b.Stdout, "load average: %s at the start, %s at the end\n", b.result.Machine.LoadStart, b.result.Machine.LoadEnd)
 	if err != nil {

@@ -279,33 +279,8 @@ func (b *Bench) startOnce(ctx context.Context, bin string, i int) (StartupTime, 
 	defer logFile.Close()
 	base := "http://" + addr
 	cmd := exec.CommandContext(ctx, bin, "serve")
-	// The child inherits this environment but for the server's own
-	// configuration, which is all set here.
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "APPROVALS_") && !strings.HasPrefix(kv, "AZURE_") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env,
-		"APPROVALS_LISTEN="+addr,
-		"APPROVALS_METRICS_LISTEN=127.0.0.1:0",
-		"APPROVALS_DB="+b.db,
-		"APPROVALS_PUBLIC_URL="+base,
-		"APPROVALS_CONNECTOR_USERNAME="+benchUser,
-		"APPROVALS_CONNECTOR_PASSWORD="+benchPassword,
-		"APPROVALS_TENANT_DOMAIN=contoso.onmicrosoft.com",
-		// Graph and the sign-in provider are never called: no job is due
-		// and nobody signs in.
-		"APPROVALS_GRAPH_URL=http://127.0.0.1:1/v1.0",
-		"AZURE_TENANT_ID=00000000-0000-0000-0000-0000000000e1",
-		"AZURE_CLIENT_ID=00000000-0000-0000-0000-0000000000c1",
-		"AZURE_CLIENT_SECRET=bench-unused",
-		"APPROVALS_OIDC_ISSUER=http://127.0.0.1:1/unused",
-		"APPROVALS_OIDC_CLIENT_ID="+benchClientID,
-		"APPROVALS_OIDC_CLIENT_SECRET="+benchSecret,
-		"APPROVALS_API_KEYS=bench="+benchAPIKey,
-	)
+	// No job is due: Graph is not called.
+	cmd.Env = serverEnv(addr, "APPROVALS_DB="+b.db, "APPROVALS_METRICS_LISTEN=127.0.0.1:0")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	client := &http.Client{Timeout: 5 * time.Second}
 	start := time.Now()

@@ -131,6 +131,11 @@ func startSystem(opts systemOptions) (s *system, err error) {
 	if err != nil {
 		return s, err
 	}
+	defer func() {
+		if err != nil {
+			ln.Close() // not served yet
+		}
+	}()
 	s.URL = "http://" + ln.Addr().String()
 	issuer := "http://127.0.0.1:1/unused"
 	if opts.SignIn {
@@ -140,7 +145,6 @@ func startSystem(opts systemOptions) (s *system, err error) {
 			Key:       opts.IdPKey,
 		}, false)
 		if err != nil {
-			ln.Close()
 			return s, err
 		}
 		issuer = s.idp.Issuer()
@@ -149,7 +153,6 @@ func startSystem(opts systemOptions) (s *system, err error) {
 	var store approvals.Store = s.Store
 	if opts.WebhookURL != "" {
 		if store, err = s.startNotifier(opts.WebhookURL, logger); err != nil {
-			ln.Close()
 			return s, err
 		}
 	}
@@ -160,7 +163,6 @@ func startSystem(opts systemOptions) (s *system, err error) {
 		Logger:  logger,
 	})
 	if err != nil {
-		ln.Close()
 		return s, err
 	}
 	adminAPI, err := api.New(api.Config{
@@ -171,7 +173,6 @@ func startSystem(opts systemOptions) (s *system, err error) {
 		Logger:  logger,
 	})
 	if err != nil {
-		ln.Close()
 		return s, err
 	}
 	ui, err := web.New(web.Config{
@@ -183,7 +184,6 @@ func startSystem(opts systemOptions) (s *system, err error) {
 		ReviewerRole: "Approvals.Reviewer", AdminRole: "Approvals.Admin",
 	})
 	if err != nil {
-		ln.Close()
 		return s, err
 	}
 	mux := http.NewServeMux()

@@ -163,31 +163,41 @@ func waitAnswer(ctx context.Context, p *proc, url, auth string, c call) error {
 	}
 }
 
-// serverEnv is the environment of the `approvals serve` process: this
-// one's, but for the server's configuration, which is all set here.
+// serverEnv is the environment of the `approvals serve` process of the
+// HTTP benchmarks: people approved by the rule get their account from
+// Entra (no job).
 func (b *Bench) serverEnv(addr string) []string {
+	store := "APPROVALS_DB=" + filepath.Join(b.workDir, "approvals.db")
+	if b.databaseURL != "" {
+		store = "APPROVALS_DATABASE_URL=" + b.databaseURL // an empty database: the seeding fills it
+	}
+	return serverEnv(addr, store,
+		"APPROVALS_AUTO_APPROVE_DOMAINS="+b.approveDomain,
+		"APPROVALS_AUTO_DENY_DOMAINS="+b.denyDomain,
+		"APPROVALS_LOG_LEVEL="+b.serverLogLevel,
+	)
+}
+
+// serverEnv is the environment of an `approvals serve` child on addr
+// whose store is the setting store (APPROVALS_DB=... or
+// APPROVALS_DATABASE_URL=...): this process's, but for the server's
+// configuration, which is all set here, extra last. Graph and the sign-in
+// provider are never called (the benchmarks start no provisioning job and
+// nobody signs in), so they point at a closed port.
+func serverEnv(addr, store string, extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "APPROVALS_") && !strings.HasPrefix(kv, "AZURE_") {
 			env = append(env, kv)
 		}
 	}
-	store := "APPROVALS_DB=" + filepath.Join(b.workDir, "approvals.db")
-	if b.databaseURL != "" {
-		store = "APPROVALS_DATABASE_URL=" + b.databaseURL // an empty database: the seeding fills it
-	}
-	return append(env,
+	env = append(env,
 		"APPROVALS_LISTEN="+addr,
 		store,
 		"APPROVALS_PUBLIC_URL=http://"+addr,
 		"APPROVALS_CONNECTOR_USERNAME="+benchUser,
 		"APPROVALS_CONNECTOR_PASSWORD="+benchPassword,
 		"APPROVALS_TENANT_DOMAIN=contoso.onmicrosoft.com",
-		"APPROVALS_AUTO_APPROVE_DOMAINS="+b.approveDomain,
-		"APPROVALS_AUTO_DENY_DOMAINS="+b.denyDomain,
-		// Graph and the sign-in provider are never called: people
-		// approved by the rule get their account from Entra (no job),
-		// and nobody signs in.
 		"APPROVALS_GRAPH_URL=http://127.0.0.1:1/v1.0",
 		"AZURE_TENANT_ID=00000000-0000-0000-0000-0000000000e1",
 		"AZURE_CLIENT_ID=00000000-0000-0000-0000-0000000000c1",
@@ -196,8 +206,8 @@ func (b *Bench) serverEnv(addr string) []string {
 		"APPROVALS_OIDC_CLIENT_ID="+benchClientID,
 		"APPROVALS_OIDC_CLIENT_SECRET="+benchSecret,
 		"APPROVALS_API_KEYS=bench="+benchAPIKey,
-		"APPROVALS_LOG_LEVEL="+b.serverLogLevel,
 	)
+	return append(env, extra...)
 }
 
 // runWrk measures check-approval-status of a separate `approvals serve`
@@ -398,21 +408,11 @@ func sumWrkPhases(name string, conc int, phases []PhaseResult) PhaseResult {
 			continue
 		}
 		sum.Ops += p.Ops
-		sum.Errors += p.Errors
-		sum.Seconds += p.Seconds
-		sum.CPUSeconds += p.CPUSeconds
-		if sum.FirstError == "" {
-			sum.FirstError = p.FirstError
-		}
+		sum.add(p)
 		p50, p90, p99 = append(p50, p.Latency.P50), append(p90, p.Latency.P90), append(p99, p.Latency.P99)
 		mx, mean = append(mx, p.Latency.Max), append(mean, p.Latency.Mean)
 	}
-	if sum.Seconds > 0 {
-		sum.PerSecond = float64(sum.Ops) / sum.Seconds
-	}
-	if sum.Ops > 0 {
-		sum.CPUPerCall = sum.CPUSeconds / float64(sum.Ops) * 1e6
-	}
+	sum.setRates()
 	sum.Latency = Latency{P50: median(p50), P90: median(p90), P99: median(p99), Max: median(mx), Mean: median(mean)}
 	return sum
 }

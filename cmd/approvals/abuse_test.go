@@ -28,8 +28,6 @@ import (
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/internal/logcapture"
-	"github.com/approvals-dev/approvals/provisioner"
-	"github.com/approvals-dev/approvals/provisioner/graphtest"
 )
 
 // The server's time limits in the abuse test, shortened from the
@@ -46,66 +44,6 @@ var abuseTimeouts = serverTimeouts{
 func startAbuseServer(t *testing.T) (*Main, string, *logcapture.Buffer) {
 	t.Helper()
 	return startServer(t, t.TempDir()+"/approvals.db", "warn", abuseTimeouts)
-}
-
-// startServer runs `approvals serve` in process on the data file db, with
-// the crash tests' settings, a fake Graph, the log level and the time
-// limits given; it stops when the test ends.
-func startServer(t *testing.T, db, logLevel string, limits serverTimeouts) (*Main, string, *logcapture.Buffer) {
-	t.Helper()
-	g := graphtest.New(graphtest.Options{})
-	t.Cleanup(g.Close)
-	env := crashEnv(db)
-	env["APPROVALS_LOG_LEVEL"] = logLevel
-	return startServerEnv(t, g, env, limits)
-}
-
-// startServerEnv is startServer with the environment given (the fake
-// Graph's URL is added to it).
-func startServerEnv(t *testing.T, g *graphtest.Server, env map[string]string, limits serverTimeouts) (*Main, string, *logcapture.Buffer) {
-	t.Helper()
-	env["APPROVALS_GRAPH_URL"] = g.URL()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr logcapture.Buffer
-	m := &Main{
-		Stdout: &stdout, Stderr: &stderr,
-		Getenv: func(k string) string { return env[k] },
-		credentials: &provisioner.CredentialConfig{
-			TenantID: g.TenantID(), ClientID: g.ClientID(), ClientSecret: g.ClientSecret(),
-			AuthorityHost: g.AuthorityURL(), DisableInstanceDiscovery: true, HTTPClient: g.Client(),
-		},
-		graphTransport: g.Transport(),
-		listener:       ln,
-		timeouts:       limits,
-	}
-	if err := m.ParseFlags(nil); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	m.onReady = func(*Main) { close(ready) }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve stopped: %v; log: %s", err, stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-		if err := m.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return m, "http://" + ln.Addr().String(), &stderr
 }
 
 // clientFrom returns an HTTP client whose connections come from the
@@ -469,14 +407,7 @@ func abuseSlowHeaders(t *testing.T, addr string) {
 			}
 			defer conn.Close()
 			start := time.Now()
-			go func() {
-				for i := range len(head) {
-					if _, err := conn.Write([]byte{head[i]}); err != nil {
-						return
-					}
-					time.Sleep(100 * time.Millisecond)
-				}
-			}()
+			go dribble(conn, head)
 			_, b, err := connClosedWithin(conn, 5*time.Second)
 			if err != nil {
 				t.Errorf("slow headers: %v", err)
@@ -495,6 +426,17 @@ func abuseSlowHeaders(t *testing.T, addr string) {
 	}
 }
 
+// dribble writes s to conn a byte every 100 ms, as a slow client does,
+// until the server cuts it off.
+func dribble(conn net.Conn, s string) {
+	for i := range len(s) {
+		if _, err := conn.Write([]byte{s[i]}); err != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // abuseSlowBody sends whole headers, then the body one byte every 100 ms:
 // the read timeout cuts it off, with a ValidationError at most.
 func abuseSlowBody(t *testing.T, addr, auth string) {
@@ -505,14 +447,7 @@ func abuseSlowBody(t *testing.T, addr, auth string) {
 	defer conn.Close()
 	body := `{"email":"slow.body@crash.example","displayName":"` + strings.Repeat("s", 200) + `"}`
 	fmt.Fprintf(conn, "POST /connector/request-approval HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", auth, len(body))
-	go func() {
-		for i := range len(body) {
-			if _, err := conn.Write([]byte{body[i]}); err != nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	go dribble(conn, body)
 	took, b, err := connClosedWithin(conn, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

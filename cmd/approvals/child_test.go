@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/internal/pgtest"
+	"github.com/approvals-dev/approvals/provisioner/graphtest"
 )
 
 // childEnv, set to "serve" in the environment of the test binary, makes it
@@ -217,4 +218,29 @@ func writeServerCert(t *testing.T, addr, dir string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// provisioningGraph starts the fake Graph of the provisioning crash and
+// replica tests (25 ms a call, two groups; closed when the test ends) and
+// returns it, its groups and the settings that point a child server at
+// it: its certificate trusted (the file is written to dir), every approved
+// person added to both groups by four workers, no invitation email.
+func provisioningGraph(t *testing.T, dir string) (*graphtest.Server, []string, map[string]string) {
+	t.Helper()
+	g := graphtest.New(graphtest.Options{Latency: 25 * time.Millisecond})
+	t.Cleanup(g.Close)
+	groups := []string{g.AddGroup(""), g.AddGroup("")}
+	graphHost := strings.TrimSuffix(strings.TrimPrefix(g.URL(), "https://"), "/v1.0")
+	return g, groups, map[string]string{
+		"APPROVALS_GRAPH_URL":               g.URL(),
+		"AZURE_AUTHORITY_HOST":              g.AuthorityURL(),
+		"AZURE_TENANT_ID":                   g.TenantID(),
+		"AZURE_CLIENT_ID":                   g.ClientID(),
+		"AZURE_CLIENT_SECRET":               g.ClientSecret(),
+		"APPROVALS_TENANT_DOMAIN":           g.TenantDomain(),
+		"APPROVALS_GROUP_IDS":               strings.Join(groups, ","),
+		"APPROVALS_PROVISIONING_WORKERS":    "4",
+		"APPROVALS_SEND_INVITATION_MESSAGE": "false",
+		"SSL_CERT_FILE":                     writeServerCert(t, graphHost, dir),
+	}
 }

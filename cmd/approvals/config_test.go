@@ -34,6 +34,29 @@ func loadConfig(t *testing.T, env map[string]string, args ...string) (Config, er
 	return c, c.Validate()
 }
 
+// checkConfig loads validEnv with the settings in over (an empty value
+// unsets one) and fails the test unless the configuration is valid (want
+// empty) or its error mentions want. It returns that error.
+func checkConfig(t *testing.T, over map[string]string, want string) error {
+	t.Helper()
+	env := validEnv()
+	for k, v := range over {
+		if v == "" {
+			delete(env, k)
+		} else {
+			env[k] = v
+		}
+	}
+	_, err := loadConfig(t, env)
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("unexpected error: %v", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("error %v, want it to mention %q", err, want)
+	}
+	return err
+}
+
 func TestConfigDefaultsAndPrecedence(t *testing.T) {
 	env := validEnv()
 	env["APPROVALS_LISTEN"] = ":9000"
@@ -88,23 +111,7 @@ func TestConfigValidate(t *testing.T) {
 		{"bad api key pair", map[string]string{"APPROVALS_API_KEYS": "novalue"}, "name=secret"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env := validEnv()
-			for k, v := range tt.env {
-				if v == "" {
-					delete(env, k)
-				} else {
-					env[k] = v
-				}
-			}
-			_, err := loadConfig(t, env)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("error %v, want it to mention %q", err, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkConfig(t, tt.env, tt.want) })
 	}
 }
 

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
-	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,10 +27,7 @@ import (
 // reached the SMTP server as a reviewer email at least once, a repeat only
 // with the same Message-ID.
 func TestCrashWebhooks(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test: not in -short")
-	}
-	start := time.Now()
+	start, _, db := startCrashTest(t)
 	key := []byte("crash-webhook-secret-0123456789abcdef")
 	type got struct {
 		typ, request string
@@ -45,23 +37,11 @@ func TestCrashWebhooks(t *testing.T) {
 	received := map[string]*got{} // webhook-id -> what it carried
 	var calls, badSig, mismatch atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		id, ev, signed := readWebhook(r, key)
 		calls.Add(1)
-		id, ts := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp")
-		mac := hmac.New(sha256.New, key)
-		mac.Write([]byte(id + "." + ts + "." + string(body)))
-		if r.Header.Get("webhook-signature") != "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)) {
+		if !signed {
 			badSig.Add(1)
 		}
-		var ev struct {
-			Type string `json:"type"`
-			Data struct {
-				Request struct {
-					ID string `json:"id"`
-				} `json:"request"`
-			} `json:"data"`
-		}
-		_ = json.Unmarshal(body, &ev)
 		mu.Lock()
 		if g := received[id]; g != nil {
 			g.n++
@@ -81,8 +61,6 @@ func TestCrashWebhooks(t *testing.T) {
 	}
 	defer mbox.Close()
 
-	dir := t.TempDir()
-	db := filepath.Join(dir, "approvals.db")
 	env := crashEnv(db)
 	env["APPROVALS_MAIL_TRANSPORT"] = "smtp"
 	env["APPROVALS_SMTP_ADDR"] = mbox.Addr()
@@ -96,25 +74,10 @@ func TestCrashWebhooks(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := mrand.New(mrand.NewPCG(seed, 2))
 	l := &signUpLedger{acked: map[int]bool{}, unknown: map[int]bool{}}
-	var url atomic.Pointer[string]
 	kills := 0
 	for round := range *crashRounds {
-		c := startChild(t, env)
-		addr, err := c.waitReady(60 * time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := "http://" + addr
-		url.Store(&u)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { l.hammer(ctx, &url, *crashClients, seed+uint64(round)); close(done) }()
-		time.Sleep(300*time.Millisecond + time.Duration(rng.IntN(900))*time.Millisecond)
-		c.kill()
+		l.killUnderLoad(t, env, seed+uint64(round), 300*time.Millisecond+time.Duration(rng.IntN(900))*time.Millisecond)
 		kills++
-		cancel()
-		<-done
-		checkProblems(t, c)
 	}
 
 	// The announced events stored, as the webhook ids they must reach, and

@@ -289,6 +289,21 @@ type storeReport struct {
 	reqs     map[string]*approvals.Request
 }
 
+// openAfterKill opens the data file of a killed server and fails the test
+// unless it passes Check; the caller closes it.
+func openAfterKill(t *testing.T, db string) *bolt.Store {
+	t.Helper()
+	s, err := bolt.Open(db, bolt.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("open after the kill: %v", err)
+	}
+	if err := s.Check(); err != nil {
+		s.Close()
+		t.Fatalf("the data file fails Check after the kill: %v", err)
+	}
+	return s
+}
+
 // verifyStore opens the data file of a stopped server, runs Check, and
 // checks that every acknowledged person is there exactly once with the
 // status the policy gave, that nobody is there twice, that every request
@@ -296,14 +311,8 @@ type storeReport struct {
 // audit trail (one request.received per request) agree.
 func verifyStore(t *testing.T, db string, persons []person, acked map[int]bool) storeReport {
 	t.Helper()
-	s, err := bolt.Open(db, bolt.Options{Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatalf("open after the kill: %v", err)
-	}
+	s := openAfterKill(t, db)
 	defer s.Close()
-	if err := s.Check(); err != nil {
-		t.Fatalf("the data file fails Check after the kill: %v", err)
-	}
 	ctx := context.Background()
 	rep := storeReport{byStatus: map[approvals.Status]int{}, reqs: map[string]*approvals.Request{}}
 	byKey := map[string][]*approvals.Request{}
@@ -389,18 +398,12 @@ func verifyStore(t *testing.T, db string, persons []person, acked map[int]bool) 
 // duplicated sign-ups get the same answer as the first time (a denied
 // person is never let in).
 func TestCrashRequestApproval(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test: not in -short")
-	}
-	start := time.Now()
-	dir := t.TempDir()
-	db := filepath.Join(dir, "approvals.db")
+	start, _, db := startCrashTest(t)
 	env := crashEnv(db)
 	seed := mrand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := mrand.New(mrand.NewPCG(seed, 1))
 	l := &signUpLedger{acked: map[int]bool{}, unknown: map[int]bool{}}
-	var url atomic.Pointer[string]
 	kills, earlyKills := 0, 0
 	var lastReport storeReport
 
@@ -421,23 +424,9 @@ func TestCrashRequestApproval(t *testing.T) {
 			verifyStore(t, db, persons, acked)
 			checkProblems(t, c)
 		}
-		c := startChild(t, env)
-		addr, err := c.waitReady(60 * time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := "http://" + addr
-		url.Store(&u)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { l.hammer(ctx, &url, *crashClients, seed+uint64(round)); close(done) }()
 		up := 300*time.Millisecond + time.Duration(rng.IntN(900))*time.Millisecond
-		time.Sleep(up)
-		c.kill()
+		l.killUnderLoad(t, env, seed+uint64(round), up)
 		kills++
-		cancel()
-		<-done
-		checkProblems(t, c)
 		persons, acked := snapshot()
 		lastReport = verifyStore(t, db, persons, acked)
 		t.Logf("round %d: killed after %s up; %d requests stored, %d sign-ups answered so far", round+1, up.Round(time.Millisecond), lastReport.requests, len(acked))
@@ -453,6 +442,41 @@ func TestCrashRequestApproval(t *testing.T) {
 	t.Logf("RESULT crash/request-approval: %d kills under load + %d during start-up; %d posts (%d re-posts of answered or lost sign-ups), %d answered, %d transport errors at kills, %d try-later answers; %d people sent, %d requests stored (%v), %d request.received events; duplicates 0, Check ok; %s",
 		kills, earlyKills, l.posts.Load(), l.reposts.Load(), len(l.acked), l.errs.Load(), l.tryLater.Load(),
 		len(l.persons), lastReport.requests, lastReport.byStatus, lastReport.received, time.Since(start).Round(time.Millisecond))
+}
+
+// startCrashTest skips a crash test in -short; it returns when the test
+// started, its temporary folder and the data file in it.
+func startCrashTest(t *testing.T) (start time.Time, dir, db string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("crash test: not in -short")
+	}
+	dir = t.TempDir()
+	return time.Now(), dir, filepath.Join(dir, "approvals.db")
+}
+
+// killUnderLoad starts a child server with env, lets crash.clients
+// clients post sign-ups to it (from seed) for up, then SIGKILLs it and
+// waits for the clients to stop. A problem in the child's log fails the
+// test.
+func (l *signUpLedger) killUnderLoad(t *testing.T, env map[string]string, seed uint64, up time.Duration) {
+	t.Helper()
+	c := startChild(t, env)
+	addr, err := c.waitReady(60 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var url atomic.Pointer[string]
+	u := "http://" + addr
+	url.Store(&u)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.hammer(ctx, &url, *crashClients, seed); close(done) }()
+	time.Sleep(up)
+	c.kill()
+	cancel()
+	<-done
+	checkProblems(t, c)
 }
 
 // checkProblems fails the test for a data race, a panic or an error line
@@ -642,14 +666,8 @@ type provisioningReport struct {
 // accounts, and every succeeded job names that person's one account.
 func verifyProvisioning(t *testing.T, db string, persons []person, g *graphtest.Server, signedUp, approved *sync.Map) provisioningReport {
 	t.Helper()
-	s, err := bolt.Open(db, bolt.Options{Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatalf("open after the kill: %v", err)
-	}
+	s := openAfterKill(t, db)
 	defer s.Close()
-	if err := s.Check(); err != nil {
-		t.Fatalf("the data file fails Check after the kill: %v", err)
-	}
 	users := usersByMail(g)
 	for _, p := range persons {
 		if n := len(users[strings.ToLower(p.email)]); n > 1 {
@@ -698,31 +716,10 @@ func verifyProvisioning(t *testing.T, db string, persons []person, g *graphtest.
 // approval has succeeded with exactly one directory account, one
 // invitation at most, and both group memberships.
 func TestCrashProvisioning(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test: not in -short")
-	}
-	start := time.Now()
-	dir := t.TempDir()
-	db := filepath.Join(dir, "approvals.db")
-	g := graphtest.New(graphtest.Options{Latency: 25 * time.Millisecond})
-	defer g.Close()
-	groups := []string{g.AddGroup(""), g.AddGroup("")}
-	graphHost := strings.TrimSuffix(strings.TrimPrefix(g.URL(), "https://"), "/v1.0")
+	start, dir, db := startCrashTest(t)
+	g, groups, graphEnv := provisioningGraph(t, dir)
 	env := crashEnv(db)
-	for k, v := range map[string]string{
-		"APPROVALS_GRAPH_URL":               g.URL(),
-		"AZURE_AUTHORITY_HOST":              g.AuthorityURL(),
-		"AZURE_TENANT_ID":                   g.TenantID(),
-		"AZURE_CLIENT_ID":                   g.ClientID(),
-		"AZURE_CLIENT_SECRET":               g.ClientSecret(),
-		"APPROVALS_TENANT_DOMAIN":           g.TenantDomain(),
-		"APPROVALS_GROUP_IDS":               strings.Join(groups, ","),
-		"APPROVALS_PROVISIONING_WORKERS":    "4",
-		"APPROVALS_SEND_INVITATION_MESSAGE": "false",
-		"SSL_CERT_FILE":                     writeServerCert(t, graphHost, dir),
-	} {
-		env[k] = v
-	}
+	maps.Copy(env, graphEnv)
 	n := *crashApprovals
 	if n <= 0 {
 		n = 20 * *crashRounds

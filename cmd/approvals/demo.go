@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -70,11 +69,7 @@ var demoGroups = []string{"6f1c0b1e-0d5a-4a44-9a57-4f3e8c1d2b10", "b2c7e8f4-91d3
 
 // ParseFlags reads the demo's flags.
 func (d *Demo) ParseFlags(args []string) error {
-	fs := flag.NewFlagSet("approvals demo", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: approvals demo [flags]\n\nRuns the whole system locally with a fake Microsoft Graph and a built-in sign-in provider.\n\n")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("approvals demo", "Usage: approvals demo [flags]\n\nRuns the whole system locally with a fake Microsoft Graph and a built-in sign-in provider.\n\n")
 	fs.StringVar(&d.dir, "dir", "demo", "folder for the demo's data file")
 	fs.StringVar(&d.listen, "listen", "127.0.0.1:8080", "listen address (use 127.0.0.1:0 for any free port, 0.0.0.0:8080 to be reached from other machines or from outside a container)")
 	fs.StringVar(&d.publicURL, "public-url", "", "the URL browsers use to reach the demo, such as http://demo-host:8080 (default: http://<listen address>, with localhost for an unspecified host); the sign-in provider is served under it at /demo-idp")

@@ -147,6 +147,21 @@ type tab struct {
 	name string // in failure messages
 }
 
+// newBrowser opens, in tb's browser, a browser context of its own (as a
+// private window is: no cookies shared) for the person name, with the
+// desktop viewport; cancel closes it.
+func (tb *tab) newBrowser(name string) (_ *tab, cancel context.CancelFunc) {
+	tb.t.Helper()
+	ctx, cancel := chromedp.NewContext(tb.ctx, chromedp.WithNewBrowserContext())
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		tb.t.Fatalf("opening a browser context for %s: %v", name, err)
+	}
+	other := &tab{t: tb.t, ctx: ctx, dir: tb.dir, name: name}
+	other.step("setting the desktop viewport", desktopViewport)
+	return other, cancel
+}
+
 // step runs actions with a time bound and fails the test, with a
 // screenshot of the tab, when one fails.
 func (b *tab) step(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -657,13 +672,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 
 	// Nora, in a browser context of her own, has no role: a 403 page says
 	// which role she needs and how an administrator grants it.
-	noraCtx, cancelNora := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	nora, cancelNora := rob.newBrowser("nora")
 	defer cancelNora()
-	if err := chromedp.Do(noraCtx); err != nil {
-		t.Fatalf("opening a second browser context: %v", err)
-	}
-	nora := &tab{t: t, ctx: noraCtx, dir: dir, name: "nora"}
-	nora.step("setting the desktop viewport", desktopViewport)
 	if status := nora.signIn(d, "nora"); status != 403 {
 		t.Fatalf("Nora got HTTP %d, want 403", status)
 	}
@@ -680,14 +690,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 
 	// Ada, an administrator, in a browser of her own in Tokyo: the admin
 	// pages, an invitation, the audit trail, local times.
-	adaCtx, cancelAda := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	ada, cancelAda := rob.newBrowser("ada")
 	defer cancelAda()
-	if err := chromedp.Do(adaCtx); err != nil {
-		t.Fatalf("opening a third browser context: %v", err)
-	}
-	ada := &tab{t: t, ctx: adaCtx, dir: dir, name: "ada"}
-	ada.step("setting the desktop viewport", desktopViewport)
-	if _, err := chromedp.Call(adaCtx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"}); err != nil {
+	if _, err := chromedp.Call(ada.ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"}); err != nil {
 		t.Fatalf("setting the time zone: %v", err)
 	}
 	if status := ada.signIn(d, "ada"); status != 200 {

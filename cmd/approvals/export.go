@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/export"
-	"github.com/approvals-dev/approvals/store/bolt"
 	"github.com/approvals-dev/approvals/store/postgres"
 )
 
@@ -24,12 +22,11 @@ type Export struct {
 	// shows it when stderr is a terminal.
 	Progress *bool
 
-	db, out  string
-	dbURL    string // --database-url: export from PostgreSQL instead
-	format   export.Format
-	query    approvals.DecisionQuery
-	lockWait time.Duration
-	store    interface {
+	storeSource // --db, or --database-url to export from PostgreSQL instead
+	out         string
+	format      export.Format
+	query       approvals.DecisionQuery
+	store       interface {
 		approvals.DecisionLog
 		Close() error
 	}
@@ -37,21 +34,16 @@ type Export struct {
 
 // ParseFlags reads the export's flags.
 func (e *Export) ParseFlags(args []string) error {
-	fs := flag.NewFlagSet("approvals export", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: approvals export --db FILE [--format csv|json|ndjson] [--status S] [--since T] [--until T] [--out FILE]\n\n"+
-			"Exports decisions from a data file while the server is stopped. For a running server use\n"+
-			"GET /api/v1/decisions/export. Times are RFC 3339 (2026-11-21T09:00:00Z) or dates (2026-11-21, UTC).\n\n")
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&e.db, "db", "", "bbolt data file to read (this or --database-url)")
-	fs.StringVar(&e.dbURL, "database-url", "", "PostgreSQL URL to read from instead of a data file (the servers may keep running)")
+	fs := newFlagSet("approvals export", "Usage: approvals export --db FILE [--format csv|json|ndjson] [--status S] [--since T] [--until T] [--out FILE]\n\n"+
+		"Exports decisions from a data file while the server is stopped. For a running server use\n"+
+		"GET /api/v1/decisions/export. Times are RFC 3339 (2026-11-21T09:00:00Z) or dates (2026-11-21, UTC).\n\n")
+	e.storeSource.register(fs, "bbolt data file to read (this or --database-url)",
+		"PostgreSQL URL to read from instead of a data file (the servers may keep running)")
 	format := fs.String("format", "csv", "csv, json or ndjson")
 	status := fs.String("status", "", "approved or denied (default: both)")
 	since := fs.String("since", "", "decisions at or after this time")
 	until := fs.String("until", "", "decisions before this time")
 	fs.StringVar(&e.out, "out", "", "write to this file instead of standard output")
-	fs.DurationVar(&e.lockWait, "lock-timeout", 2*time.Second, "how long to wait for a data file another process holds")
 	if err := parseFlags(fs, args, e.Stdout); err != nil {
 		return err
 	}
@@ -107,13 +99,7 @@ func (e *Export) Run(ctx context.Context) error {
 			return err
 		}
 	} else {
-		if _, err := os.Stat(e.db); err != nil {
-			return fmt.Errorf("data file %s: %w", e.db, errors.Unwrap(err))
-		}
-		s, err := bolt.Open(e.db, bolt.Options{ReadOnly: true, Timeout: e.lockWait})
-		if errors.Is(err, bolt.ErrLocked) {
-			return fmt.Errorf("the data file %s is in use by a running server; stop it first, or export over HTTP: GET /api/v1/decisions/export", e.db)
-		}
+		s, err := e.openFile("stop it first, or export over HTTP: GET /api/v1/decisions/export")
 		if err != nil {
 			return err
 		}

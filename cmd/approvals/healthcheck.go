@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -32,14 +31,10 @@ type Healthcheck struct {
 
 // ParseFlags reads the healthcheck's flags.
 func (h *Healthcheck) ParseFlags(args []string) error {
-	fs := flag.NewFlagSet("approvals healthcheck", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: approvals healthcheck [--url URL]\n\n"+
-			"Probes GET /readyz of a running server: exit status 0 when it answers 200, 1 otherwise.\n"+
-			"Without --url: %s, or 127.0.0.1 at the port of APPROVALS_LISTEN when it is set\n"+
-			"(https, unverified, when APPROVALS_TLS_CERT_FILE is set).\n\n", defaultHealthURL)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("approvals healthcheck", fmt.Sprintf("Usage: approvals healthcheck [--url URL]\n\n"+
+		"Probes GET /readyz of a running server: exit status 0 when it answers 200, 1 otherwise.\n"+
+		"Without --url: %s, or 127.0.0.1 at the port of APPROVALS_LISTEN when it is set\n"+
+		"(https, unverified, when APPROVALS_TLS_CERT_FILE is set).\n\n", defaultHealthURL))
 	fs.StringVar(&h.url, "url", "", "base URL of the server (default "+defaultHealthURL+")")
 	fs.BoolVar(&h.insecure, "insecure", false, "do not verify the server's TLS certificate")
 	fs.DurationVar(&h.timeout, "timeout", 5*time.Second, "how long to wait for the answer")

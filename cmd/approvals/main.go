@@ -20,8 +20,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
+
+	"github.com/approvals-dev/approvals/cmd/internal/command"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -32,14 +33,6 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
-}
-
-// command is one subcommand: it parses its flags, runs until done or until
-// ctx is cancelled, then releases what it opened.
-type command interface {
-	ParseFlags(args []string) error
-	Run(ctx context.Context) error
-	Close() error
 }
 
 const usage = `approvals: sign-up approvals and guest onboarding for Microsoft Entra ID
@@ -62,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintln(stderr, `approvals: no command given; run "approvals help" for the list`)
 		return 2
 	}
-	var cmd command
+	var cmd command.Command
 	switch args[0] {
 	case "serve":
 		cmd = &Main{Stdout: stdout, Stderr: stderr, Getenv: getenv}
@@ -84,21 +77,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "approvals: unknown command %q; run \"approvals help\" for the list\n", args[0])
 		return 2
 	}
-	err := cmd.ParseFlags(args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	return command.Run(ctx, cmd, args[1:], stderr, "approvals "+args[0], nil)
+}
+
+// newFlagSet returns the flag set of the command name, whose --help
+// prints usage (the synopsis and what the command does) and then the
+// flags.
+func newFlagSet(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
 	}
-	if err == nil {
-		err = cmd.Run(ctx)
-	}
-	if cerr := cmd.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "approvals %s: %s\n", args[0], strings.ReplaceAll(err.Error(), "\n", "; "))
-		return 1
-	}
-	return 0
+	return fs
 }
 
 // parseFlags parses a command's flags. A flag it does not know, a bad

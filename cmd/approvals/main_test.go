@@ -9,11 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/approvals-dev/approvals/internal/logcapture"
 )
 
 func TestRunCommands(t *testing.T) {
@@ -58,44 +55,6 @@ func TestRunCommands(t *testing.T) {
 			}
 		})
 	}
-}
-
-// startDemo runs `approvals demo` on a free port in a temporary folder and
-// returns it once it serves; the demo stops when the test ends.
-func startDemo(t *testing.T, args ...string) (*Demo, *logcapture.Buffer, func()) {
-	t.Helper()
-	dir := t.TempDir()
-	var stdout, stderr logcapture.Buffer
-	d := &Demo{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
-	ready := make(chan struct{})
-	d.Ready = func(*Demo) { close(ready) }
-	if err := d.ParseFlags(append([]string{"--dir", dir, "--listen", "127.0.0.1:0"}, args...)); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("demo stopped: %v; stderr: %s", err, stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatal("demo did not start")
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("demo run: %v", err)
-			}
-			if err := d.Close(); err != nil {
-				t.Errorf("demo close: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return d, &stderr, stop
 }
 
 func call(t *testing.T, method, url, auth, body string) (int, []byte) {

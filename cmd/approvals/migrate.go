@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
@@ -22,25 +20,18 @@ type Migrate struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 
-	db, dbURL string
-	lockWait  time.Duration
-	src       *bolt.Store
-	dst       *postgres.Store
-	every     int // progress line every this many rows
+	storeSource // --db, and the --database-url to copy into
+	src         *bolt.Store
+	dst         *postgres.Store
+	every       int // progress line every this many rows
 }
 
 // ParseFlags reads the command's flags.
 func (m *Migrate) ParseFlags(args []string) error {
-	fs := flag.NewFlagSet("approvals migrate", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: approvals migrate --db FILE --database-url URL\n\n"+
-			"Copies a stopped server's bbolt data file into an empty PostgreSQL database and verifies\n"+
-			"the counts. The URL may instead come from APPROVALS_DATABASE_URL or APPROVALS_DATABASE_URL_FILE.\n\n")
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&m.db, "db", "", "bbolt data file to copy (required)")
-	fs.StringVar(&m.dbURL, "database-url", "", "PostgreSQL URL of the empty database (default APPROVALS_DATABASE_URL)")
-	fs.DurationVar(&m.lockWait, "lock-timeout", 2*time.Second, "how long to wait for a data file another process holds")
+	fs := newFlagSet("approvals migrate", "Usage: approvals migrate --db FILE --database-url URL\n\n"+
+		"Copies a stopped server's bbolt data file into an empty PostgreSQL database and verifies\n"+
+		"the counts. The URL may instead come from APPROVALS_DATABASE_URL or APPROVALS_DATABASE_URL_FILE.\n\n")
+	m.storeSource.register(fs, "bbolt data file to copy (required)", "PostgreSQL URL of the empty database (default APPROVALS_DATABASE_URL)")
 	if err := parseFlags(fs, args, m.Stdout); err != nil {
 		return err
 	}
@@ -74,13 +65,7 @@ func settingByEnv(env string) setting {
 
 // Run copies and verifies.
 func (m *Migrate) Run(ctx context.Context) (err error) {
-	if _, err := os.Stat(m.db); err != nil {
-		return fmt.Errorf("data file %s: %w", m.db, errors.Unwrap(err))
-	}
-	m.src, err = bolt.Open(m.db, bolt.Options{ReadOnly: true, Timeout: m.lockWait})
-	if errors.Is(err, bolt.ErrLocked) {
-		return fmt.Errorf("the data file %s is in use by a running server; stop it first", m.db)
-	}
+	m.src, err = m.openFile("stop it first")
 	if err != nil {
 		return err
 	}
@@ -99,67 +84,38 @@ func (m *Migrate) Run(ctx context.Context) (err error) {
 	fmt.Fprintf(m.Stderr, "copying %s into %s\n", m.db, postgres.Redact(m.dbURL))
 
 	// Requests, oldest first, a page at a time.
-	nReq := 0
 	q := approvals.ListQuery{Order: approvals.OldestFirst, Limit: approvals.MaxPageSize}
-	for {
+	nReq, err := copyPages(m, "requests", func(cursor string) ([]*approvals.Request, string, error) {
+		q.Cursor = cursor
 		page, err := m.src.List(ctx, q)
-		if err != nil {
-			return err
-		}
-		if err := m.dst.ImportRequests(ctx, page.Requests); err != nil {
-			return err
-		}
-		before := nReq
-		nReq += len(page.Requests)
-		if nReq/m.every != before/m.every {
-			fmt.Fprintf(m.Stderr, "  %d requests\n", nReq)
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		q.Cursor = page.NextCursor
+		return page.Requests, page.NextCursor, err
+	}, func(rs []*approvals.Request) error { return m.dst.ImportRequests(ctx, rs) })
+	if err != nil {
+		return err
 	}
 	// The audit trail with its seqs.
-	nEv := 0
 	var lastSeq uint64
 	aq := approvals.AuditQuery{Limit: approvals.MaxPageSize}
-	for {
-		evs, next, err := m.src.Audit(ctx, aq)
-		if err != nil {
-			return err
-		}
-		if err := m.dst.ImportEvents(ctx, evs); err != nil {
-			return err
-		}
-		before := nEv
-		nEv += len(evs)
+	nEv, err := copyPages(m, "events", func(after uint64) ([]approvals.Event, uint64, error) {
+		aq.AfterSeq = after
+		return m.src.Audit(ctx, aq)
+	}, func(evs []approvals.Event) error {
 		if len(evs) > 0 {
 			lastSeq = evs[len(evs)-1].Seq
 		}
-		if nEv/m.every != before/m.every {
-			fmt.Fprintf(m.Stderr, "  %d events\n", nEv)
-		}
-		if next == 0 {
-			break
-		}
-		aq.AfterSeq = next
+		return m.dst.ImportEvents(ctx, evs)
+	})
+	if err != nil {
+		return err
 	}
 	// The outbox, in its listing order.
-	nDel := 0
 	dq := approvals.DeliveryQuery{Limit: approvals.MaxPageSize}
-	for {
-		ds, next, err := m.src.ListDeliveries(ctx, dq)
-		if err != nil {
-			return err
-		}
-		if err := m.dst.ImportDeliveries(ctx, ds); err != nil {
-			return err
-		}
-		nDel += len(ds)
-		if next == "" {
-			break
-		}
-		dq.After = next
+	nDel, err := copyPages(m, "", func(after string) ([]*approvals.Delivery, string, error) {
+		dq.After = after
+		return m.src.ListDeliveries(ctx, dq)
+	}, func(ds []*approvals.Delivery) error { return m.dst.ImportDeliveries(ctx, ds) })
+	if err != nil {
+		return err
 	}
 	sessions, keys, err := m.src.SessionsAndKeys(ctx)
 	if err != nil {
@@ -203,6 +159,34 @@ func (m *Migrate) Run(ctx context.Context) (err error) {
 	fmt.Fprintf(m.Stdout, "copied %d requests (%d pending, %d approved, %d denied), %d audit events (last seq %d), %d outbox deliveries, %d sessions, %d cookie keys in %s; counts verified\n",
 		nReq, got[approvals.StatusPending], got[approvals.StatusApproved], got[approvals.StatusDenied], nEv, lastSeq, nDel, len(sessions), len(keys), time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// copyPages copies one listing page by page: list reads the page at a
+// cursor (the zero cursor is the first page) and returns the next cursor,
+// zero after the last page; put writes a page. Whenever the count passes a
+// multiple of m.every it prints a progress line naming what, unless what
+// is empty. It returns how many it copied.
+func copyPages[T any, C comparable](m *Migrate, what string, list func(C) ([]T, C, error), put func([]T) error) (int, error) {
+	var cursor, end C
+	n := 0
+	for {
+		page, next, err := list(cursor)
+		if err != nil {
+			return n, err
+		}
+		if err := put(page); err != nil {
+			return n, err
+		}
+		before := n
+		n += len(page)
+		if what != "" && n/m.every != before/m.every {
+			fmt.Fprintf(m.Stderr, "  %d %s\n", n, what)
+		}
+		if next == end {
+			return n, nil
+		}
+		cursor = next
+	}
 }
 
 // Close closes both stores.

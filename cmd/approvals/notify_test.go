@@ -1,20 +1,14 @@
 package main
 
 import (
-	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/approvals-dev/approvals/internal/logcapture"
 )
 
 func TestConfigNotify(t *testing.T) {
@@ -40,17 +34,7 @@ func TestConfigNotify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := validEnv()
-			for k, v := range tt.env {
-				env[k] = v
-			}
-			_, err := loadConfig(t, env)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("error %v, want it to mention %q", err, tt.want)
-			}
+			err := checkConfig(t, tt.env, tt.want)
 			if err != nil && (strings.Contains(err.Error(), "token") || strings.Contains(err.Error(), "/services/")) {
 				t.Errorf("error %q shows a Teams or Slack URL", err)
 			}
@@ -68,55 +52,17 @@ func TestServeSendsWebhooks(t *testing.T) {
 	byRequest := map[string][]string{}
 	bad := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mac := hmac.New(sha256.New, key)
-		mac.Write([]byte(r.Header.Get("webhook-id") + "." + r.Header.Get("webhook-timestamp") + "." + string(body)))
-		var ev struct {
-			Type string `json:"type"`
-			Data struct {
-				Request struct {
-					ID string `json:"id"`
-				} `json:"request"`
-			} `json:"data"`
-		}
-		_ = json.Unmarshal(body, &ev)
+		_, ev, signed := readWebhook(r, key)
 		mu.Lock()
 		defer mu.Unlock()
-		if r.Header.Get("webhook-signature") != "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)) {
+		if !signed {
 			bad++
 		}
 		byRequest[ev.Data.Request.ID] = append(byRequest[ev.Data.Request.ID], ev.Type)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close) // after the demo's stop
 
-	dir := t.TempDir()
-	var stdout, stderr logcapture.Buffer
-	env := map[string]string{"APPROVALS_WEBHOOK_URLS": srv.URL + "/hook", "APPROVALS_WEBHOOK_SECRET": secret}
-	d := &Demo{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }}
-	ready := make(chan struct{})
-	d.Ready = func(*Demo) { close(ready) }
-	if err := d.ParseFlags([]string{"--dir", dir, "--listen", "127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo run: %v", err)
-		}
-		if err := d.Close(); err != nil {
-			t.Errorf("demo close: %v", err)
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("demo stopped: %v; stderr: %s", err, stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatal("demo did not start")
-	}
+	d, _, _ := startDemoEnv(t, map[string]string{"APPROVALS_WEBHOOK_URLS": srv.URL + "/hook", "APPROVALS_WEBHOOK_SECRET": secret})
 	code, body := call(t, "GET", d.PublicURL+"/api/v1/requests?limit=100", "Bearer "+d.APIKey, "")
 	if code != 200 {
 		t.Fatalf("list: %d %s", code, body)

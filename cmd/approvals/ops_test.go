@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,10 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/approvals-dev/approvals/internal/logcapture"
-	"github.com/approvals-dev/approvals/provisioner"
 	"github.com/approvals-dev/approvals/provisioner/graphtest"
 	"github.com/approvals-dev/approvals/store/memory"
 )
@@ -158,44 +157,8 @@ func startMetricsServer(t *testing.T, ln net.Listener, extra map[string]string) 
 	t.Cleanup(g.Close)
 	env := crashEnv(filepath.Join(t.TempDir(), "approvals.db"))
 	env["APPROVALS_LOG_LEVEL"] = "info"
-	env["APPROVALS_GRAPH_URL"] = g.URL()
-	for k, v := range extra {
-		env[k] = v
-	}
-	var stdout, stderr logcapture.Buffer
-	m := &Main{
-		Stdout: &stdout, Stderr: &stderr,
-		Getenv: func(k string) string { return env[k] },
-		credentials: &provisioner.CredentialConfig{
-			TenantID: g.TenantID(), ClientID: g.ClientID(), ClientSecret: g.ClientSecret(),
-			AuthorityHost: g.AuthorityURL(), DisableInstanceDiscovery: true, HTTPClient: g.Client(),
-		},
-		graphTransport: g.Transport(),
-		listener:       ln,
-	}
-	if err := m.ParseFlags(nil); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	m.onReady = func(*Main) { close(ready) }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve stopped: %v; log: %s", err, stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if err := m.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return m, &stderr
+	maps.Copy(env, extra)
+	return startServerOn(t, ln, g, env, serverTimeouts{})
 }
 
 func isPrometheus(t *testing.T, url string) bool {

@@ -90,22 +90,16 @@ func TestServeOnPostgres(t *testing.T) {
 	}
 	ctx := context.Background()
 	client := &http.Client{Timeout: 20 * time.Second}
-	check := func(p person) connectorAnswer {
+	connector := func(route string, p person) connectorAnswer {
 		t.Helper()
-		code, a, err := postSignUp(ctx, client, base+"/connector/check-approval-status", crashUser, crashPassword, p.body)
+		code, a, err := postSignUp(ctx, client, base+"/connector/"+route, crashUser, crashPassword, p.body)
 		if err != nil || code != 200 {
-			t.Fatalf("check-approval-status = %d, %v", code, err)
+			t.Fatalf("%s = %d, %v", route, code, err)
 		}
 		return a
 	}
-	signUp := func(p person) connectorAnswer {
-		t.Helper()
-		code, a, err := postSignUp(ctx, client, base+"/connector/request-approval", crashUser, crashPassword, p.body)
-		if err != nil || code != 200 {
-			t.Fatalf("request-approval = %d, %v", code, err)
-		}
-		return a
-	}
+	check := func(p person) connectorAnswer { t.Helper(); return connector("check-approval-status", p) }
+	signUp := func(p person) connectorAnswer { t.Helper(); return connector("request-approval", p) }
 	pending, approved := newPerson("pg", 1, true), newPerson("pg", 13, true)
 	if a := signUp(pending); a.Action != "ShowBlockPage" || !strings.Contains(a.UserMessage, "waiting for approval") {
 		t.Fatalf("sign-up = %+v", a)

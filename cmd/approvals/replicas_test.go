@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,7 +22,6 @@ import (
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/internal/pgtest"
-	"github.com/approvals-dev/approvals/provisioner/graphtest"
 	"github.com/approvals-dev/approvals/store/postgres"
 )
 
@@ -31,29 +31,12 @@ func TestReplicasOnPostgres(t *testing.T) {
 	}
 	start := time.Now()
 	cl := pgtest.StartClusterFor(t)
-	dir := t.TempDir()
-	g := graphtest.New(graphtest.Options{Latency: 25 * time.Millisecond})
-	defer g.Close()
-	groups := []string{g.AddGroup(""), g.AddGroup("")}
-	graphHost := strings.TrimSuffix(strings.TrimPrefix(g.URL(), "https://"), "/v1.0")
+	g, groups, graphEnv := provisioningGraph(t, t.TempDir())
 	env := crashEnv("")
 	delete(env, "APPROVALS_DB")
 	dbURL := cl.URL("postgres") + "&connect_timeout=1&statement_timeout=3s"
-	for k, v := range map[string]string{
-		"APPROVALS_DATABASE_URL":            dbURL,
-		"APPROVALS_GRAPH_URL":               g.URL(),
-		"AZURE_AUTHORITY_HOST":              g.AuthorityURL(),
-		"AZURE_TENANT_ID":                   g.TenantID(),
-		"AZURE_CLIENT_ID":                   g.ClientID(),
-		"AZURE_CLIENT_SECRET":               g.ClientSecret(),
-		"APPROVALS_TENANT_DOMAIN":           g.TenantDomain(),
-		"APPROVALS_GROUP_IDS":               strings.Join(groups, ","),
-		"APPROVALS_PROVISIONING_WORKERS":    "4",
-		"APPROVALS_SEND_INVITATION_MESSAGE": "false",
-		"SSL_CERT_FILE":                     writeServerCert(t, graphHost, dir),
-	} {
-		env[k] = v
-	}
+	env["APPROVALS_DATABASE_URL"] = dbURL
+	maps.Copy(env, graphEnv)
 	// Started together: the migrations run once, under the advisory lock.
 	children := make([]*childServer, 3)
 	bases := make([]string, 3)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -64,11 +63,7 @@ type Main struct {
 // ParseFlags reads the configuration from args and the environment and
 // validates it.
 func (m *Main) ParseFlags(args []string) error {
-	fs := flag.NewFlagSet("approvals serve", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: approvals serve [flags]\n\nEvery flag can also be set by the environment variable it names.\n\n")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("approvals serve", "Usage: approvals serve [flags]\n\nEvery flag can also be set by the environment variable it names.\n\n")
 	apply := registerFlags(fs, m.Getenv)
 	if err := parseFlags(fs, args, m.Stdout); err != nil {
 		return err
