@@ -23,21 +23,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range approvals.Channels {
 		channels = append(channels, string(c))
 	}
-	r := promreg.New(reg)
-	m := &metrics{
-		gauge: r.GaugeVec(prometheus.GaugeOpts{
-			Name: metricDeliveries,
-			Help: "Deliveries in the outbox by channel and state (due, leased, scheduled, sent, failed), counted in the store.",
-		}, []string{"channel", "state"}),
-		outcomes: r.CounterVec(prometheus.CounterOpts{
-			Name: metricDeliveriesTotal,
-			Help: "Deliveries by channel and outcome: queued (fanned out), sent, retried (a temporary failure), failed (for good).",
-		}, []string{"channel", "outcome"}, channels, []string{"queued", "sent", "retried", "failed"}),
-	}
-	if err := r.Err(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return promreg.Build(reg, func(r *promreg.Registry) *metrics {
+		return &metrics{
+			gauge: r.GaugeVec(metricDeliveries,
+				"Deliveries in the outbox by channel and state (due, leased, scheduled, sent, failed), counted in the store.",
+				[]string{"channel", "state"}),
+			outcomes: r.CounterVec(metricDeliveriesTotal,
+				"Deliveries by channel and outcome: queued (fanned out), sent, retried (a temporary failure), failed (for good).",
+				[]string{"channel", "outcome"}, channels, []string{"queued", "sent", "retried", "failed"}),
+		}
+	})
 }
 
 func (m *metrics) outcome(c approvals.Channel, outcome string) {

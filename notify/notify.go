@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/defaults"
 	"github.com/approvals-dev/approvals/internal/leasework"
 )
 
@@ -83,30 +84,16 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Clock == nil {
-		c.Clock = approvals.SystemClock
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.Clock = defaults.Clock(c.Clock)
+	c.Logger = defaults.Logger(c.Logger)
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
-	if c.Lease <= 0 {
-		c.Lease = DefaultLease
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = DefaultPollInterval
-	}
-	if c.RetryFor <= 0 {
-		c.RetryFor = DefaultRetryFor
-	}
-	if c.PurgeAfter <= 0 {
-		c.PurgeAfter = DefaultPurgeAfter
-	}
-	if c.PurgeInterval <= 0 {
-		c.PurgeInterval = DefaultPurgeInterval
-	}
+	c.Lease = defaults.Positive(c.Lease, DefaultLease)
+	c.PollInterval = defaults.Positive(c.PollInterval, DefaultPollInterval)
+	c.RetryFor = defaults.Positive(c.RetryFor, DefaultRetryFor)
+	c.PurgeAfter = defaults.Positive(c.PurgeAfter, DefaultPurgeAfter)
+	c.PurgeInterval = defaults.Positive(c.PurgeInterval, DefaultPurgeInterval)
 }
 
 // Validate reports the first setting that is missing or malformed.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/internal/apiview"
+	"github.com/approvals-dev/approvals/internal/defaults"
 )
 
 // SecretPrefix starts a Standard Webhooks secret.
@@ -106,11 +107,7 @@ func (w *Webhook) Deliver(ctx context.Context, d *approvals.Delivery) error {
 	if err != nil {
 		return &approvals.DeliveryError{Permanent: true, Err: fmt.Errorf("encode webhook: %w", err)}
 	}
-	clock := w.Clock
-	if clock == nil {
-		clock = approvals.SystemClock
-	}
-	ts := clock.Now().Unix()
+	ts := defaults.Clock(w.Clock).Now().Unix()
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("webhook-id", d.ID)

@@ -32,22 +32,15 @@ type graphMetrics struct {
 // newGraphMetrics registers the Graph call metrics, or shares those
 // registered already, so that two Directories on one registry share them.
 func newGraphMetrics(reg prometheus.Registerer) (*graphMetrics, error) {
-	r := promreg.New(reg)
-	m := &graphMetrics{
-		requests: r.CounterVec(prometheus.CounterOpts{
-			Name: metricGraphRequests,
-			Help: "Microsoft Graph calls by route and HTTP status (\"error\" when no answer came).",
-		}, []string{"route", "status"}),
-		duration: r.HistogramVec(prometheus.HistogramOpts{
-			Name:    metricGraphDuration,
-			Help:    "Latency of Microsoft Graph calls by route.",
-			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"route"}),
-	}
-	if err := r.Err(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return promreg.Build(reg, func(r *promreg.Registry) *graphMetrics {
+		return &graphMetrics{
+			requests: r.CounterVec(metricGraphRequests,
+				"Microsoft Graph calls by route and HTTP status (\"error\" when no answer came).",
+				[]string{"route", "status"}),
+			duration: r.HistogramVec(metricGraphDuration, "Latency of Microsoft Graph calls by route.",
+				[]float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, []string{"route"}),
+		}
+	})
 }
 
 // jobMetrics count provisioning jobs.
@@ -59,29 +52,19 @@ type jobMetrics struct {
 }
 
 func newJobMetrics(reg prometheus.Registerer) (*jobMetrics, error) {
-	r := promreg.New(reg)
-	m := &jobMetrics{
-		jobs: r.GaugeVec(prometheus.GaugeOpts{
-			Name: metricJobs,
-			Help: "Provisioning jobs by state: queued (claimable now, waiting for a worker) and scheduled (waiting for a retry time), counted in the store; in_progress (running in this process).",
-		}, []string{"state"}, []string{"queued", "scheduled", "in_progress"}),
-		finished: r.CounterVec(prometheus.CounterOpts{
-			Name: metricJobsFinished,
-			Help: "Provisioning jobs finished, by state: succeeded or failed.",
-		}, []string{"state"}, []string{"succeeded", "failed"}),
-		attempts: r.Counter(prometheus.CounterOpts{
-			Name: metricAttempts,
-			Help: "Provisioning attempts started.",
-		}),
-		retries: r.CounterVec(prometheus.CounterOpts{
-			Name: metricRetries,
-			Help: "Provisioning retries scheduled, by reason: the HTTP status, or error when no answer came.",
-		}, []string{"reason"}),
-	}
-	if err := r.Err(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return promreg.Build(reg, func(r *promreg.Registry) *jobMetrics {
+		return &jobMetrics{
+			jobs: r.GaugeVec(metricJobs,
+				"Provisioning jobs by state: queued (claimable now, waiting for a worker) and scheduled (waiting for a retry time), counted in the store; in_progress (running in this process).",
+				[]string{"state"}, []string{"queued", "scheduled", "in_progress"}),
+			finished: r.CounterVec(metricJobsFinished, "Provisioning jobs finished, by state: succeeded or failed.",
+				[]string{"state"}, []string{"succeeded", "failed"}),
+			attempts: r.Counter(metricAttempts, "Provisioning attempts started."),
+			retries: r.CounterVec(metricRetries,
+				"Provisioning retries scheduled, by reason: the HTTP status, or error when no answer came.",
+				[]string{"reason"}),
+		}
+	})
 }
 
 // callInfoKey keys the *callInfo of a Graph call in its context.

@@ -37,6 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/defaults"
 	"github.com/approvals-dev/approvals/internal/leasework"
 )
 
@@ -135,36 +136,20 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Clock == nil {
-		c.Clock = approvals.SystemClock
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.Clock = defaults.Clock(c.Clock)
+	c.Logger = defaults.Logger(c.Logger)
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
-	if c.Retry.Base <= 0 {
-		c.Retry.Base = DefaultRetryBase
-	}
-	if c.Retry.Max <= 0 {
-		c.Retry.Max = DefaultRetryMax
-	}
+	c.Retry.Base = defaults.Positive(c.Retry.Base, DefaultRetryBase)
+	c.Retry.Max = defaults.Positive(c.Retry.Max, DefaultRetryMax)
 	if c.Retry.Max < c.Retry.Base {
 		c.Retry.Max = c.Retry.Base
 	}
-	if c.Retry.LagWindow <= 0 {
-		c.Retry.LagWindow = DefaultLagWindow
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = DefaultPollInterval
-	}
-	if c.ShutdownGrace <= 0 {
-		c.ShutdownGrace = DefaultShutdownGrace
-	}
-	if c.Lease <= 0 {
-		c.Lease = DefaultLease
-	}
+	c.Retry.LagWindow = defaults.Positive(c.Retry.LagWindow, DefaultLagWindow)
+	c.PollInterval = defaults.Positive(c.PollInterval, DefaultPollInterval)
+	c.ShutdownGrace = defaults.Positive(c.ShutdownGrace, DefaultShutdownGrace)
+	c.Lease = defaults.Positive(c.Lease, DefaultLease)
 	c.TenantDomain = strings.ToLower(strings.TrimSpace(c.TenantDomain))
 	var groups []string
 	for _, g := range c.GroupIDs {

@@ -12,43 +12,51 @@ import (
 )
 
 // Registry registers collectors on a prometheus.Registerer and keeps the
-// first error, for the constructor of a component's metrics to return
-// once. A nil Registerer registers nothing.
+// first error, for Build to return. A nil Registerer registers nothing.
 type Registry struct {
 	reg prometheus.Registerer
 	err error
 }
 
-// New returns a Registry over reg, which may be nil.
-func New(reg prometheus.Registerer) *Registry { return &Registry{reg: reg} }
+// Build returns the metrics build creates on a Registry over reg, which
+// may be nil, or the first registration that failed.
+func Build[M any](reg prometheus.Registerer, build func(r *Registry) M) (M, error) {
+	r := &Registry{reg: reg}
+	m := build(r)
+	if r.err != nil {
+		var zero M
+		return zero, r.err
+	}
+	return m, nil
+}
 
-// Err returns the first registration that failed.
-func (r *Registry) Err() error { return r.err }
-
-// CounterVec registers a counter vector with the labels, created at zero
-// for every combination of the values (one list per label, in order).
-func (r *Registry) CounterVec(opts prometheus.CounterOpts, labels []string, values ...[]string) *prometheus.CounterVec {
-	c := add(r, prometheus.NewCounterVec(opts, labels))
+// CounterVec registers the counter vector name, with its help text and
+// labels, created at zero for every combination of the values (one list
+// per label, in order).
+func (r *Registry) CounterVec(name, help string, labels []string, values ...[]string) *prometheus.CounterVec {
+	c := add(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels))
 	each(values, func(v []string) { c.WithLabelValues(v...) })
 	return c
 }
 
-// GaugeVec registers a gauge vector with the labels, created at zero for
-// every combination of the values (one list per label, in order).
-func (r *Registry) GaugeVec(opts prometheus.GaugeOpts, labels []string, values ...[]string) *prometheus.GaugeVec {
-	g := add(r, prometheus.NewGaugeVec(opts, labels))
+// GaugeVec registers the gauge vector name, with its help text and
+// labels, created at zero for every combination of the values (one list
+// per label, in order).
+func (r *Registry) GaugeVec(name, help string, labels []string, values ...[]string) *prometheus.GaugeVec {
+	g := add(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels))
 	each(values, func(v []string) { g.WithLabelValues(v...) })
 	return g
 }
 
-// HistogramVec registers a histogram vector with the labels.
-func (r *Registry) HistogramVec(opts prometheus.HistogramOpts, labels []string) *prometheus.HistogramVec {
-	return add(r, prometheus.NewHistogramVec(opts, labels))
+// HistogramVec registers the histogram vector name, with its help text,
+// buckets and labels.
+func (r *Registry) HistogramVec(name, help string, buckets []float64, labels []string) *prometheus.HistogramVec {
+	return add(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels))
 }
 
-// Counter registers a counter.
-func (r *Registry) Counter(opts prometheus.CounterOpts) prometheus.Counter {
-	return add(r, prometheus.NewCounter(opts))
+// Counter registers the counter name, with its help text.
+func (r *Registry) Counter(name, help string) prometheus.Counter {
+	return add(r, prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help}))
 }
 
 // add registers c, or returns the collector registered already under the
