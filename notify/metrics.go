@@ -1,11 +1,10 @@
 package notify
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/promreg"
 )
 
 // Metric names, documented in docs/NOTIFICATIONS.md.
@@ -20,29 +19,20 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
-		gauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: metricDeliveries,
-			Help: "Deliveries in the outbox by channel and state (due, leased, scheduled, sent, failed), counted in the store.",
-		}, []string{"channel", "state"}),
-		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metricDeliveriesTotal,
-			Help: "Deliveries by channel and outcome: queued (fanned out), sent, retried (a temporary failure), failed (for good).",
-		}, []string{"channel", "outcome"}),
-	}
-	var err error
-	if m.gauge, err = register(reg, m.gauge); err != nil {
-		return nil, err
-	}
-	if m.outcomes, err = register(reg, m.outcomes); err != nil {
-		return nil, err
-	}
+	var channels []string
 	for _, c := range approvals.Channels {
-		for _, o := range []string{"queued", "sent", "retried", "failed"} {
-			m.outcomes.WithLabelValues(string(c), o)
-		}
+		channels = append(channels, string(c))
 	}
-	return m, nil
+	return promreg.Build(reg, func(r *promreg.Registry) *metrics {
+		return &metrics{
+			gauge: r.GaugeVec(metricDeliveries,
+				"Deliveries in the outbox by channel and state (due, leased, scheduled, sent, failed), counted in the store.",
+				[]string{"channel", "state"}),
+			outcomes: r.CounterVec(metricDeliveriesTotal,
+				"Deliveries by channel and outcome: queued (fanned out), sent, retried (a temporary failure), failed (for good).",
+				[]string{"channel", "outcome"}, channels, []string{"queued", "sent", "retried", "failed"}),
+		}
+	})
 }
 
 func (m *metrics) outcome(c approvals.Channel, outcome string) {
@@ -56,18 +46,4 @@ func (m *metrics) setCounts(n map[approvals.Channel]approvals.DeliveryCounts) {
 			m.gauge.WithLabelValues(string(c), state).Set(float64(v))
 		}
 	}
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if reg == nil {
-		return c, nil
-	}
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }

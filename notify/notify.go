@@ -14,13 +14,13 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/defaults"
+	"github.com/approvals-dev/approvals/internal/leasework"
 )
 
 // Defaults of Config.
@@ -84,30 +84,16 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Clock == nil {
-		c.Clock = approvals.SystemClock
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.Clock = defaults.Clock(c.Clock)
+	c.Logger = defaults.Logger(c.Logger)
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
-	if c.Lease <= 0 {
-		c.Lease = DefaultLease
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = DefaultPollInterval
-	}
-	if c.RetryFor <= 0 {
-		c.RetryFor = DefaultRetryFor
-	}
-	if c.PurgeAfter <= 0 {
-		c.PurgeAfter = DefaultPurgeAfter
-	}
-	if c.PurgeInterval <= 0 {
-		c.PurgeInterval = DefaultPurgeInterval
-	}
+	c.Lease = defaults.Positive(c.Lease, DefaultLease)
+	c.PollInterval = defaults.Positive(c.PollInterval, DefaultPollInterval)
+	c.RetryFor = defaults.Positive(c.RetryFor, DefaultRetryFor)
+	c.PurgeAfter = defaults.Positive(c.PurgeAfter, DefaultPurgeAfter)
+	c.PurgeInterval = defaults.Positive(c.PurgeInterval, DefaultPurgeInterval)
 }
 
 // Validate reports the first setting that is missing or malformed.
@@ -128,16 +114,15 @@ type Notifier struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
-	wake    chan struct{}
-	freed   chan struct{}
+	pool    *leasework.Pool[*approvals.Delivery]
 
-	mu      sync.Mutex
-	started bool
-	running int
-
-	// Only the Run goroutine touches these.
-	lastCount, lastPurge time.Time
+	// lastPurge is when old sent deliveries were last purged; only the
+	// Run goroutine touches it.
+	lastPurge time.Time
 }
+
+// lease is a running send's claim on its delivery.
+type lease = leasework.Lease[*approvals.Delivery]
 
 // New checks cfg and returns a Notifier; call Run to start it.
 func New(cfg Config) (*Notifier, error) {
@@ -149,134 +134,72 @@ func New(cfg Config) (*Notifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new notifier: %w", err)
 	}
-	return &Notifier{cfg: cfg, log: cfg.Logger, metrics: m,
-		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1)}, nil
+	n := &Notifier{cfg: cfg, log: cfg.Logger, metrics: m}
+	st := cfg.Store
+	n.pool = leasework.New(leasework.Config[*approvals.Delivery]{
+		Queue: leasework.Queue[*approvals.Delivery]{
+			Next:  st.NextDeliveryAt,
+			Claim: st.ClaimDeliveries,
+			Update: func(ctx context.Context, id string, m leasework.Mutation[*approvals.Delivery]) error {
+				_, err := st.UpdateDelivery(ctx, id, m)
+				return err
+			},
+			ID:    func(d *approvals.Delivery) string { return d.ID },
+			Lease: func(d *approvals.Delivery) *approvals.Lease { return d.Lease },
+		},
+		Name: "notifier", Noun: "delivery", Source: "the outbox",
+		StartAttrs: []any{"channels", len(cfg.Couriers)},
+		Workers:    cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
+		LeaseLost: errLeaseLost, Clock: cfg.Clock, Logger: cfg.Logger,
+		LogAttrs: func(d *approvals.Delivery) []any {
+			return []any{"delivery", d.ID, "channel", d.Channel, "request_id", d.RequestID}
+		},
+		Work:         n.work,
+		Fail:         n.fail,
+		Count:        n.count,
+		Housekeeping: n.purge,
+	})
+	return n, nil
 }
 
 // Wake tells the Notifier that a delivery may be due now. It never
 // blocks.
-func (n *Notifier) Wake() { signal(n.wake) }
-
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
+func (n *Notifier) Wake() { n.pool.Wake() }
 
 // Run sends deliveries until ctx ends, then waits for the sends in flight
 // (each bounded by its timeout) and returns. Run may be called once.
-func (n *Notifier) Run(ctx context.Context) error {
-	n.mu.Lock()
-	if n.started {
-		n.mu.Unlock()
-		return errors.New("notifier: Run called twice")
-	}
-	n.started = true
-	n.mu.Unlock()
+func (n *Notifier) Run(ctx context.Context) error { return n.pool.Run(ctx) }
 
-	// Sends in flight finish after ctx ends (their own timeouts bound
-	// them), so that their outcome is recorded.
-	sendCtx := context.WithoutCancel(ctx)
-	var wg sync.WaitGroup
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	n.log.Info("notifier started", "workers", n.cfg.Workers, "channels", len(n.cfg.Couriers))
-	for {
-		wait := n.dispatch(ctx, sendCtx, &wg)
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			n.log.Info("notifier stopped")
-			return nil
-		case <-n.wake:
-		case <-n.freed:
-		case <-timer.C:
-		}
+// count refreshes the gauges.
+func (n *Notifier) count(ctx context.Context, now time.Time) error {
+	c, err := n.cfg.Store.CountDeliveries(ctx, now)
+	if err == nil {
+		n.metrics.setCounts(c)
 	}
+	return err
 }
 
-// dispatch claims as many due deliveries as there are free workers and
-// starts them, and returns how long to wait before looking again.
-func (n *Notifier) dispatch(ctx, sendCtx context.Context, wg *sync.WaitGroup) time.Duration {
-	now := n.cfg.Clock.Now()
-	n.housekeeping(ctx, now)
-	n.mu.Lock()
-	free := n.cfg.Workers - n.running
-	n.mu.Unlock()
-	st := n.cfg.Store
-	next, ok, err := st.NextDeliveryAt(ctx)
-	if err == nil && ok && !next.After(now) && free > 0 {
-		var ds []*approvals.Delivery
-		if ds, err = st.ClaimDeliveries(ctx, now, n.cfg.Lease, free); err == nil {
-			n.mu.Lock()
-			n.running += len(ds)
-			n.mu.Unlock()
-			for _, d := range ds {
-				wg.Add(1)
-				go n.work(sendCtx, wg, d)
-			}
-			if free -= len(ds); free > 0 {
-				next, ok, err = st.NextDeliveryAt(ctx)
-			}
-		}
+// purge purges old sent deliveries every PurgeInterval.
+func (n *Notifier) purge(ctx context.Context, now time.Time) {
+	if now.Sub(n.lastPurge) < n.cfg.PurgeInterval {
+		return
 	}
+	n.lastPurge = now
+	k, err := n.cfg.Store.PurgeDeliveries(ctx, now.Add(-n.cfg.PurgeAfter))
 	switch {
-	case err != nil:
-		if ctx.Err() == nil {
-			n.log.Error("notifier: cannot read the outbox", "error", err)
-		}
-		return min(n.cfg.PollInterval, 5*time.Second)
-	case free <= 0 || !ok:
-		return n.cfg.PollInterval
-	}
-	return max(min(n.cfg.PollInterval, next.Sub(now)), 0)
-}
-
-// gaugeInterval is how often the outbox is counted for the gauges.
-const gaugeInterval = 10 * time.Second
-
-// housekeeping refreshes the gauges and purges old sent deliveries, each
-// at its interval.
-func (n *Notifier) housekeeping(ctx context.Context, now time.Time) {
-	if now.Sub(n.lastCount) >= gaugeInterval {
-		if c, err := n.cfg.Store.CountDeliveries(ctx, now); err == nil {
-			n.lastCount = now
-			n.metrics.setCounts(c)
-		}
-	}
-	if now.Sub(n.lastPurge) >= n.cfg.PurgeInterval {
-		n.lastPurge = now
-		k, err := n.cfg.Store.PurgeDeliveries(ctx, now.Add(-n.cfg.PurgeAfter))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			n.log.Warn("notifier: cannot purge old deliveries", "error", err)
-		case k > 0:
-			n.log.Info("notifier: purged old sent deliveries", "count", k, "sent_before", now.Add(-n.cfg.PurgeAfter))
-		}
+	case err != nil && ctx.Err() == nil:
+		n.log.Warn("notifier: cannot purge old deliveries", "error", err)
+	case k > 0:
+		n.log.Info("notifier: purged old sent deliveries", "count", k, "sent_before", now.Add(-n.cfg.PurgeAfter))
 	}
 }
 
-// work sends one claimed delivery on a worker goroutine.
-func (n *Notifier) work(ctx context.Context, wg *sync.WaitGroup, d *approvals.Delivery) {
-	defer wg.Done()
-	defer func() {
-		n.mu.Lock()
-		n.running--
-		n.mu.Unlock()
-		signal(n.freed)
-	}()
-	log := n.log.With("delivery", d.ID, "channel", d.Channel, "request_id", d.RequestID)
-	l := n.keepLease(ctx, log, d)
-	defer l.stop()
-	defer func() {
-		if v := recover(); v != nil {
-			log.Error("delivery panicked", "panic", v, "stack", string(debug.Stack()))
-			l.stop()
-			n.record(ctx, log, l, d, &approvals.DeliveryError{Permanent: true, Err: fmt.Errorf("internal error: %v", v)})
-		}
-	}()
+// work sends one claimed delivery on a worker goroutine. Its writes use
+// the job context, which outlives Run's: the sends in flight finish after
+// Run's context ends (their own timeouts bound them), so that their
+// outcome is recorded.
+func (n *Notifier) work(_ context.Context, log *slog.Logger, l *lease, d *approvals.Delivery) {
+	ctx := l.Parent()
 	if d.Channel == approvals.ChannelAnnouncement {
 		n.fanOut(ctx, log, l, d)
 		return
@@ -286,12 +209,17 @@ func (n *Notifier) work(ctx context.Context, wg *sync.WaitGroup, d *approvals.De
 	if courier == nil {
 		err = &approvals.DeliveryError{Permanent: true, Err: fmt.Errorf("no %s transport is configured", d.Channel)}
 	} else {
-		sendCtx, cancel := context.WithTimeout(l.ctx, n.timeout(d.Channel))
+		sendCtx, cancel := context.WithTimeout(l.Context(), n.timeout(d.Channel))
 		err = courier.Deliver(sendCtx, d)
 		cancel()
 	}
-	l.stop()
+	l.Stop()
 	n.record(ctx, log, l, d, err)
+}
+
+// fail records a send that panicked as failed for good.
+func (n *Notifier) fail(ctx context.Context, log *slog.Logger, l *lease, d *approvals.Delivery, err error) {
+	n.record(ctx, log, l, d, &approvals.DeliveryError{Permanent: true, Err: err})
 }
 
 func (n *Notifier) timeout(c approvals.Channel) time.Duration {
@@ -319,9 +247,9 @@ func (n *Notifier) fanOut(ctx context.Context, log *slog.Logger, l *lease, a *ap
 			n.metrics.outcome(c.Channel, "queued")
 		}
 	}
-	l.stop()
+	l.Stop()
 	now := n.cfg.Clock.Now()
-	_, err := n.cfg.Store.UpdateDelivery(ctx, a.ID, l.owned(func(d *approvals.Delivery) ([]approvals.Event, error) {
+	_, err := n.cfg.Store.UpdateDelivery(ctx, a.ID, l.Owned(func(d *approvals.Delivery) ([]approvals.Event, error) {
 		d.MarkSent(now)
 		return nil, nil
 	}))
@@ -337,7 +265,7 @@ func (n *Notifier) fanOut(ctx context.Context, log *slog.Logger, l *lease, a *ap
 func (n *Notifier) record(ctx context.Context, log *slog.Logger, l *lease, d *approvals.Delivery, sendErr error) {
 	now := n.cfg.Clock.Now()
 	var outcome string
-	_, err := n.cfg.Store.UpdateDelivery(ctx, d.ID, l.owned(func(d *approvals.Delivery) ([]approvals.Event, error) {
+	_, err := n.cfg.Store.UpdateDelivery(ctx, d.ID, l.Owned(func(d *approvals.Delivery) ([]approvals.Event, error) {
 		switch {
 		case sendErr == nil:
 			d.MarkSent(now)
@@ -411,85 +339,10 @@ func (n *Notifier) backoff(attempt int, retryAfter time.Duration) time.Duration 
 // at once: its lease is cut to 30 s from now.
 func (n *Notifier) hold(ctx context.Context, l *lease) {
 	until := n.cfg.Clock.Now().Add(30 * time.Second)
-	l.stop()
-	_, _ = n.cfg.Store.UpdateDelivery(ctx, l.id, l.owned(func(d *approvals.Delivery) ([]approvals.Event, error) {
-		d.Lease.Until = until
-		return nil, nil
-	}))
+	l.Stop()
+	_ = l.Hold(ctx, until)
 }
 
 // errLeaseLost refuses a write of a worker whose lease on the delivery
 // expired and was taken by another claim.
 var errLeaseLost = &approvals.Error{Code: approvals.EConflict, Message: "the delivery's lease was lost: another worker holds it now"}
-
-// lease is a running send's claim on its delivery: the token, and the
-// heartbeat that renews it every third of Config.Lease.
-type lease struct {
-	n      *Notifier
-	log    *slog.Logger
-	id     string
-	token  string
-	ctx    context.Context // ended when the lease is lost
-	cancel context.CancelFunc
-
-	quit     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
-}
-
-func (n *Notifier) keepLease(ctx context.Context, log *slog.Logger, d *approvals.Delivery) *lease {
-	l := &lease{n: n, log: log, id: d.ID, quit: make(chan struct{}), done: make(chan struct{})}
-	if d.Lease != nil {
-		l.token = d.Lease.Owner
-	}
-	l.ctx, l.cancel = context.WithCancel(ctx)
-	go l.heartbeat(n.cfg.Lease / 3)
-	return l
-}
-
-func (l *lease) heartbeat(every time.Duration) {
-	defer close(l.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.quit:
-			return
-		case <-l.ctx.Done():
-			return
-		case <-t.C:
-		}
-		_, err := l.n.cfg.Store.UpdateDelivery(l.ctx, l.id, l.owned(func(d *approvals.Delivery) ([]approvals.Event, error) {
-			d.Lease.Until = l.n.cfg.Clock.Now().Add(l.n.cfg.Lease)
-			return nil, nil
-		}))
-		switch {
-		case errors.Is(err, errLeaseLost):
-			l.log.Warn("delivery: its lease was lost; stopping the send")
-			l.cancel()
-			return
-		case err != nil && l.ctx.Err() == nil:
-			l.log.Warn("delivery: cannot renew its lease", "error", err)
-		}
-	}
-}
-
-// stop ends the heartbeat and waits for it.
-func (l *lease) stop() {
-	l.stopOnce.Do(func() {
-		close(l.quit)
-		<-l.done
-		l.cancel()
-	})
-}
-
-// owned returns a mutation that applies m only while this claim holds the
-// delivery's lease.
-func (l *lease) owned(m approvals.DeliveryMutation) approvals.DeliveryMutation {
-	return func(d *approvals.Delivery) ([]approvals.Event, error) {
-		if !d.Lease.HeldBy(l.token) {
-			return nil, errLeaseLost
-		}
-		return m(d)
-	}
-}

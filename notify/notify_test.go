@@ -81,7 +81,7 @@ func newRig(t *testing.T, f Fanout, couriers map[approvals.Channel]approvals.Cou
 // step runs one dispatch and waits for the sends it started.
 func (r *rig) step() {
 	var wg sync.WaitGroup
-	r.n.dispatch(context.Background(), context.Background(), &wg)
+	r.n.pool.Dispatch(context.Background(), context.Background(), &wg)
 	wg.Wait()
 }
 

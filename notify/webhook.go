@@ -18,6 +18,7 @@ import (
 
 	"github.com/approvals-dev/approvals/approvals"
 	"github.com/approvals-dev/approvals/internal/apiview"
+	"github.com/approvals-dev/approvals/internal/defaults"
 )
 
 // SecretPrefix starts a Standard Webhooks secret.
@@ -106,11 +107,7 @@ func (w *Webhook) Deliver(ctx context.Context, d *approvals.Delivery) error {
 	if err != nil {
 		return &approvals.DeliveryError{Permanent: true, Err: fmt.Errorf("encode webhook: %w", err)}
 	}
-	clock := w.Clock
-	if clock == nil {
-		clock = approvals.SystemClock
-	}
-	ts := clock.Now().Unix()
+	ts := defaults.Clock(w.Clock).Now().Unix()
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("webhook-id", d.ID)
@@ -237,13 +234,19 @@ func TeamsMessage(d *approvals.Delivery, publicURL string) map[string]any {
 
 // Deliver implements approvals.Courier.
 func (t *Teams) Deliver(ctx context.Context, d *approvals.Delivery) error {
+	return postMessage(ctx, t.Client, t.URL, d, func() map[string]any { return TeamsMessage(d, t.PublicURL) })
+}
+
+// postMessage posts the JSON message about d's request, which message
+// builds, to the chat webhook at url.
+func postMessage(ctx context.Context, c *http.Client, url string, d *approvals.Delivery, message func() map[string]any) error {
 	if d.Request == nil {
 		return &approvals.DeliveryError{Permanent: true, Err: errors.New("the delivery holds no request")}
 	}
-	body, _ := json.Marshal(TeamsMessage(d, t.PublicURL))
+	body, _ := json.Marshal(message())
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	return post(ctx, newClient(t.Client), t.URL, h, body)
+	return post(ctx, newClient(c), url, h, body)
 }
 
 // Slack is the Courier of ChannelSlack: a message with the request page's
@@ -272,11 +275,5 @@ func SlackMessage(d *approvals.Delivery, publicURL string) map[string]any {
 
 // Deliver implements approvals.Courier.
 func (s *Slack) Deliver(ctx context.Context, d *approvals.Delivery) error {
-	if d.Request == nil {
-		return &approvals.DeliveryError{Permanent: true, Err: errors.New("the delivery holds no request")}
-	}
-	body, _ := json.Marshal(SlackMessage(d, s.PublicURL))
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	return post(ctx, newClient(s.Client), s.URL, h, body)
+	return postMessage(ctx, s.Client, s.URL, d, func() map[string]any { return SlackMessage(d, s.PublicURL) })
 }

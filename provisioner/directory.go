@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/defaults"
 )
 
 // DefaultGraphURL is Microsoft Graph v1.0 in the global cloud.
@@ -92,14 +93,8 @@ func NewDirectory(cfg GraphConfig) (*Directory, error) {
 	if parent == nil {
 		parent = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	clock := cfg.Clock
-	if clock == nil {
-		clock = approvals.SystemClock
-	}
+	logger := defaults.Logger(cfg.Logger)
+	clock := defaults.Clock(cfg.Clock)
 	m, err := newGraphMetrics(cfg.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("new directory: %w", err)
@@ -122,10 +117,7 @@ func NewDirectory(cfg GraphConfig) (*Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new directory: %w", err)
 	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultGraphTimeout
-	}
+	timeout := defaults.Positive(cfg.Timeout, DefaultGraphTimeout)
 	return &Directory{client: client, base: base, timeout: timeout, log: logger}, nil
 }
 

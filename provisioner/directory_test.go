@@ -41,8 +41,7 @@ func newDirectory(t *testing.T, srv *graphtest.Server, cfg provisioner.Credentia
 
 // The Directory is what the admin API's invitation flow uses.
 func TestDirectoryOperations(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	d := newDirectory(t, srv, provisioner.CredentialConfig{ClientSecret: srv.ClientSecret()})
 	ctx := context.Background()
 	gid := srv.AddGroup("")
@@ -160,8 +159,7 @@ func TestCredentialConfigFromEnv(t *testing.T) {
 // Client certificate and workload identity credentials get their tokens
 // from the configured (sovereign or local) authority too.
 func TestCertificateAndWorkloadIdentityCredentials(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	dir := t.TempDir()
 
 	key, err := rsa.GenerateKey(rand.Reader, 2048)

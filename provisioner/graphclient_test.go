@@ -22,8 +22,7 @@ import (
 // retried request resends the plain body still labelled gzip, and Graph
 // answers 400. The Directory leaves both handlers out.
 func TestSDKRetryOverCompressionTrap(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	cred, err := NewCredential(CredentialConfig{TenantID: srv.TenantID(), ClientID: srv.ClientID(),
 		ClientSecret: srv.ClientSecret(), AuthorityHost: srv.AuthorityURL(), DisableInstanceDiscovery: true, HTTPClient: srv.Client()})
 	if err != nil {

@@ -159,6 +159,14 @@ func (h *harness) approve(p person) *approvals.Request {
 	return r
 }
 
+// provision starts the provisioner, approves p and waits up to 20 s for
+// its provisioning to reach want.
+func (h *harness) provision(p person, want approvals.ProvisioningState) *approvals.Request {
+	h.t.Helper()
+	h.start()
+	return h.wait(h.approve(p).ID, want, 20*time.Second)
+}
+
 func claimString(c map[string]any, k string) string {
 	s, _ := c[k].(string)
 	return s

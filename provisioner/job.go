@@ -194,7 +194,7 @@ func (j *job) writeAttributes() error {
 // checkpoint records a completed step in the store and keeps the stored
 // request as the job's view.
 func (j *job) checkpoint(step approvals.ProvisioningStep, res approvals.StepResult) error {
-	r, err := j.p.cfg.Store.Update(j.ctx, j.r.ID, j.lease.guard(func(r *approvals.Request) ([]approvals.Event, error) {
+	r, err := j.p.cfg.Store.Update(j.ctx, j.r.ID, j.lease.Renewing(func(r *approvals.Request) ([]approvals.Event, error) {
 		ev, err := r.CompleteStep(step, res, j.p.cfg.Clock.Now())
 		return []approvals.Event{ev}, err
 	}))

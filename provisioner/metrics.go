@@ -1,7 +1,6 @@
 package provisioner
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/promreg"
 )
 
 // Metric names, documented in docs/PROVISIONER.md.
@@ -29,26 +29,18 @@ type graphMetrics struct {
 	duration *prometheus.HistogramVec
 }
 
+// newGraphMetrics registers the Graph call metrics, or shares those
+// registered already, so that two Directories on one registry share them.
 func newGraphMetrics(reg prometheus.Registerer) (*graphMetrics, error) {
-	m := &graphMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metricGraphRequests,
-			Help: "Microsoft Graph calls by route and HTTP status (\"error\" when no answer came).",
-		}, []string{"route", "status"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    metricGraphDuration,
-			Help:    "Latency of Microsoft Graph calls by route.",
-			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"route"}),
-	}
-	var err error
-	if m.requests, err = register(reg, m.requests); err != nil {
-		return nil, err
-	}
-	if m.duration, err = register(reg, m.duration); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return promreg.Build(reg, func(r *promreg.Registry) *graphMetrics {
+		return &graphMetrics{
+			requests: r.CounterVec(metricGraphRequests,
+				"Microsoft Graph calls by route and HTTP status (\"error\" when no answer came).",
+				[]string{"route", "status"}),
+			duration: r.HistogramVec(metricGraphDuration, "Latency of Microsoft Graph calls by route.",
+				[]float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, []string{"route"}),
+		}
+	})
 }
 
 // jobMetrics count provisioning jobs.
@@ -60,61 +52,19 @@ type jobMetrics struct {
 }
 
 func newJobMetrics(reg prometheus.Registerer) (*jobMetrics, error) {
-	m := &jobMetrics{
-		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: metricJobs,
-			Help: "Provisioning jobs by state: queued (claimable now, waiting for a worker) and scheduled (waiting for a retry time), counted in the store; in_progress (running in this process).",
-		}, []string{"state"}),
-		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metricJobsFinished,
-			Help: "Provisioning jobs finished, by state: succeeded or failed.",
-		}, []string{"state"}),
-		attempts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: metricAttempts,
-			Help: "Provisioning attempts started.",
-		}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metricRetries,
-			Help: "Provisioning retries scheduled, by reason: the HTTP status, or error when no answer came.",
-		}, []string{"reason"}),
-	}
-	var err error
-	if m.jobs, err = register(reg, m.jobs); err != nil {
-		return nil, err
-	}
-	if m.finished, err = register(reg, m.finished); err != nil {
-		return nil, err
-	}
-	if m.attempts, err = register(reg, m.attempts); err != nil {
-		return nil, err
-	}
-	if m.retries, err = register(reg, m.retries); err != nil {
-		return nil, err
-	}
-	for _, s := range []string{"queued", "scheduled", "in_progress"} {
-		m.jobs.WithLabelValues(s)
-	}
-	for _, s := range []string{"succeeded", "failed"} {
-		m.finished.WithLabelValues(s)
-	}
-	return m, nil
-}
-
-// register registers c, or returns the collector registered already under
-// the same description, so that two Directories on one registry share their
-// metrics. A nil registerer registers nothing.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if reg == nil {
-		return c, nil
-	}
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
+	return promreg.Build(reg, func(r *promreg.Registry) *jobMetrics {
+		return &jobMetrics{
+			jobs: r.GaugeVec(metricJobs,
+				"Provisioning jobs by state: queued (claimable now, waiting for a worker) and scheduled (waiting for a retry time), counted in the store; in_progress (running in this process).",
+				[]string{"state"}, []string{"queued", "scheduled", "in_progress"}),
+			finished: r.CounterVec(metricJobsFinished, "Provisioning jobs finished, by state: succeeded or failed.",
+				[]string{"state"}, []string{"succeeded", "failed"}),
+			attempts: r.Counter(metricAttempts, "Provisioning attempts started."),
+			retries: r.CounterVec(metricRetries,
+				"Provisioning retries scheduled, by reason: the HTTP status, or error when no answer came.",
+				[]string{"reason"}),
 		}
-	}
-	return c, err
+	})
 }
 
 // callInfoKey keys the *callInfo of a Graph call in its context.

@@ -29,16 +29,16 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/defaults"
+	"github.com/approvals-dev/approvals/internal/leasework"
 )
 
 // Defaults of Config.
@@ -52,10 +52,6 @@ const (
 	DefaultShutdownGrace = 10 * time.Second
 	DefaultLease         = time.Minute
 )
-
-// gaugeInterval is how often the dispatcher counts the queue
-// (JobQueue.CountJobs) to refresh the queued and scheduled gauges.
-const gaugeInterval = 10 * time.Second
 
 // releaseTimeout bounds the store write that gives a job's lease back when
 // Run stops, after the job context has ended.
@@ -140,36 +136,20 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Clock == nil {
-		c.Clock = approvals.SystemClock
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.Clock = defaults.Clock(c.Clock)
+	c.Logger = defaults.Logger(c.Logger)
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
-	if c.Retry.Base <= 0 {
-		c.Retry.Base = DefaultRetryBase
-	}
-	if c.Retry.Max <= 0 {
-		c.Retry.Max = DefaultRetryMax
-	}
+	c.Retry.Base = defaults.Positive(c.Retry.Base, DefaultRetryBase)
+	c.Retry.Max = defaults.Positive(c.Retry.Max, DefaultRetryMax)
 	if c.Retry.Max < c.Retry.Base {
 		c.Retry.Max = c.Retry.Base
 	}
-	if c.Retry.LagWindow <= 0 {
-		c.Retry.LagWindow = DefaultLagWindow
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = DefaultPollInterval
-	}
-	if c.ShutdownGrace <= 0 {
-		c.ShutdownGrace = DefaultShutdownGrace
-	}
-	if c.Lease <= 0 {
-		c.Lease = DefaultLease
-	}
+	c.Retry.LagWindow = defaults.Positive(c.Retry.LagWindow, DefaultLagWindow)
+	c.PollInterval = defaults.Positive(c.PollInterval, DefaultPollInterval)
+	c.ShutdownGrace = defaults.Positive(c.ShutdownGrace, DefaultShutdownGrace)
+	c.Lease = defaults.Positive(c.Lease, DefaultLease)
 	c.TenantDomain = strings.ToLower(strings.TrimSpace(c.TenantDomain))
 	var groups []string
 	for _, g := range c.GroupIDs {
@@ -209,20 +189,17 @@ type Provisioner struct {
 	dir     *Directory
 	log     *slog.Logger
 	metrics *jobMetrics
-	wake    chan struct{}
-	freed   chan struct{}
+	pool    *leasework.Pool[*approvals.Request]
 
 	mu       sync.Mutex
-	started  bool
-	running  int // jobs this process runs: a gauge, and the free workers
 	lagSince map[string]time.Time
-
-	// lastCount is when dispatch last counted the queue for the gauges;
-	// only the Run goroutine touches it.
-	lastCount time.Time
 }
 
 var _ approvals.Provisioner = (*Provisioner)(nil)
+
+// lease is a running job's claim on it (approvals.JobQueue); every write
+// of the job checks it, so that a worker that lost the job writes nothing.
+type lease = leasework.Lease[*approvals.Request]
 
 // New checks cfg and returns a Provisioner; call Run to start it.
 func New(cfg Config) (*Provisioner, error) {
@@ -251,11 +228,35 @@ func New(cfg Config) (*Provisioner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new provisioner: %w", err)
 	}
-	return &Provisioner{
-		cfg: cfg, dir: dir, log: cfg.Logger, metrics: m,
-		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1),
-		lagSince: map[string]time.Time{},
-	}, nil
+	p := &Provisioner{cfg: cfg, dir: dir, log: cfg.Logger, metrics: m, lagSince: map[string]time.Time{}}
+	st := cfg.Store
+	p.pool = leasework.New(leasework.Config[*approvals.Request]{
+		Queue: leasework.Queue[*approvals.Request]{
+			Next:  st.NextJobAt,
+			Claim: st.ClaimJobs,
+			Update: func(ctx context.Context, id string, m leasework.Mutation[*approvals.Request]) error {
+				_, err := st.Update(ctx, id, m)
+				return err
+			},
+			ID:    func(r *approvals.Request) string { return r.ID },
+			Lease: func(r *approvals.Request) *approvals.Lease { return r.Provisioning.Lease },
+		},
+		Name: "provisioner", Noun: "provisioning job", Source: "the job queue",
+		StartAttrs: []any{"groups", len(cfg.GroupIDs)},
+		Stopping:   "waiting for the Graph calls in flight",
+		Workers:    cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval, ShutdownGrace: cfg.ShutdownGrace,
+		LeaseLost: errLeaseLost, Clock: cfg.Clock, Logger: cfg.Logger,
+		LogAttrs: func(r *approvals.Request) []any { return []any{"request_id", r.ID} },
+		Work:     p.process,
+		Fail: func(ctx context.Context, log *slog.Logger, l *lease, _ *approvals.Request, err error) {
+			p.finish(ctx, log, l, nil, err.Error())
+		},
+		Count: p.countJobs,
+		Running: func(n int) {
+			m.jobs.WithLabelValues("in_progress").Set(float64(n))
+		},
+	})
+	return p, nil
 }
 
 // Directory returns the Graph operations the provisioner uses, for the
@@ -263,130 +264,23 @@ func New(cfg Config) (*Provisioner, error) {
 func (p *Provisioner) Directory() *Directory { return p.dir }
 
 // Wake tells the provisioner that a job may be due now. It never blocks.
-func (p *Provisioner) Wake() { signal(p.wake) }
-
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
+func (p *Provisioner) Wake() { p.pool.Wake() }
 
 // Run runs jobs until ctx ends, then lets the Graph calls in flight finish
 // (for at most ShutdownGrace), records their results, and returns. A job
 // interrupted between steps resumes from its last recorded step when Run
 // runs again. Run may be called once.
-func (p *Provisioner) Run(ctx context.Context) error {
-	p.mu.Lock()
-	if p.started {
-		p.mu.Unlock()
-		return errors.New("provisioner: Run called twice")
-	}
-	p.started = true
-	p.mu.Unlock()
+func (p *Provisioner) Run(ctx context.Context) error { return p.pool.Run(ctx) }
 
-	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelJobs()
-	var wg sync.WaitGroup
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	p.log.Info("provisioner started", "workers", p.cfg.Workers, "groups", len(p.cfg.GroupIDs))
-	for {
-		wait := p.dispatch(ctx, jobCtx, &wg)
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			p.log.Info("provisioner stopping: waiting for the Graph calls in flight", "grace", p.cfg.ShutdownGrace)
-			stop := time.AfterFunc(p.cfg.ShutdownGrace, cancelJobs)
-			wg.Wait()
-			stop.Stop()
-			p.log.Info("provisioner stopped")
-			return nil
-		case <-p.wake:
-		case <-p.freed:
-		case <-timer.C:
-		}
-	}
-}
-
-// dispatch claims as many claimable jobs as there are free workers and
-// starts them, and returns how long to wait before looking again (a worker
-// finishing or Wake may end the wait sooner). Claiming is a store write, so
-// it is done only when NextJobAt says a job is claimable now.
-func (p *Provisioner) dispatch(ctx, jobCtx context.Context, wg *sync.WaitGroup) time.Duration {
-	now := p.cfg.Clock.Now()
-	p.countJobs(ctx, now)
-	p.mu.Lock()
-	free := p.cfg.Workers - p.running
-	p.mu.Unlock()
-	next, ok, err := p.cfg.Store.NextJobAt(ctx)
-	if err == nil && ok && !next.After(now) && free > 0 {
-		var jobs []*approvals.Request
-		if jobs, err = p.cfg.Store.ClaimJobs(ctx, now, p.cfg.Lease, free); err == nil {
-			p.mu.Lock()
-			p.running += len(jobs)
-			p.metrics.jobs.WithLabelValues("in_progress").Set(float64(p.running))
-			p.mu.Unlock()
-			for _, r := range jobs {
-				wg.Add(1)
-				go p.work(ctx, jobCtx, wg, r)
-			}
-			if free -= len(jobs); free > 0 {
-				next, ok, err = p.cfg.Store.NextJobAt(ctx)
-			}
-		}
-	}
-	switch {
-	case err != nil:
-		if ctx.Err() == nil {
-			p.log.Error("provisioner: cannot read the job queue", "error", err)
-		}
-		return min(p.cfg.PollInterval, 5*time.Second)
-	case free <= 0 || !ok:
-		// Every worker is busy (one finishing ends the wait), or there is
-		// no job (Wake ends it).
-		return p.cfg.PollInterval
-	}
-	return max(min(p.cfg.PollInterval, next.Sub(now)), 0)
-}
-
-// countJobs refreshes the queued and scheduled gauges every gaugeInterval.
-func (p *Provisioner) countJobs(ctx context.Context, now time.Time) {
-	if now.Sub(p.lastCount) < gaugeInterval {
-		return
-	}
+// countJobs refreshes the queued and scheduled gauges.
+func (p *Provisioner) countJobs(ctx context.Context, now time.Time) error {
 	n, err := p.cfg.Store.CountJobs(ctx, now)
 	if err != nil {
-		return // dispatch reports the store's failures
+		return err
 	}
-	p.lastCount = now
 	p.metrics.jobs.WithLabelValues("queued").Set(float64(n.Due))
 	p.metrics.jobs.WithLabelValues("scheduled").Set(float64(n.Scheduled))
-}
-
-// work runs one claimed job on a worker goroutine.
-func (p *Provisioner) work(runCtx, jobCtx context.Context, wg *sync.WaitGroup, r *approvals.Request) {
-	defer wg.Done()
-	defer func() {
-		p.mu.Lock()
-		p.running--
-		p.metrics.jobs.WithLabelValues("in_progress").Set(float64(p.running))
-		p.mu.Unlock()
-		signal(p.freed)
-	}()
-	log := p.log.With("request_id", r.ID)
-	l := p.keepLease(jobCtx, log, r)
-	defer l.stop()
-	defer func() {
-		if v := recover(); v != nil {
-			// The SDK is generated code; a panic in it must not take the
-			// server down or leave the job spinning.
-			log.Error("provisioning job panicked", "panic", v, "stack", string(debug.Stack()))
-			l.stop()
-			p.finish(jobCtx, log, l, nil, fmt.Sprintf("internal error: %v", v))
-		}
-	}()
-	p.process(runCtx, log, l, r)
+	return nil
 }
 
 // errStopped ends a job early because Run is stopping; the job stays due.
@@ -402,7 +296,7 @@ var errLeaseLost = &approvals.Error{Code: approvals.EConflict, Message: "the pro
 
 // process runs a claimed job's remaining steps and records the outcome.
 func (p *Provisioner) process(runCtx context.Context, log *slog.Logger, l *lease, claimed *approvals.Request) {
-	r, err := p.cfg.Store.Update(l.ctx, claimed.ID, l.guard(func(r *approvals.Request) ([]approvals.Event, error) {
+	r, err := p.cfg.Store.Update(l.Context(), claimed.ID, l.Renewing(func(r *approvals.Request) ([]approvals.Event, error) {
 		return nil, r.StartAttempt()
 	}))
 	switch {
@@ -413,24 +307,24 @@ func (p *Provisioner) process(runCtx context.Context, log *slog.Logger, l *lease
 		return
 	}
 	p.metrics.attempts.Inc()
-	j := &job{p: p, r: r, lease: l, log: log.With("attempt", r.Provisioning.Attempts), runCtx: runCtx, ctx: l.ctx}
+	j := &job{p: p, r: r, lease: l, log: log.With("attempt", r.Provisioning.Attempts), runCtx: runCtx, ctx: l.Context()}
 	err = j.run()
-	l.stop()
+	l.Stop()
 	var ge *GraphError
 	var se *storeError
 	switch {
-	case l.lost.Load():
+	case l.Lost():
 		// Its writes are refused: the other worker's record stands.
 		j.log.Warn("provisioning job abandoned: its lease was lost to another worker, which resumes it from the last recorded step", "step", j.r.Provisioning.Step)
 	case err == nil:
-		p.succeed(l.parent, j)
+		p.succeed(l.Parent(), j)
 	case errors.Is(err, errGone):
 		j.log.Info("provisioning job dropped: no longer in progress in the store")
-	case errors.Is(err, errStopped) || (err != nil && l.parent.Err() != nil):
+	case errors.Is(err, errStopped) || (err != nil && l.Parent().Err() != nil):
 		// Stopped between steps, or a Graph call or store write cut off
 		// at the end of the grace.
 		j.log.Info("provisioning interrupted by shutdown; it resumes from the last recorded step", "step", j.r.Provisioning.Step)
-		l.release(j.log)
+		p.release(j.log, l)
 	case errors.As(err, &se):
 		p.hold(j.log, l, se.err)
 	case errors.As(err, &ge):
@@ -438,7 +332,7 @@ func (p *Provisioner) process(runCtx context.Context, log *slog.Logger, l *lease
 	default:
 		// Not a Graph answer: bad configuration or data (an email that
 		// makes no UPN). Retrying will not help.
-		p.finish(l.parent, j.log, l, nil, err.Error())
+		p.finish(l.Parent(), j.log, l, nil, err.Error())
 	}
 }
 
@@ -447,15 +341,11 @@ func (p *Provisioner) process(runCtx context.Context, log *slog.Logger, l *lease
 // it again. If that write fails too, the lease runs out by itself.
 func (p *Provisioner) hold(log *slog.Logger, l *lease, err error) {
 	log.Error("provisioning job: store write failed; trying again later", "error", err)
-	until := p.cfg.Clock.Now().Add(p.cfg.Retry.Base)
-	_, _ = p.cfg.Store.Update(context.WithoutCancel(l.parent), l.id, l.owned(func(r *approvals.Request) ([]approvals.Event, error) {
-		r.Provisioning.Lease.Until = until
-		return nil, nil
-	}))
+	_ = l.Hold(context.WithoutCancel(l.Parent()), p.cfg.Clock.Now().Add(p.cfg.Retry.Base))
 }
 
 func (p *Provisioner) succeed(ctx context.Context, j *job) {
-	r, err := p.cfg.Store.Update(ctx, j.r.ID, j.lease.guard(func(r *approvals.Request) ([]approvals.Event, error) {
+	r, err := p.cfg.Store.Update(ctx, j.r.ID, j.lease.Renewing(func(r *approvals.Request) ([]approvals.Event, error) {
 		ev, err := r.SucceedProvisioning(p.cfg.Clock.Now())
 		return []approvals.Event{ev}, err
 	}))
@@ -483,7 +373,7 @@ func (p *Provisioner) graphFailure(j *job, ge *GraphError) {
 		}
 		p.mu.Unlock()
 		if now.Sub(since) >= p.cfg.Retry.LagWindow {
-			p.finish(j.lease.parent, j.log, j.lease, ge, strings.TrimSpace(fmt.Sprintf("%s; still failing after %s, so it is not replication lag. %s", ge.Error(), p.cfg.Retry.LagWindow, hint(ge))))
+			p.finish(j.lease.Parent(), j.log, j.lease, ge, strings.TrimSpace(fmt.Sprintf("%s; still failing after %s, so it is not replication lag. %s", ge.Error(), p.cfg.Retry.LagWindow, hint(ge))))
 			return
 		}
 	}
@@ -492,7 +382,7 @@ func (p *Provisioner) graphFailure(j *job, ge *GraphError) {
 		if h := hint(ge); h != "" {
 			cause += " " + h
 		}
-		p.finish(j.lease.parent, j.log, j.lease, ge, cause)
+		p.finish(j.lease.Parent(), j.log, j.lease, ge, cause)
 		return
 	}
 	delay := p.backoff(j.r.Provisioning.Attempts, ge.RetryAfter)
@@ -502,10 +392,10 @@ func (p *Provisioner) graphFailure(j *job, ge *GraphError) {
 		deadline = j.r.Decision.At.Add(approvals.DefaultProvisioningDeadline)
 	}
 	if !deadline.IsZero() && at.After(deadline) {
-		p.finish(j.lease.parent, j.log, j.lease, ge, fmt.Sprintf("%s; gave up retrying at the deadline %s", ge.Error(), deadline.UTC().Format(time.RFC3339)))
+		p.finish(j.lease.Parent(), j.log, j.lease, ge, fmt.Sprintf("%s; gave up retrying at the deadline %s", ge.Error(), deadline.UTC().Format(time.RFC3339)))
 		return
 	}
-	_, err := p.cfg.Store.Update(j.lease.parent, j.r.ID, j.lease.guard(func(r *approvals.Request) ([]approvals.Event, error) {
+	_, err := p.cfg.Store.Update(j.lease.Parent(), j.r.ID, j.lease.Renewing(func(r *approvals.Request) ([]approvals.Event, error) {
 		ev, err := r.ScheduleRetry(at, failure(ge, ge.Error()), now)
 		return []approvals.Event{ev}, err
 	}))
@@ -527,8 +417,8 @@ func (p *Provisioner) graphFailure(j *job, ge *GraphError) {
 // finish marks a job failed; ge may be nil when the cause is not Graph's.
 func (p *Provisioner) finish(ctx context.Context, log *slog.Logger, l *lease, ge *GraphError, cause string) {
 	f := failure(ge, cause)
-	id := l.id
-	_, err := p.cfg.Store.Update(ctx, id, l.guard(func(r *approvals.Request) ([]approvals.Event, error) {
+	id := l.ID()
+	_, err := p.cfg.Store.Update(ctx, id, l.Renewing(func(r *approvals.Request) ([]approvals.Event, error) {
 		ev, err := r.FailProvisioning(f, p.cfg.Clock.Now())
 		return []approvals.Event{ev}, err
 	}))
@@ -580,104 +470,16 @@ type storeError struct{ err error }
 func (e *storeError) Error() string { return e.err.Error() }
 func (e *storeError) Unwrap() error { return e.err }
 
-// lease is a running job's claim on it (approvals.JobQueue): the token the
-// store gave the claim, the heartbeat that renews it every third of
-// Config.Lease, and a context for the job's calls that ends when the
-// claim is lost, so that a worker that lost its job stops working on it.
-type lease struct {
-	p      *Provisioner
-	log    *slog.Logger
-	id     string
-	token  string
-	parent context.Context // the job context of Run
-	ctx    context.Context // parent, also ended when the lease is lost
-	cancel context.CancelFunc
-	lost   atomic.Bool
-
-	quit     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
-}
-
-// keepLease starts the heartbeat of the lease ClaimJobs gave r.
-func (p *Provisioner) keepLease(jobCtx context.Context, log *slog.Logger, r *approvals.Request) *lease {
-	l := &lease{p: p, log: log, id: r.ID, parent: jobCtx, quit: make(chan struct{}), done: make(chan struct{})}
-	if r.Provisioning.Lease != nil {
-		l.token = r.Provisioning.Lease.Owner
-	}
-	l.ctx, l.cancel = context.WithCancel(jobCtx)
-	go l.heartbeat(p.cfg.Lease / 3)
-	return l
-}
-
-func (l *lease) heartbeat(every time.Duration) {
-	defer close(l.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.quit:
-			return
-		case <-l.ctx.Done():
-			return
-		case <-t.C:
-		}
-		_, err := l.p.cfg.Store.Update(l.ctx, l.id, l.guard(func(*approvals.Request) ([]approvals.Event, error) { return nil, nil }))
-		switch {
-		case errors.Is(err, errLeaseLost):
-			l.log.Warn("provisioning job: its lease was lost (it expired and another worker claimed the job); stopping it here")
-			l.lost.Store(true)
-			l.cancel()
-			return
-		case err != nil && l.ctx.Err() == nil:
-			// The lease still holds until it expires; the next beat tries
-			// again.
-			l.log.Warn("provisioning job: cannot renew its lease", "error", err)
-		}
-	}
-}
-
-// stop ends the heartbeat and waits for it; the lease stays in the store
-// for the final write to check and release.
-func (l *lease) stop() {
-	l.stopOnce.Do(func() {
-		close(l.quit)
-		<-l.done
-	})
-}
-
-// owned returns a mutation that applies m only while this claim holds the
-// job's lease, and refuses with errLeaseLost otherwise.
-func (l *lease) owned(m approvals.Mutation) approvals.Mutation {
-	return func(r *approvals.Request) ([]approvals.Event, error) {
-		if !r.Provisioning.Lease.HeldBy(l.token) {
-			l.lost.Store(true) // the same answer if the mutation runs again
-			return nil, errLeaseLost
-		}
-		return m(r)
-	}
-}
-
-// guard is owned that also renews the lease: every write of the job counts
-// as a heartbeat. The transitions that end or reschedule an attempt clear
-// the lease after it is renewed here.
-func (l *lease) guard(m approvals.Mutation) approvals.Mutation {
-	return l.owned(func(r *approvals.Request) ([]approvals.Event, error) {
-		r.Provisioning.Lease.Until = l.p.cfg.Clock.Now().Add(l.p.cfg.Lease)
-		return m(r)
-	})
-}
-
 // release gives the lease back, so that the job is claimable at once: for
 // a job interrupted by a clean stop, which the next process resumes.
-func (l *lease) release(log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.parent), releaseTimeout)
+func (p *Provisioner) release(log *slog.Logger, l *lease) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.Parent()), releaseTimeout)
 	defer cancel()
-	_, err := l.p.cfg.Store.Update(ctx, l.id, l.owned(func(r *approvals.Request) ([]approvals.Event, error) {
+	_, err := p.cfg.Store.Update(ctx, l.ID(), l.Owned(func(r *approvals.Request) ([]approvals.Event, error) {
 		r.Provisioning.Lease = nil
 		return nil, nil
 	}))
 	if err != nil && !errors.Is(err, errLeaseLost) {
-		log.Warn("provisioning job: cannot give its lease back; another process may resume it once the lease expires", "error", err, "lease", l.p.cfg.Lease)
+		log.Warn("provisioning job: cannot give its lease back; another process may resume it once the lease expires", "error", err, "lease", p.cfg.Lease)
 	}
 }

@@ -171,8 +171,7 @@ func TestDuplicateUPNConflictIsResolvedByLinking(t *testing.T) {
 	h := newHarness(t)
 	h.srv.SearchLag(1500 * time.Millisecond)
 	h.srv.Fault("POST /users", graphtest.FaultSpec{Reset: true, AfterEffect: true, Count: 1})
-	h.start()
-	r := h.wait(h.approve(person{"gina@example.com", &approvals.Identity{Issuer: "google.com", IssuerAssignedID: "g-9"}, nil}).ID, approvals.ProvisioningSucceeded, 20*time.Second)
+	r := h.provision(person{"gina@example.com", &approvals.Identity{Issuer: "google.com", IssuerAssignedID: "g-9"}, nil}, approvals.ProvisioningSucceeded)
 	h.checkProvisioned(r)
 	posts := h.srv.CallsTo("POST /users")
 	if len(posts) < 2 || posts[1].Status != 400 || posts[1].ErrorCode != "Request_BadRequest" {
@@ -206,8 +205,7 @@ func TestLookUpWithoutAnswerIsRetried(t *testing.T) {
 		})
 	}))
 	existing := h.srv.AddUser(graphtest.User{Mail: "kim@example.com"})
-	h.start()
-	r := h.wait(h.approve(person{"kim@example.com", nil, map[string]any{"city": "Oslo"}}).ID, approvals.ProvisioningSucceeded, 20*time.Second)
+	r := h.provision(person{"kim@example.com", nil, map[string]any{"city": "Oslo"}}, approvals.ProvisioningSucceeded)
 	h.checkProvisioned(r)
 	if r.Provisioning.UserID != existing {
 		t.Errorf("linked to %s, want %s", r.Provisioning.UserID, existing)
@@ -272,8 +270,7 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, withConfig(func(c *provisioner.Config) { c.Graph.Timeout = 500 * time.Millisecond }))
 			tt.setup(h.srv)
-			h.start()
-			r := h.wait(h.approve(tt.p).ID, approvals.ProvisioningSucceeded, 20*time.Second)
+			r := h.provision(tt.p, approvals.ProvisioningSucceeded)
 			h.checkProvisioned(r)
 			if r.Provisioning.Attempts < 2 {
 				t.Errorf("attempts = %d, want a retry", r.Provisioning.Attempts)
@@ -292,8 +289,7 @@ func TestRetryAfterIsRespected(t *testing.T) {
 	h := newHarness(t)
 	h.srv.Fault("POST /invitations", graphtest.FaultSpec{Status: 429, RetryAfter: time.Second, Count: 2})
 	h.srv.Fault("PATCH /users/{id}", graphtest.FaultSpec{Status: 503, RetryAfter: time.Second, Count: 1})
-	h.start()
-	r := h.wait(h.approve(person{"ra@example.com", nil, map[string]any{"city": "X"}}).ID, approvals.ProvisioningSucceeded, 20*time.Second)
+	r := h.provision(person{"ra@example.com", nil, map[string]any{"city": "X"}}, approvals.ProvisioningSucceeded)
 	h.checkProvisioned(r)
 	calls := h.srv.Calls()
 	throttled := 0
@@ -366,8 +362,7 @@ func TestBackoffDoesNotBusyLoopAndGivesUpAtTheDeadline(t *testing.T) {
 func TestPermanentFailureThenRetry(t *testing.T) {
 	h := newHarness(t)
 	h.srv.RestrictInvitations(true)
-	h.start()
-	r := h.wait(h.approve(person{"gus@example.com", nil, map[string]any{"city": "Oslo"}}).ID, approvals.ProvisioningFailed, 20*time.Second)
+	r := h.provision(person{"gus@example.com", nil, map[string]any{"city": "Oslo"}}, approvals.ProvisioningFailed)
 	call := h.srv.CallsTo("POST /invitations")[0]
 	want := "invite gus@example.com: Graph Authorization_RequestDenied: Guest invitations not allowed for your company. Contact your company administrator for more details. (request-id " + call.RequestID + ") Check that the app has User.Invite.All"
 	if !strings.HasPrefix(r.Provisioning.LastError, want) || r.Provisioning.RequestID != call.RequestID || r.Provisioning.Attempts != 1 {
@@ -409,8 +404,7 @@ func TestPermanentFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, withConfig(func(c *provisioner.Config) { c.Retry.LagWindow = 300 * time.Millisecond }))
 			tt.setup(h.srv)
-			h.start()
-			r := h.wait(h.approve(tt.p).ID, approvals.ProvisioningFailed, 20*time.Second)
+			r := h.provision(tt.p, approvals.ProvisioningFailed)
 			for _, w := range tt.want {
 				if !strings.Contains(r.Provisioning.LastError, w) {
 					t.Errorf("last_error %q lacks %q", r.Provisioning.LastError, w)
@@ -634,8 +628,7 @@ func TestConfigValidate(t *testing.T) {
 // admin API serves as is.
 func TestProvisioningRecordJSON(t *testing.T) {
 	h := newHarness(t)
-	h.start()
-	r := h.wait(h.approve(person{"json@example.com", nil, nil}).ID, approvals.ProvisioningSucceeded, 20*time.Second)
+	r := h.provision(person{"json@example.com", nil, nil}, approvals.ProvisioningSucceeded)
 	b, _ := json.Marshal(r.Provisioning)
 	for _, want := range []string{`"state":"succeeded"`, `"method":"invitation"`, `"user_id":"` + r.Provisioning.UserID + `"`} {
 		if !strings.Contains(string(b), want) {

@@ -13,8 +13,7 @@ import (
 )
 
 func TestSendMail(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	srv.AddUser(graphtest.User{UserPrincipalName: "approvals@contoso.example", Mail: "approvals@contoso.example", UserType: "Member"})
 	srv.AddUser(graphtest.User{UserPrincipalName: "nomailbox@contoso.example", UserType: "Member"})
 	d := newDirectory(t, srv, provisioner.CredentialConfig{ClientSecret: srv.ClientSecret()})

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
-	"github.com/approvals-dev/approvals/internal/wiring"
+	"github.com/approvals-dev/approvals/internal/defaults"
 )
 
 // Defaults of the optional Config fields.
@@ -73,22 +73,14 @@ type Config struct {
 
 // withDefaults returns c with the zero optional fields set.
 func (c Config) withDefaults() Config {
-	c.Store, c.Clock = wiring.StoreAndClock(c.Service, c.Store, c.Clock)
+	c.Store, c.Clock = defaults.StoreAndClock(c.Service, c.Store, c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.SessionIdleTimeout <= 0 {
-		c.SessionIdleTimeout = DefaultSessionIdleTimeout
-	}
-	if c.SessionMaxAge <= 0 {
-		c.SessionMaxAge = DefaultSessionMaxAge
-	}
-	if c.MaxSessions <= 0 {
-		c.MaxSessions = DefaultMaxSessions
-	}
-	if c.SearchScanLimit <= 0 {
-		c.SearchScanLimit = DefaultSearchScanLimit
-	}
+	c.SessionIdleTimeout = defaults.Positive(c.SessionIdleTimeout, DefaultSessionIdleTimeout)
+	c.SessionMaxAge = defaults.Positive(c.SessionMaxAge, DefaultSessionMaxAge)
+	c.MaxSessions = defaults.Positive(c.MaxSessions, DefaultMaxSessions)
+	c.SearchScanLimit = defaults.Positive(c.SearchScanLimit, DefaultSearchScanLimit)
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	return c
 }

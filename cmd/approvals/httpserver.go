@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/defaults"
 )
 
 // Server timeouts. A slow client cannot hold a connection open for long:
@@ -29,18 +30,10 @@ type serverTimeouts struct {
 }
 
 func (t serverTimeouts) withDefaults() serverTimeouts {
-	if t.readHeader <= 0 {
-		t.readHeader = readHeaderTimeout
-	}
-	if t.read <= 0 {
-		t.read = readTimeout
-	}
-	if t.write <= 0 {
-		t.write = writeTimeout
-	}
-	if t.idle <= 0 {
-		t.idle = idleTimeout
-	}
+	t.readHeader = defaults.Positive(t.readHeader, readHeaderTimeout)
+	t.read = defaults.Positive(t.read, readTimeout)
+	t.write = defaults.Positive(t.write, writeTimeout)
+	t.idle = defaults.Positive(t.idle, idleTimeout)
 	return t
 }
 

@@ -201,33 +201,26 @@ func (p *filterParser) expect(t string) error {
 }
 
 func (p *filterParser) expr() (filterNode, error) {
-	left, err := p.term()
-	if err != nil {
-		return nil, err
-	}
-	for p.peek() == "or" {
-		p.next()
-		right, err := p.term()
-		if err != nil {
-			return nil, err
-		}
-		left = orNode{left, right}
-	}
-	return left, nil
+	return p.binary("or", p.term, func(l, r filterNode) filterNode { return orNode{l, r} })
 }
 
 func (p *filterParser) term() (filterNode, error) {
-	left, err := p.factor()
+	return p.binary("and", p.factor, func(l, r filterNode) filterNode { return andNode{l, r} })
+}
+
+// binary parses operand {op operand}, joining the operands left to right.
+func (p *filterParser) binary(op string, operand func() (filterNode, error), join func(l, r filterNode) filterNode) (filterNode, error) {
+	left, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	for p.peek() == "and" {
+	for p.peek() == op {
 		p.next()
-		right, err := p.factor()
+		right, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		left = andNode{left, right}
+		left = join(left, right)
 	}
 	return left, nil
 }

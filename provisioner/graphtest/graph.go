@@ -330,42 +330,33 @@ func resetConnection(w http.ResponseWriter) {
 	_ = raw.Close()
 }
 
+// handler serves one route of the fake: the application permissions that
+// allow it (any one of them; none: serve checks its own), and serve.
+type handler struct {
+	perms []string
+	serve func(*Server, *request) response
+}
+
+// handlers is the fake's routing table, by route template (as route
+// names it). It is never written.
+var handlers = map[string]handler{
+	"GET /users":                     {[]string{PermUserReadWriteAll, "User.Read.All"}, (*Server).listUsers},
+	"POST /users":                    {[]string{PermUserReadWriteAll}, (*Server).createUser},
+	"GET /users/{id}":                {[]string{PermUserReadWriteAll, "User.Read.All"}, (*Server).getUser},
+	"PATCH /users/{id}":              {[]string{PermUserReadWriteAll}, (*Server).patchUser},
+	"POST /invitations":              {[]string{PermUserInviteAll, PermUserReadWriteAll}, (*Server).invite},
+	"POST /groups/{id}/members/$ref": {[]string{PermGroupMemberReadWriteAll, "Group.ReadWrite.All"}, (*Server).addMember},
+	"POST /users/{id}/sendMail":      {nil, (*Server).sendMail},
+}
+
 func (s *Server) dispatch(req *request, route string) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch route {
-	case "GET /users":
-		if !s.granted(PermUserReadWriteAll, "User.Read.All") {
+	if h, ok := handlers[route]; ok {
+		if h.perms != nil && !s.granted(h.perms...) {
 			return insufficientPrivileges
 		}
-		return s.listUsers(req)
-	case "POST /users":
-		if !s.granted(PermUserReadWriteAll) {
-			return insufficientPrivileges
-		}
-		return s.createUser(req)
-	case "GET /users/{id}":
-		if !s.granted(PermUserReadWriteAll, "User.Read.All") {
-			return insufficientPrivileges
-		}
-		return s.getUser(req)
-	case "PATCH /users/{id}":
-		if !s.granted(PermUserReadWriteAll) {
-			return insufficientPrivileges
-		}
-		return s.patchUser(req)
-	case "POST /invitations":
-		if !s.granted(PermUserInviteAll, PermUserReadWriteAll) {
-			return insufficientPrivileges
-		}
-		return s.invite(req)
-	case "POST /groups/{id}/members/$ref":
-		if !s.granted(PermGroupMemberReadWriteAll, "Group.ReadWrite.All") {
-			return insufficientPrivileges
-		}
-		return s.addMember(req)
-	case "POST /users/{id}/sendMail":
-		return s.sendMail(req)
+		return h.serve(s, req)
 	}
 	if len(req.segs) > 0 && slices.Contains([]string{"users", "invitations", "groups"}, req.segs[0]) {
 		return graphError(http.StatusMethodNotAllowed, "Request_BadRequest", "The requested resource does not support http method '"+req.method+"'.")
@@ -432,9 +423,11 @@ var upnLocalChars = regexp.MustCompile(`^[A-Za-z0-9'.\-_!#^~]+$`)
 
 var signInTypes = map[string]bool{"federated": true, "emailAddress": true, "userName": true, "userPrincipalName": true}
 
-// checkUserBody validates a user body for POST (create) or PATCH and
-// returns the properties to store.
-func (s *Server) checkUserBody(body map[string]any, create bool) (map[string]any, response, bool) {
+// checkUserBody validates a user body for POST (self is nil) or a PATCH
+// of self, unique properties included, and returns the properties to
+// store.
+func (s *Server) checkUserBody(body map[string]any, self *user) (map[string]any, response, bool) {
+	create := self == nil
 	props := map[string]any{}
 	for k, v := range body {
 		if strings.HasPrefix(k, "@odata.") {
@@ -494,6 +487,9 @@ func (s *Server) checkUserBody(body map[string]any, create bool) (map[string]any
 		if len(asSlice(props["identities"])) == 0 && props["passwordProfile"] == nil {
 			return nil, badRequest("Invalid value specified for property 'passwordProfile' of resource 'User'."), false
 		}
+	}
+	if r, dup := s.conflict(props, self); dup {
+		return nil, r, false
 	}
 	return props, response{}, true
 }
@@ -665,12 +661,9 @@ func (s *Server) listUsers(req *request) response {
 }
 
 func (s *Server) createUser(req *request) response {
-	props, bad, ok := s.checkUserBody(req.body, true)
+	props, bad, ok := s.checkUserBody(req.body, nil)
 	if !ok {
 		return bad
-	}
-	if r, dup := s.conflict(props, nil); dup {
-		return r
 	}
 	for k, v := range props {
 		if v == nil {
@@ -735,12 +728,9 @@ func (s *Server) patchUser(req *request) response {
 	if req.body == nil {
 		return graphError(http.StatusBadRequest, "BadRequest", "Empty Payload. JSON content expected.")
 	}
-	props, bad, ok := s.checkUserBody(req.body, false)
+	props, bad, ok := s.checkUserBody(req.body, u)
 	if !ok {
 		return bad
-	}
-	if r, dup := s.conflict(props, u); dup {
-		return r
 	}
 	for k, v := range props {
 		if v == nil {

@@ -124,8 +124,7 @@ func guest(email, issuer, id string) map[string]any {
 }
 
 func TestAuthentication(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	c := newClient(t, srv)
 
 	if r := c.do("GET", "/users", nil, func(r *http.Request) { r.Header.Del("Authorization") }); r.status != 401 || r.errorCode() != "InvalidAuthenticationToken" {
@@ -167,8 +166,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestGzipBodies(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	c := newClient(t, srv)
 
 	raw, _ := json.Marshal(guest("a@example.com", "google.com", "1"))
@@ -206,8 +204,7 @@ func TestGzipBodies(t *testing.T) {
 }
 
 func TestCreateUserValidation(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	c := newClient(t, srv)
 
 	with := func(k string, v any) map[string]any {
@@ -271,8 +268,7 @@ func TestCreateUserValidation(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	c := newClient(t, srv)
 	id1 := srv.AddUser(graphtest.User{Mail: "O'Brien@Example.com", Identities: []graphtest.Identity{{SignInType: "federated", Issuer: "google.com", IssuerAssignedID: "g-1"}}})
 	id2 := srv.AddUser(graphtest.User{Mail: "two@example.com", OtherMails: []string{"alias+x@example.com"}})
@@ -323,8 +319,7 @@ func TestFilters(t *testing.T) {
 }
 
 func TestInvitationPatchAndGroups(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	c := newClient(t, srv)
 	gid := srv.AddGroup("")
 
@@ -384,8 +379,7 @@ func TestInvitationPatchAndGroups(t *testing.T) {
 }
 
 func TestFaultsAndLag(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	c := newClient(t, srv)
 	gid := srv.AddGroup("")
 
@@ -433,8 +427,7 @@ func TestFaultsAndLag(t *testing.T) {
 // and the socket a moment later; a 200 sent in between is read as a
 // successful answer (a look-up that found nobody).
 func TestAbandonedCallGetsNoAnswer(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	c := newClient(t, srv)
 	srv.Fault("GET /users", graphtest.FaultSpec{Latency: time.Minute, Count: 1})
 	host := strings.TrimPrefix(strings.TrimSuffix(srv.URL(), "/v1.0"), "https://")

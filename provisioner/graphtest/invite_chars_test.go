@@ -13,8 +13,7 @@ import (
 // InvitationProblem, which flags people at arrival, agrees with it on
 // every case.
 func TestInvitationRefusesTheDocumentedCharacters(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	c := newClient(t, srv)
 	var cases []struct {
 		email string

@@ -8,8 +8,7 @@ import (
 
 // POST /users/{id}/sendMail answers as CONTRACT section 7 says.
 func TestSendMailContract(t *testing.T) {
-	srv := graphtest.New(graphtest.Options{})
-	defer srv.Close()
+	srv := graphtest.Start(t, graphtest.Options{})
 	srv.AddUser(graphtest.User{UserPrincipalName: "approvals@contoso.example", Mail: "approvals@contoso.example", UserType: "Member"})
 	c := newClient(t, srv)
 	message := func(headers ...map[string]any) map[string]any {

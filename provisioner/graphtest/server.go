@@ -36,6 +36,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -272,6 +273,14 @@ func (f handshakeFilter) Write(p []byte) (int, error) {
 	return f.w.Write(p)
 }
 
+// Start is New for a test: the Server closes when tb and its subtests
+// end.
+func Start(tb testing.TB, opts Options) *Server {
+	s := New(opts)
+	tb.Cleanup(s.Close)
+	return s
+}
+
 // Close shuts both servers down.
 func (s *Server) Close() {
 	s.graph.CloseClientConnections()
@@ -345,49 +354,40 @@ func (s *Server) Fault(route string, f FaultSpec) {
 }
 
 // ClearFaults removes every scripted fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
+func (s *Server) ClearFaults() { set(s, &s.faults, nil) }
 
 // ReplicationLag makes users created less than d ago answer PATCH and GET
 // /users/{id} with 404 Request_ResourceNotFound, and group adds with 400
 // "One or more added object references do not exist", as a real directory
 // does for a while after creation. 0 turns it off.
-func (s *Server) ReplicationLag(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lag = d
-	s.lagStatus = http.StatusNotFound
-}
+func (s *Server) ReplicationLag(d time.Duration) { s.setLag(d, http.StatusNotFound) }
 
 // ScopedReplicationLag is ReplicationLag for an application whose rights
 // are scoped to a dynamic administrative unit: PATCH and group adds of a
 // user created less than d ago answer 403 Authorization_RequestDenied.
-func (s *Server) ScopedReplicationLag(d time.Duration) {
+func (s *Server) ScopedReplicationLag(d time.Duration) { s.setLag(d, http.StatusForbidden) }
+
+func (s *Server) setLag(d time.Duration, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lag = d
-	s.lagStatus = http.StatusForbidden
+	s.lag, s.lagStatus = d, status
 }
 
 // SearchLag makes users created less than d ago invisible to GET /users
 // with $filter, as the directory's list queries are eventually consistent
 // too: a create whose answer was lost may not be found right away. 0
 // turns it off.
-func (s *Server) SearchLag(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.searchLag = d
-}
+func (s *Server) SearchLag(d time.Duration) { set(s, &s.searchLag, d) }
 
 // RestrictInvitations makes POST /invitations answer 403, as in a tenant
 // whose external collaboration settings forbid invitations by apps.
-func (s *Server) RestrictInvitations(restricted bool) {
+func (s *Server) RestrictInvitations(restricted bool) { set(s, &s.restricted, restricted) }
+
+// set stores v in the field of s that p points to, under s.mu.
+func set[T any](s *Server, p *T, v T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.restricted = restricted
+	*p = v
 }
 
 // SetPermissions replaces the application permissions granted. The fake
@@ -542,11 +542,7 @@ func (s *Server) Arrivals(route string) int {
 }
 
 // ResetCalls forgets the recorded calls.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
+func (s *Server) ResetCalls() { set(s, &s.calls, nil) }
 
 func (u *user) snapshot() User {
 	props := make(map[string]any, len(u.props))

@@ -26,8 +26,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/approvals-dev/approvals/approvals"
+	"github.com/approvals-dev/approvals/internal/defaults"
 	"github.com/approvals-dev/approvals/internal/querystring"
-	"github.com/approvals-dev/approvals/internal/wiring"
 )
 
 // Prefix is the path every route of the API starts with. Mount the handler
@@ -96,7 +96,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	c.Store, c.Clock = wiring.StoreAndClock(c.Service, c.Store, c.Clock)
+	c.Store, c.Clock = defaults.StoreAndClock(c.Service, c.Store, c.Clock)
 	if c.InviteTimeout <= 0 {
 		c.InviteTimeout = DefaultInviteTimeout
 	}

@@ -1,6 +1,4 @@
-// Package wiring holds the defaults shared by the adapters that take an
-// approvals.Service with optional parts of their own (web, web/api).
-package wiring
+package defaults
 
 import "github.com/approvals-dev/approvals/approvals"
 
