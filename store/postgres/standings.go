@@ -2,12 +2,9 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/approvals-dev/approvals/approvals"
 )
@@ -113,26 +110,12 @@ func (s *Store) lookUp(batch []*lookup) {
 func (s *Store) answer(batch []*lookup) {
 	ctx, cancel := context.WithTimeout(context.Background(), standingTimeout)
 	defer cancel()
-	var err error
-	found := make(map[string]approvals.Standing, len(batch))
-	if len(batch) == 1 {
-		var st approvals.Standing
-		var status, prov string
-		err = s.pool.QueryRow(ctx, "SELECT id, status, provisioning FROM requests WHERE person_key = $1", batch[0].key).
-			Scan(&st.ID, &status, &prov)
-		if err == nil {
-			st.Status, st.Provisioning = approvals.Status(status), approvals.ProvisioningState(prov)
-			found[string(batch[0].key)] = st
-		} else if errors.Is(err, pgx.ErrNoRows) {
-			err = nil
-		}
-	} else {
-		keys := make([][]byte, len(batch))
-		for i, l := range batch {
-			keys[i] = l.key
-		}
-		err = s.queryStandings(ctx, keys, found)
+	keys := make([][]byte, len(batch))
+	for i, l := range batch {
+		keys[i] = l.key
 	}
+	found := make(map[string]approvals.Standing, len(batch))
+	err := s.queryStandings(ctx, keys, found)
 	for _, l := range batch {
 		switch st, ok := found[string(l.key)]; {
 		case err != nil:
